@@ -1,0 +1,319 @@
+#pragma once
+// DStream<T>: a discretized stream, Spark Streaming's abstraction. Every batch interval it
+// yields an Rdd<T>. Narrow transformations fuse at compile time as they do on Rdd (see rdd.h):
+// keep `auto` for chains, or name `DStream<T>` to materialize.
+
+#include <functional>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "common/engine_api.h"
+#include "common/rdd.h"
+#include "common/show.h"
+
+namespace ember {
+
+template <typename T, typename Stack = internal::EmptyStack<T>>
+class DStream;
+
+namespace internal {
+template <typename T>
+struct ToCountPair {
+  std::pair<T, int64_t> operator()(const T& x) const { return {x, 1}; }
+};
+template <typename P>
+struct KeyToCountPair {
+  std::pair<typename P::first_type, int64_t> operator()(const P& kv) const {
+    return {kv.first, 1};
+  }
+};
+template <typename T>
+struct ToUnitKey {
+  std::pair<uint8_t, T> operator()(const T& x) const { return {0, x}; }
+};
+template <typename T>
+struct SecondOf {
+  T operator()(const std::pair<uint8_t, T>& p) const { return p.second; }
+};
+struct PartitionCount {
+  template <typename T>
+  std::vector<std::pair<uint8_t, int64_t>> operator()(const std::vector<T>& p) const {
+    return {{0, static_cast<int64_t>(p.size())}};
+  }
+};
+template <typename F>
+struct ReduceAdapter {
+  F f;
+  template <typename X>
+  X operator()(X a, X b) const {
+    return f(std::move(a), std::move(b));
+  }
+};
+
+// Spark's print(): a header with the batch time, the first `num` records, "..." when there
+// are more, and a blank line.
+template <typename T>
+std::string FormatBatch(const std::vector<T>& first, int num, Time time) {
+  std::string out = "-------------------------------------------\nTime: ";
+  out += std::to_string(time.milliseconds());
+  out += " ms\n-------------------------------------------\n";
+  for (int i = 0; i < static_cast<int>(first.size()) && i < num; ++i) {
+    Show(first[i], &out);
+    out.push_back('\n');
+  }
+  if (static_cast<int>(first.size()) > num) out += "...\n";
+  out.push_back('\n');
+  return out;
+}
+
+std::string BatchDirectory(const std::string& prefix, const std::string& suffix, Time time);
+}  // namespace internal
+
+template <typename T, typename Stack>
+class DStream {
+ public:
+  using value_type = T;
+
+  explicit DStream(internal::StreamRef node, Stack stack = {})
+      : node_(std::move(node)), stack_(std::move(stack)) {}
+  template <typename S2, typename = std::enable_if_t<Stack::kEmpty && !S2::kEmpty>>
+  DStream(const DStream<T, S2>& other) : DStream(other.materialize()) {}  // NOLINT
+
+  // --------------------------------------------------------------------------- narrow
+  template <typename F>
+  auto map(F f) const {
+    return Wrap(EmptyRdd().map(std::move(f)));
+  }
+  template <typename F>
+  auto flatMap(F f) const {
+    return Wrap(EmptyRdd().flatMap(std::move(f)));
+  }
+  template <typename F>
+  auto filter(F f) const {
+    return Wrap(EmptyRdd().filter(std::move(f)));
+  }
+  template <typename F>
+  auto mapValues(F f) const {
+    return Wrap(EmptyRdd().mapValues(std::move(f)));
+  }
+  template <typename F>
+  auto flatMapValues(F f) const {
+    return Wrap(EmptyRdd().flatMapValues(std::move(f)));
+  }
+  template <typename F>
+  auto mapPartitions(F f) const {
+    return Apply([f](const Rdd<T, Stack>& r) { return r.mapPartitions(f); });
+  }
+  DStream<std::vector<T>> glom() const {
+    return Apply([](const Rdd<T, Stack>& r) { return r.glom(); });
+  }
+
+  // ------------------------------------------------------------------------ per batch
+  DStream<T> repartition(int num_partitions) const {
+    return Apply([num_partitions](const Rdd<T, Stack>& r) { return r.repartition(num_partitions); });
+  }
+  template <typename S2>
+  DStream<T> union_(const DStream<T, S2>& other) const {
+    DStream<T> a = materialize();
+    DStream<T> b = other.materialize();
+    return DStream<T>(internal::MakeDerivedStream(
+        {a.node_, b.node_}, [](const std::vector<internal::RddRef>& ps, Time) {
+          return internal::MakeUnionRdd({ps[0], ps[1]});
+        }));
+  }
+  template <typename S2>
+  DStream<T> unionWith(const DStream<T, S2>& other) const {
+    return union_(other);
+  }
+  // One record per batch: the number of records (0 for an empty batch).
+  DStream<int64_t> count() const {
+    internal::ContextCore* ctx = internal::ContextOf(node_);
+    return Apply([ctx](const Rdd<T, Stack>& r) {
+      Rdd<std::pair<uint8_t, int64_t>> zero(internal::MakeParallelRdd<std::pair<uint8_t, int64_t>>(
+          ctx, {{0, 0}}, 1));
+      return r.mapPartitions(internal::PartitionCount{})
+          .union_(zero)
+          .reduceByKey(internal::SumInt64{}, 1)
+          .map(internal::SecondOf<int64_t>{})
+          .materialize();
+    });
+  }
+  DStream<std::pair<T, int64_t>> countByValue(int num_partitions = 0) const {
+    return map(internal::ToCountPair<T>{}).reduceByKey(internal::SumInt64{}, num_partitions);
+  }
+  // At most one record per batch: all records reduced with f (none for an empty batch).
+  template <typename F>
+  DStream<T> reduce(F f) const {
+    return map(internal::ToUnitKey<T>{})
+        .reduceByKey(internal::ReduceAdapter<F>{f}, 1)
+        .map(internal::SecondOf<T>{});
+  }
+
+  // f(Rdd<T>) or f(Rdd<T>, Time) -> Rdd<U>, run on the driver every batch.
+  template <typename F>
+  auto transform(F f) const {
+    return Apply(std::move(f));
+  }
+  template <typename U, typename S2, typename F>
+  auto transformWith(const DStream<U, S2>& other, F f) const {
+    DStream<T> a = materialize();
+    DStream<U> b = other.materialize();
+    using Out = decltype(CallWithTime(f, std::declval<Rdd<T>>(), std::declval<Rdd<U>>(), Time()));
+    using V = typename Out::value_type;
+    return DStream<V>(internal::MakeDerivedStream(
+        {a.node_, b.node_}, [f](const std::vector<internal::RddRef>& ps, Time t) {
+          return CallWithTime(f, Rdd<T>(ps[0]), Rdd<U>(ps[1]), t).ref();
+        }));
+  }
+
+  // ------------------------------------------------------------------------------ pairs
+  template <typename F>
+  auto reduceByKey(F f, int num_partitions = 0) const {
+    return Apply([f, num_partitions](const Rdd<T, Stack>& r) {
+      return r.reduceByKey(f, num_partitions);
+    });
+  }
+  auto groupByKey(int num_partitions = 0) const {
+    return Apply([num_partitions](const Rdd<T, Stack>& r) { return r.groupByKey(num_partitions); });
+  }
+  template <typename Create, typename MergeV, typename MergeC>
+  auto combineByKey(Create create, MergeV merge_value, MergeC merge_combiners,
+                    int num_partitions = 0, bool map_side_combine = true) const {
+    return Apply([=](const Rdd<T, Stack>& r) {
+      return r.combineByKey(create, merge_value, merge_combiners, num_partitions,
+                            map_side_combine);
+    });
+  }
+  // Per batch, (key, number of records with that key).
+  auto countByKey(int num_partitions = 0) const {
+    EMBER_ASSERT_PAIR(T, "countByKey");
+    return map(internal::KeyToCountPair<T>{}).reduceByKey(internal::SumInt64{}, num_partitions);
+  }
+  template <typename W, typename S2>
+  auto cogroup(const DStream<std::pair<internal::KeyOf<T>, W>, S2>& other, int n = 0) const {
+    return Binary(other, [n](const auto& a, const auto& b) { return a.cogroup(b, n); });
+  }
+  template <typename W, typename S2>
+  auto join(const DStream<std::pair<internal::KeyOf<T>, W>, S2>& other, int n = 0) const {
+    return Binary(other, [n](const auto& a, const auto& b) { return a.join(b, n); });
+  }
+  template <typename W, typename S2>
+  auto leftOuterJoin(const DStream<std::pair<internal::KeyOf<T>, W>, S2>& other,
+                     int n = 0) const {
+    return Binary(other, [n](const auto& a, const auto& b) { return a.leftOuterJoin(b, n); });
+  }
+  template <typename W, typename S2>
+  auto rightOuterJoin(const DStream<std::pair<internal::KeyOf<T>, W>, S2>& other,
+                      int n = 0) const {
+    return Binary(other, [n](const auto& a, const auto& b) { return a.rightOuterJoin(b, n); });
+  }
+  template <typename W, typename S2>
+  auto fullOuterJoin(const DStream<std::pair<internal::KeyOf<T>, W>, S2>& other,
+                     int n = 0) const {
+    return Binary(other, [n](const auto& a, const auto& b) { return a.fullOuterJoin(b, n); });
+  }
+
+  // --------------------------------------------------------------------------- outputs
+  // f(Rdd<T>) or f(Rdd<T>, Time), run on the driver every batch, in registration order.
+  template <typename F>
+  void foreachRDD(F f) const {
+    Stack stack = stack_;
+    internal::RegisterOutput(node_, [f, stack](const internal::RddRef& rdd, Time t) {
+      CallWithTime(f, Rdd<T, Stack>(rdd, stack), t);
+    });
+  }
+  void print(int num = 10) const {
+    internal::ContextCore* ctx = internal::ContextOf(node_);
+    foreachRDD([num, ctx](const Rdd<T, Stack>& rdd, Time t) {
+      internal::EmitOutput(ctx, internal::FormatBatch(rdd.take(num + 1), num, t));
+    });
+  }
+  // Every batch: a directory `prefix-<batch time ms>[.suffix]` of part-NNNNN text files.
+  void saveAsTextFiles(const std::string& prefix, const std::string& suffix = "") const {
+    foreachRDD([prefix, suffix](const Rdd<T, Stack>& rdd, Time t) {
+      rdd.saveAsTextFile(internal::BatchDirectory(prefix, suffix, t));
+    });
+  }
+  // Every batch: a directory of object files (common/object_file.h; read with ReadObjectFiles).
+  void saveAsObjectFiles(const std::string& prefix, const std::string& suffix = "") const {
+    foreachRDD([prefix, suffix](const Rdd<T, Stack>& rdd, Time t) {
+      rdd.saveAsObjectFile(internal::BatchDirectory(prefix, suffix, t));
+    });
+  }
+
+  // Keeps each batch's RDD once computed, for the outputs that share it. Returns the
+  // persisted stream: use the returned stream (a fused chain is materialized first).
+  DStream<T> persist() const {
+    DStream<T> m = materialize();
+    internal::PersistStream(m.node_);
+    return m;
+  }
+  DStream<T> cache() const { return persist(); }
+
+  DStream<T> materialize() const {
+    if constexpr (Stack::kEmpty) {
+      return DStream<T>(node_);
+    } else {
+      return Apply([](const Rdd<T, Stack>& r) { return r.materialize(); });
+    }
+  }
+  internal::StreamRef ref() const { return materialize().node_; }
+
+ private:
+  template <typename, typename>
+  friend class DStream;
+
+  Rdd<T, Stack> EmptyRdd() const { return Rdd<T, Stack>(nullptr, stack_); }
+  template <typename U, typename S2>
+  DStream<U, S2> Wrap(const Rdd<U, S2>& r) const {
+    return DStream<U, S2>(node_, r.stack());
+  }
+
+  template <typename F, typename... Args>
+  static auto CallWithTime(F& f, Args&&... args_and_time) {
+    return CallWithTimeImpl(f, std::forward_as_tuple(std::forward<Args>(args_and_time)...),
+                            std::make_index_sequence<sizeof...(Args) - 1>());
+  }
+  template <typename F, typename Tuple, size_t... I>
+  static auto CallWithTimeImpl(F& f, Tuple&& t, std::index_sequence<I...>) {
+    constexpr size_t kLast = sizeof...(I);
+    if constexpr (std::is_invocable_v<F&, std::tuple_element_t<I, std::decay_t<Tuple>>...,
+                                      Time>) {
+      return f(std::get<I>(t)..., std::get<kLast>(t));
+    } else {
+      return f(std::get<I>(t)...);
+    }
+  }
+
+  // A stream whose RDD each batch is g(this batch's RDD, with the fused stack).
+  template <typename G>
+  auto Apply(G g) const {
+    using Out = std::decay_t<decltype(CallWithTime(g, std::declval<Rdd<T, Stack>>(), Time()))>;
+    using U = typename Out::value_type;
+    Stack stack = stack_;
+    return DStream<U>(internal::MakeDerivedStream(
+        {node_}, [g, stack](const std::vector<internal::RddRef>& ps, Time t) mutable {
+          return Rdd<U>(CallWithTime(g, Rdd<T, Stack>(ps[0], stack), t)).ref();
+        }));
+  }
+  template <typename W, typename S2, typename G>
+  auto Binary(const DStream<std::pair<internal::KeyOf<T>, W>, S2>& other, G g) const {
+    using Other = Rdd<std::pair<internal::KeyOf<T>, W>, S2>;
+    using Out = decltype(g(std::declval<Rdd<T, Stack>>(), std::declval<Other>()));
+    using U = typename Out::value_type;
+    Stack stack = stack_;
+    S2 other_stack = other.stack_;
+    return DStream<U>(internal::MakeDerivedStream(
+        {node_, other.node_},
+        [g, stack, other_stack](const std::vector<internal::RddRef>& ps, Time) {
+          return Rdd<U>(g(Rdd<T, Stack>(ps[0], stack), Other(ps[1], other_stack))).ref();
+        }));
+  }
+
+  internal::StreamRef node_;
+  Stack stack_;
+};
+
+}  // namespace ember

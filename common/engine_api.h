@@ -1,0 +1,57 @@
+#pragma once
+// The runtime's entry points that the typed, header-only API calls. Job code never includes
+// anything else of the runtime; these symbols resolve against the process that loads the job.
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/op.h"
+#include "common/time.h"
+
+namespace ember {
+namespace internal {
+
+class RddNode;     // one batch's lineage node, on the driver (driver/rdd_graph.h)
+class StreamNode;  // one DStream, on the driver (driver/stream_graph.h)
+class ContextCore;  // a StreamingContext's engine (driver/context_core.h)
+using RddRef = std::shared_ptr<RddNode>;
+using StreamRef = std::shared_ptr<StreamNode>;
+
+// ----------------------------------------------------------------------------- lineage
+RddRef MakeNarrowRdd(std::vector<RddRef> parents, std::shared_ptr<const NarrowOp> op);
+RddRef MakeShuffledRdd(std::vector<RddRef> parents,
+                       std::vector<std::shared_ptr<const ShuffleWriterOp>> writers,
+                       std::shared_ptr<const ShuffleReaderOp> reader, int num_partitions);
+RddRef MakeUnionRdd(std::vector<RddRef> parents);
+// Data held by the driver, one encoded partition each (parallelize, queueStream).
+RddRef MakeInlineRdd(ContextCore* ctx, std::vector<std::string> encoded_partitions,
+                     std::shared_ptr<const DecoderOp> decoder);
+RddRef MakeEmptyRdd(ContextCore* ctx);
+int NumPartitions(const RddRef& rdd);
+ContextCore* ContextOf(const RddRef& rdd);
+int DefaultParallelism(ContextCore* ctx);
+
+// Runs one job: `op` over the given partitions of `rdd` (all when `partitions` is empty) and
+// returns each partition's result bytes, in order. Throws EmberError when the job fails.
+std::vector<std::string> RunJob(const RddRef& rdd, std::shared_ptr<const ResultOp> op,
+                                const std::vector<int>& partitions = {});
+// Runs a result op that counts records (no typed code needed).
+std::shared_ptr<const ResultOp> CountResultOp();
+
+// ----------------------------------------------------------------------------- streams
+using ComputeFn = std::function<RddRef(const std::vector<RddRef>& parents, Time time)>;
+// A stream computed on the driver from its parents' RDDs of the same batch.
+StreamRef MakeDerivedStream(std::vector<StreamRef> parents, ComputeFn fn);
+// A stream with no parent whose RDD the driver makes each batch (queueStream).
+StreamRef MakeSourceStream(ContextCore* ctx, std::function<RddRef(Time)> fn);
+// Output operations run for every batch, in the order they were registered.
+void RegisterOutput(const StreamRef& stream, std::function<void(const RddRef&, Time)> fn);
+void PersistStream(const StreamRef& stream);
+ContextCore* ContextOf(const StreamRef& stream);
+// Where print() writes: the job's driver-side output.
+void EmitOutput(ContextCore* ctx, const std::string& text);
+
+}  // namespace internal
+}  // namespace ember

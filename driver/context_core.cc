@@ -1,0 +1,317 @@
+#include "driver/context_core.h"
+
+#include <iostream>
+#include <set>
+
+#include <glog/logging.h>
+
+#include "common/errors.h"
+#include "common/streaming_context.h"
+
+namespace ember {
+namespace internal {
+
+namespace {
+
+thread_local Time current_batch_time;
+
+absl::Mutex default_sink_mu(absl::kConstInit);
+OutputSink& DefaultSink() {
+  static auto* sink = new OutputSink([](const std::string& text) {
+    std::cout << text << std::flush;
+  });
+  return *sink;
+}
+
+// Counts a result op's records: the partition's size (no typed code needed).
+class PartitionSizeOp : public OpBase<PartitionSizeOp, ResultOp> {
+ public:
+  std::string Run(const Partition& input, const TaskInfo&) const override {
+    return EncodeToString(static_cast<uint64_t>(input.size));
+  }
+  void SaveClosure(Writer&) const override {}
+  static std::unique_ptr<Op> Load(Reader&) { return std::make_unique<PartitionSizeOp>(); }
+};
+
+// Every stream reachable from the outputs, each once.
+void CollectStreams(const StreamRef& s, std::set<StreamNode*>* seen,
+                    std::vector<StreamNode*>* out) {
+  if (!seen->insert(s.get()).second) return;
+  out->push_back(s.get());
+  for (const auto& p : s->parents()) CollectStreams(p, seen, out);
+}
+
+}  // namespace
+
+void SetDefaultOutputSink(OutputSink sink) {
+  absl::MutexLock lock(&default_sink_mu);
+  DefaultSink() = std::move(sink);
+}
+
+std::shared_ptr<const ResultOp> CountResultOp() { return std::make_shared<PartitionSizeOp>(); }
+
+int DefaultParallelism(ContextCore* ctx) { return ctx->DefaultParallelism(); }
+
+std::vector<std::string> RunJob(const RddRef& rdd, std::shared_ptr<const ResultOp> op,
+                                const std::vector<int>& partitions) {
+  return rdd->ctx()->RunJob(rdd, *op, partitions);
+}
+
+ContextCore::ContextCore(Conf conf, Duration batch_interval)
+    : conf_(std::move(conf)),
+      batch_interval_(batch_interval),
+      resolver_(CurrentPluginRegistry()) {
+  if (batch_interval_.milliseconds() <= 0) {
+    throw EmberError("the batch interval must be positive, not " + batch_interval_.toString());
+  }
+  if (!ParseLocalMaster(conf_.master(), &local_slots_, &max_failures_)) {
+    throw EmberError("master '" + conf_.master() +
+                     "' cannot run in this process: use local, local[N], local[*] or "
+                     "local[N,F] here, and `ember-submit --master ember://HOST:PORT` for a "
+                     "cluster");
+  }
+  std::string clock = conf_.get("ember.streaming.clock", "system");
+  if (clock == "manual") {
+    clock_ = std::make_unique<ManualClock>(conf_.getInt("ember.streaming.manualClock.startMs", 0));
+  } else if (clock == "system") {
+    clock_ = std::make_unique<SystemClock>();
+  } else {
+    throw EmberError("ember.streaming.clock must be system or manual, not " + clock);
+  }
+  default_parallelism_ = static_cast<int>(conf_.getInt("ember.default.parallelism", local_slots_));
+  if (default_parallelism_ <= 0) throw EmberError("ember.default.parallelism must be positive");
+  {
+    absl::MutexLock lock(&default_sink_mu);
+    sink_ = DefaultSink();
+  }
+  blocks_ = std::make_unique<MemoryBlockStore>();
+  shuffles_ = std::make_unique<ShuffleStore>();
+  cache_ = std::make_unique<PartitionCache>();
+  ReceiverTracker::Options t;
+  t.clock = clock_.get();
+  t.block_interval = conf_.getDuration("ember.streaming.blockInterval", Milliseconds(200));
+  if (t.block_interval.milliseconds() <= 0) {
+    throw EmberError("ember.streaming.blockInterval must be positive");
+  }
+  t.restart_delay_ms =
+      conf_.getDuration("ember.streaming.receiverRestartDelay", Seconds(2)).milliseconds();
+  t.store = blocks_.get();
+  tracker_ = std::make_unique<ReceiverTracker>(t);
+  BuildBackend(local_slots_);
+}
+
+ContextCore::~ContextCore() {
+  Stop(false);
+  // Outputs hold streams which hold RDDs whose shuffles call back into this object.
+  absl::MutexLock lock(&mu_);
+  outputs_.clear();
+  file_streams_.clear();
+}
+
+void ContextCore::BuildBackend(int slots) {
+  dag_.reset();
+  backend_.reset();
+  TaskEnv env;
+  env.ops = &resolver_;
+  env.blocks = blocks_.get();
+  env.shuffles = shuffles_.get();
+  env.cache = cache_.get();
+  backend_ = std::make_unique<LocalBackend>(slots, env);
+  dag_ = std::make_unique<DagScheduler>(backend_.get(), max_failures_);
+}
+
+void ContextCore::CheckCanAddStreams() const {
+  absl::MutexLock lock(&mu_);
+  if (state_ != static_cast<int>(StreamingContextState::INITIALIZED)) {
+    throw EmberError(
+        "adding new inputs, transformations, and output operations after starting a context "
+        "is not supported");
+  }
+}
+
+void ContextCore::AddOutput(StreamRef stream, std::function<void(const RddRef&, Time)> fn) {
+  CheckCanAddStreams();
+  absl::MutexLock lock(&mu_);
+  outputs_.emplace_back(std::move(stream), std::move(fn));
+}
+
+StreamRef ContextCore::AddReceiverStream(std::shared_ptr<const ReceiverFactoryOp> factory,
+                                         std::shared_ptr<const DecoderOp> decoder) {
+  CheckCanAddStreams();
+  int id = tracker_->AddStream(std::move(factory));
+  return std::make_shared<ReceiverInputStream>(this, id, ToSpec(*decoder));
+}
+
+StreamRef ContextCore::AddFileStream(FileInputStream::Options options) {
+  CheckCanAddStreams();
+  auto stream = std::make_shared<FileInputStream>(this, std::move(options));
+  absl::MutexLock lock(&mu_);
+  file_streams_.push_back(stream);
+  return stream;
+}
+
+std::vector<std::string> ContextCore::RunJob(const RddRef& rdd, const ResultOp& op,
+                                             const std::vector<int>& partitions) {
+  auto results = dag_->RunJob(rdd, op, partitions, current_batch_time);
+  if (!results.ok()) throw EmberError(std::string(results.status().message()));
+  return std::move(*results);
+}
+
+void ContextCore::ReleaseShuffle(int shuffle_id) { shuffles_->RemoveShuffle(shuffle_id); }
+
+void ContextCore::EmitOutput(const std::string& text) {
+  OutputSink sink;
+  {
+    absl::MutexLock lock(&mu_);
+    sink = sink_;
+  }
+  sink(text);
+}
+
+void ContextCore::SetOutputSink(OutputSink sink) {
+  absl::MutexLock lock(&mu_);
+  sink_ = std::move(sink);
+}
+
+void ContextCore::Start() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (state_ == static_cast<int>(StreamingContextState::ACTIVE)) {
+      throw EmberError("StreamingContext has already been started");
+    }
+    if (state_ == static_cast<int>(StreamingContextState::STOPPED)) {
+      throw EmberError("StreamingContext has already been stopped");
+    }
+    if (outputs_.empty()) {
+      throw EmberError("No output operations registered, so nothing to execute");
+    }
+  }
+  auto collisions = OpRegistry::Process().Collisions();
+  if (!collisions.empty()) {
+    throw EmberError("operator registry key " + collisions[0] +
+                     " is used by two different operators; rename one enclosing function");
+  }
+  int receivers = tracker_->num_streams();
+  if (receivers > 0 && local_slots_ <= receivers) {
+    LOG(WARNING) << "master " << conf_.master() << " has " << local_slots_ << " slot(s) and the "
+                 << "job has " << receivers << " receiver(s): no slot is left to process the "
+                 << "received data (Spark would not process it at all). Use local[n] with "
+                 << "n > " << receivers << "; Ember runs tasks on one extra slot meanwhile.";
+  }
+  BuildBackend(std::max(1, local_slots_ - receivers));
+
+  int64_t interval = batch_interval_.milliseconds();
+  Time first((clock_->NowMs() / interval + 1) * interval);
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& f : file_streams_) f->SetStartTime(first - batch_interval_);
+  }
+  absl::Status s = tracker_->StartAll(resolver_);
+  if (!s.ok()) throw EmberError("cannot start receivers: " + std::string(s.message()));
+
+  JobScheduler::Options o;
+  o.clock = clock_.get();
+  o.batch_interval = batch_interval_;
+  o.allocate = [this](Time t) { tracker_->AllocateBatch(t); };
+  o.records = [this](Time t) { return tracker_->RecordsOfBatch(t); };
+  o.run_batch = [this](Time t) { return RunBatch(t); };
+  o.cleanup = [this](Time t) { CleanupBatch(t); };
+  o.has_pending_input = [this] { return tracker_->HasUnallocatedBlocks(); };
+  o.retained_batches =
+      static_cast<size_t>(conf_.getInt("ember.streaming.ui.retainedBatches", 1000));
+  scheduler_ = std::make_unique<JobScheduler>(o);
+  {
+    absl::MutexLock lock(&mu_);
+    state_ = static_cast<int>(StreamingContextState::ACTIVE);
+  }
+  scheduler_->Start(first);
+  LOG(INFO) << "StreamingContext started: batch interval " << interval << " ms, first batch at "
+            << first.milliseconds() << " ms, master " << conf_.master();
+}
+
+std::string ContextCore::RunBatch(Time t) {
+  std::vector<std::pair<StreamRef, std::function<void(const RddRef&, Time)>>> outputs;
+  {
+    absl::MutexLock lock(&mu_);
+    outputs = outputs_;
+  }
+  current_batch_time = t;
+  std::string failure;
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    try {
+      RddRef rdd = outputs[i].first->GetOrCompute(t);
+      outputs[i].second(rdd, t);
+    } catch (const std::exception& e) {
+      std::string message = "Error running job streaming job " + std::to_string(t.milliseconds()) +
+                            " ms." + std::to_string(i) + ": " + e.what();
+      LOG(ERROR) << message;
+      if (failure.empty()) failure = message;
+      ReportError(message);
+    }
+  }
+  return failure;
+}
+
+void ContextCore::CleanupBatch(Time t) {
+  std::vector<StreamNode*> streams;
+  {
+    absl::MutexLock lock(&mu_);
+    std::set<StreamNode*> seen;
+    for (const auto& o : outputs_) CollectStreams(o.first, &seen, &streams);
+  }
+  // Dropping the batch's RDDs releases their shuffles.
+  for (StreamNode* s : streams) s->ClearThrough(t);
+  blocks_->Remove(tracker_->ReleaseBatch(t));
+  cache_->Clear();
+}
+
+void ContextCore::ReportError(const std::string& message) {
+  absl::MutexLock lock(&mu_);
+  if (error_.empty()) error_ = message;
+}
+
+void ContextCore::Stop(bool graceful) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (state_ == static_cast<int>(StreamingContextState::STOPPED)) return;
+    bool was_active = state_ == static_cast<int>(StreamingContextState::ACTIVE);
+    state_ = static_cast<int>(StreamingContextState::STOPPED);
+    if (!was_active) return;
+  }
+  LOG(INFO) << "Stopping StreamingContext" << (graceful ? " gracefully" : "");
+  // Receivers first: their last blocks are reported before the generator drains.
+  tracker_->StopAll();
+  scheduler_->Stop(graceful);
+  LOG(INFO) << "StreamingContext stopped";
+}
+
+bool ContextCore::AwaitTermination(int64_t timeout_ms) {
+  absl::MutexLock lock(&mu_);
+  auto done = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return !error_.empty() || state_ == static_cast<int>(StreamingContextState::STOPPED);
+  };
+  bool finished = timeout_ms < 0
+                      ? (mu_.Await(absl::Condition(&done)), true)
+                      : mu_.AwaitWithTimeout(absl::Condition(&done),
+                                             absl::Milliseconds(timeout_ms));
+  if (!error_.empty()) throw EmberError(error_);
+  return finished;
+}
+
+StreamingContextState ContextCore::state() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<StreamingContextState>(state_);
+}
+
+bool ContextCore::WaitForBatch(Time t, absl::Duration timeout) {
+  if (scheduler_ == nullptr) return false;
+  return scheduler_->WaitForBatch(t, timeout);
+}
+
+std::vector<BatchInfo> ContextCore::CompletedBatches() const {
+  if (scheduler_ == nullptr) return {};
+  return scheduler_->CompletedBatches();
+}
+
+}  // namespace internal
+}  // namespace ember

@@ -1,0 +1,105 @@
+#pragma once
+// The engine behind one StreamingContext: its clock, stores, schedulers and stream graph,
+// wired in this process (local mode). Created by the job's thread; the job thread and the
+// generator thread call back into it. Thread-safe.
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "common/clock.h"
+#include "common/conf.h"
+#include "common/engine_api.h"
+#include "common/op_registry.h"
+#include "driver/dag_scheduler.h"
+#include "driver/job_scheduler.h"
+#include "driver/local_backend.h"
+#include "driver/receiver_tracker.h"
+#include "driver/stream_graph.h"
+#include "executor/block_store.h"
+
+namespace ember {
+
+enum class StreamingContextState;
+
+namespace internal {
+
+// Where print() output goes; stdout unless a host (ember-submit, the driver, a test) says.
+using OutputSink = std::function<void(const std::string&)>;
+void SetDefaultOutputSink(OutputSink sink);
+
+class ContextCore : public std::enable_shared_from_this<ContextCore> {
+ public:
+  ContextCore(Conf conf, Duration batch_interval);
+  ~ContextCore();
+
+  const Conf& conf() const { return conf_; }
+  Duration batch_interval() const { return batch_interval_; }
+  Clock& clock() { return *clock_; }
+  ReceiverTracker& receiver_tracker() { return *tracker_; }
+  int DefaultParallelism() const { return default_parallelism_; }
+
+  // ------------------------------------------------------------------------- graph
+  void CheckCanAddStreams() const;
+  void AddOutput(StreamRef stream, std::function<void(const RddRef&, Time)> fn);
+  StreamRef AddReceiverStream(std::shared_ptr<const ReceiverFactoryOp> factory,
+                              std::shared_ptr<const DecoderOp> decoder);
+  StreamRef AddFileStream(FileInputStream::Options options);
+
+  // ------------------------------------------------------------------------ engine
+  std::vector<std::string> RunJob(const RddRef& rdd, const ResultOp& op,
+                                  const std::vector<int>& partitions);
+  void ReleaseShuffle(int shuffle_id);
+  void EmitOutput(const std::string& text);
+  void SetOutputSink(OutputSink sink);
+
+  // --------------------------------------------------------------------- lifecycle
+  void Start();
+  void Stop(bool graceful);
+  // Waits until stopped; returns false on timeout (timeout < 0: forever). Throws the job's
+  // first error as EmberError.
+  bool AwaitTermination(int64_t timeout_ms);
+  StreamingContextState state() const;
+
+  // For tests and monitoring.
+  bool WaitForBatch(Time t, absl::Duration timeout);
+  std::vector<BatchInfo> CompletedBatches() const;
+  JobMetrics job_metrics() const { return dag_->metrics(); }
+  const BlockStore& block_store() const { return *blocks_; }
+  const ShuffleStore& shuffle_store() const { return *shuffles_; }
+
+ private:
+  std::string RunBatch(Time t);
+  void CleanupBatch(Time t);
+  void ReportError(const std::string& message);
+  void BuildBackend(int slots);
+
+  const Conf conf_;
+  const Duration batch_interval_;
+  std::unique_ptr<Clock> clock_;
+  int local_slots_ = 1;
+  int max_failures_ = 1;
+  int default_parallelism_ = 1;
+  OpResolver resolver_;
+  std::unique_ptr<MemoryBlockStore> blocks_;
+  std::unique_ptr<ShuffleStore> shuffles_;
+  std::unique_ptr<PartitionCache> cache_;
+  std::unique_ptr<LocalBackend> backend_;
+  std::unique_ptr<DagScheduler> dag_;
+  std::unique_ptr<ReceiverTracker> tracker_;
+  std::unique_ptr<JobScheduler> scheduler_;
+
+  mutable absl::Mutex mu_;
+  int state_ ABSL_GUARDED_BY(mu_) = 0;  // StreamingContextState
+  std::vector<std::pair<StreamRef, std::function<void(const RddRef&, Time)>>> outputs_
+      ABSL_GUARDED_BY(mu_);
+  std::vector<std::shared_ptr<FileInputStream>> file_streams_ ABSL_GUARDED_BY(mu_);
+  std::string error_ ABSL_GUARDED_BY(mu_);
+  OutputSink sink_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace internal
+}  // namespace ember

@@ -1,0 +1,154 @@
+#include "driver/receiver_tracker.h"
+
+#include <glog/logging.h>
+
+namespace ember {
+namespace internal {
+
+ReceiverTracker::~ReceiverTracker() { StopAll(); }
+
+int ReceiverTracker::AddStream(std::shared_ptr<const ReceiverFactoryOp> factory) {
+  absl::MutexLock lock(&mu_);
+  factories_.push_back(ToSpec(*factory));
+  return static_cast<int>(factories_.size()) - 1;
+}
+
+int ReceiverTracker::num_streams() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int>(factories_.size());
+}
+
+absl::Status ReceiverTracker::StartAll(const OpResolver& ops) {
+  std::vector<ReceiverSupervisor*> to_start;
+  {
+    absl::MutexLock lock(&mu_);
+    for (size_t id = 0; id < factories_.size(); ++id) {
+      auto factory = ops.CreateAs<ReceiverFactoryOp>(factories_[id]);
+      if (!factory.ok()) return factory.status();
+      std::unique_ptr<ReceiverBase> receiver;
+      try {
+        receiver = (*factory)->Create();
+      } catch (const std::exception& e) {
+        return absl::InvalidArgumentError(std::string("cannot create receiver: ") + e.what());
+      }
+      ReceiverSupervisor::Options o;
+      o.stream_id = static_cast<int>(id);
+      o.clock = options_.clock;
+      o.block_interval = options_.block_interval;
+      o.restart_delay_ms = options_.restart_delay_ms;
+      o.store = options_.store;
+      o.report = [this](const ReceivedBlock& b) { OnBlock(b); };
+      o.on_event = [this](int s, const std::string& e, const std::string& m) { OnEvent(s, e, m); };
+      supervisors_.push_back(std::make_unique<ReceiverSupervisor>(std::move(o), std::move(receiver)));
+      watermarks_[static_cast<int>(id)] = options_.clock->NowMs();
+      statuses_[static_cast<int>(id)].stream_id = static_cast<int>(id);
+      to_start.push_back(supervisors_.back().get());
+    }
+  }
+  for (auto* s : to_start) s->Start();
+  return absl::OkStatus();
+}
+
+void ReceiverTracker::StopAll() {
+  std::vector<std::unique_ptr<ReceiverSupervisor>> supervisors;
+  {
+    absl::MutexLock lock(&mu_);
+    supervisors.swap(supervisors_);
+  }
+  // Outside the lock: stopping cuts and reports a last block.
+  for (auto& s : supervisors) s->Stop("streaming context stopped");
+  supervisors.clear();
+  absl::MutexLock lock(&mu_);
+  watermarks_.clear();
+}
+
+void ReceiverTracker::OnBlock(const ReceivedBlock& block) {
+  absl::MutexLock lock(&mu_);
+  if (block.records > 0) unallocated_.push_back(block);
+  int64_t& mark = watermarks_[block.stream_id];
+  mark = std::max(mark, block.time.milliseconds());
+}
+
+void ReceiverTracker::OnEvent(int stream_id, const std::string& event,
+                              const std::string& message) {
+  absl::MutexLock lock(&mu_);
+  ReceiverStatus& s = statuses_[stream_id];
+  s.stream_id = stream_id;
+  if (event == "started") {
+    s.active = true;
+    LOG(INFO) << "Receiver for stream " << stream_id << " started";
+  } else if (event == "stopped") {
+    s.active = false;
+    watermarks_.erase(stream_id);  // batches no longer wait for it
+    LOG(INFO) << "Receiver for stream " << stream_id << " stopped: " << message;
+  } else {
+    s.last_error = message;
+    s.last_error_time_ms = options_.clock->NowMs();
+  }
+}
+
+void ReceiverTracker::AllocateBatch(Time t) {
+  absl::MutexLock lock(&mu_);
+  auto caught_up = [this, t]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    for (const auto& [stream, mark] : watermarks_) {
+      if (mark < t.milliseconds()) return false;
+    }
+    return true;
+  };
+  if (!mu_.AwaitWithTimeout(absl::Condition(&caught_up), options_.watermark_wait)) {
+    LOG(WARNING) << "receivers had not cut their blocks up to " << t.milliseconds()
+                 << " ms after " << options_.watermark_wait << "; allocating what arrived";
+  }
+  std::vector<ReceivedBlock>& batch = allocated_[t.milliseconds()];
+  std::vector<ReceivedBlock> later;
+  for (auto& b : unallocated_) {
+    (b.time <= t ? batch : later).push_back(std::move(b));
+  }
+  unallocated_.swap(later);
+}
+
+std::vector<ReceivedBlock> ReceiverTracker::BlocksOfBatch(int stream_id, Time t) const {
+  absl::MutexLock lock(&mu_);
+  std::vector<ReceivedBlock> out;
+  auto it = allocated_.find(t.milliseconds());
+  if (it == allocated_.end()) return out;
+  for (const auto& b : it->second) {
+    if (b.stream_id == stream_id) out.push_back(b);
+  }
+  return out;
+}
+
+int64_t ReceiverTracker::RecordsOfBatch(Time t) const {
+  absl::MutexLock lock(&mu_);
+  int64_t n = 0;
+  auto it = allocated_.find(t.milliseconds());
+  if (it != allocated_.end()) {
+    for (const auto& b : it->second) n += b.records;
+  }
+  return n;
+}
+
+std::vector<std::string> ReceiverTracker::ReleaseBatch(Time t) {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::string> ids;
+  auto it = allocated_.find(t.milliseconds());
+  if (it == allocated_.end()) return ids;
+  for (const auto& b : it->second) ids.push_back(b.block_id);
+  allocated_.erase(it);
+  return ids;
+}
+
+bool ReceiverTracker::HasUnallocatedBlocks() const {
+  absl::MutexLock lock(&mu_);
+  return !unallocated_.empty();
+}
+
+std::vector<ReceiverStatus> ReceiverTracker::Statuses() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<ReceiverStatus> out;
+  for (const auto& [id, s] : statuses_) out.push_back(s);
+  return out;
+}
+
+}  // namespace internal
+}  // namespace ember

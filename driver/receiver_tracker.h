@@ -1,0 +1,76 @@
+#pragma once
+// Tracks the receivers of a job and the blocks they report, and allocates blocks to batches:
+// batch T takes every block reported for an interval ending at or before T that no earlier
+// batch took. Before allocating, it waits (bounded) until every running receiver has cut its
+// blocks up to T, so that a batch's contents do not depend on thread timing.
+//
+// In local mode it also runs the receivers, in-process, through the same supervisor code the
+// executors use. Thread-safe.
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "common/op_registry.h"
+#include "common/receiver.h"
+#include "executor/block_store.h"
+#include "executor/receiver_supervisor.h"
+
+namespace ember {
+namespace internal {
+
+struct ReceiverStatus {
+  int stream_id = 0;
+  bool active = false;
+  std::string last_error;
+  int64_t last_error_time_ms = 0;
+};
+
+class ReceiverTracker {
+ public:
+  struct Options {
+    Clock* clock = nullptr;
+    Duration block_interval = Milliseconds(200);
+    int64_t restart_delay_ms = 2000;
+    BlockStore* store = nullptr;
+    // How long (real time) a batch waits for receivers to cut their blocks up to its time.
+    absl::Duration watermark_wait = absl::Seconds(2);
+  };
+  explicit ReceiverTracker(Options options) : options_(std::move(options)) {}
+  ~ReceiverTracker();
+
+  int AddStream(std::shared_ptr<const ReceiverFactoryOp> factory);
+  int num_streams() const;
+
+  // Builds every receiver from its factory's spec (as an executor would) and starts it.
+  absl::Status StartAll(const OpResolver& ops);
+  void StopAll();
+
+  void AllocateBatch(Time t);
+  std::vector<ReceivedBlock> BlocksOfBatch(int stream_id, Time t) const;
+  int64_t RecordsOfBatch(Time t) const;
+  // Forgets the batch's allocation and returns its blocks, for deletion.
+  std::vector<std::string> ReleaseBatch(Time t);
+  bool HasUnallocatedBlocks() const;
+  std::vector<ReceiverStatus> Statuses() const;
+
+ private:
+  void OnBlock(const ReceivedBlock& block);
+  void OnEvent(int stream_id, const std::string& event, const std::string& message);
+
+  Options options_;
+  mutable absl::Mutex mu_;
+  std::vector<proto::OpSpec> factories_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<ReceiverSupervisor>> supervisors_ ABSL_GUARDED_BY(mu_);
+  std::map<int, int64_t> watermarks_ ABSL_GUARDED_BY(mu_);  // stream -> blocks cut up to
+  std::map<int, ReceiverStatus> statuses_ ABSL_GUARDED_BY(mu_);
+  std::vector<ReceivedBlock> unallocated_ ABSL_GUARDED_BY(mu_);
+  std::map<int64_t, std::vector<ReceivedBlock>> allocated_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace internal
+}  // namespace ember

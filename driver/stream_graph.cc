@@ -1,0 +1,172 @@
+#include "driver/stream_graph.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include <glog/logging.h>
+
+#include "common/errors.h"
+#include "driver/context_core.h"
+#include "driver/rdd_graph.h"
+
+namespace ember {
+namespace internal {
+
+StreamNode::StreamNode(ContextCore* ctx, std::vector<StreamRef> parents)
+    : ctx_(ctx), parents_(std::move(parents)) {}
+
+RddRef StreamNode::GetOrCompute(Time t) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = generated_.find(t.milliseconds());
+    if (it != generated_.end()) return it->second;
+  }
+  RddRef rdd = Compute(t);
+  if (persist_) rdd->Persist();
+  absl::MutexLock lock(&mu_);
+  generated_.emplace(t.milliseconds(), rdd);
+  return rdd;
+}
+
+void StreamNode::ClearThrough(Time t) {
+  absl::MutexLock lock(&mu_);
+  generated_.erase(generated_.begin(), generated_.upper_bound(t.milliseconds()));
+}
+
+// ------------------------------------------------------------------------ derived streams
+
+namespace {
+
+class DerivedStream : public StreamNode {
+ public:
+  DerivedStream(ContextCore* ctx, std::vector<StreamRef> parents, ComputeFn fn)
+      : StreamNode(ctx, std::move(parents)), fn_(std::move(fn)) {}
+
+ protected:
+  RddRef Compute(Time t) override {
+    std::vector<RddRef> inputs;
+    for (const auto& p : parents()) inputs.push_back(p->GetOrCompute(t));
+    return fn_(inputs, t);
+  }
+
+ private:
+  ComputeFn fn_;
+};
+
+class SourceStream : public StreamNode {
+ public:
+  SourceStream(ContextCore* ctx, std::function<RddRef(Time)> fn)
+      : StreamNode(ctx, {}), fn_(std::move(fn)) {}
+
+ protected:
+  RddRef Compute(Time t) override { return fn_(t); }
+
+ private:
+  std::function<RddRef(Time)> fn_;
+};
+
+}  // namespace
+
+StreamRef MakeDerivedStream(std::vector<StreamRef> parents, ComputeFn fn) {
+  if (parents.empty()) throw EmberError("a derived stream needs a parent");
+  ContextCore* ctx = parents[0]->ctx();
+  for (const auto& p : parents) {
+    if (p->ctx() != ctx) throw EmberError("streams of two StreamingContexts cannot be combined");
+  }
+  ctx->CheckCanAddStreams();
+  auto node = std::make_shared<DerivedStream>(ctx, std::move(parents), std::move(fn));
+  return node;
+}
+
+StreamRef MakeSourceStream(ContextCore* ctx, std::function<RddRef(Time)> fn) {
+  ctx->CheckCanAddStreams();
+  return std::make_shared<SourceStream>(ctx, std::move(fn));
+}
+
+void RegisterOutput(const StreamRef& stream, std::function<void(const RddRef&, Time)> fn) {
+  stream->ctx()->AddOutput(stream, std::move(fn));
+}
+
+void PersistStream(const StreamRef& stream) { stream->Persist(); }
+ContextCore* ContextOf(const StreamRef& stream) { return stream->ctx(); }
+void EmitOutput(ContextCore* ctx, const std::string& text) { ctx->EmitOutput(text); }
+
+// -------------------------------------------------------------------------- input streams
+
+ReceiverInputStream::ReceiverInputStream(ContextCore* ctx, int stream_id, proto::OpSpec decoder)
+    : StreamNode(ctx, {}), stream_id_(stream_id), decoder_(std::move(decoder)) {}
+
+RddRef ReceiverInputStream::Compute(Time t) {
+  std::vector<proto::ComputeNode> parts;
+  for (const auto& block : ctx()->receiver_tracker().BlocksOfBatch(stream_id_, t)) {
+    proto::ComputeNode node;
+    node.mutable_block()->set_block_id(block.block_id);
+    *node.mutable_block()->mutable_decoder() = decoder_;
+    parts.push_back(std::move(node));
+  }
+  return MakeLeafRdd(ctx(), std::move(parts));
+}
+
+FileInputStream::FileInputStream(ContextCore* ctx, Options options)
+    : StreamNode(ctx, {}), options_(std::move(options)) {
+  // Spark remembers selected files for at least a minute, and for one batch at the least.
+  int64_t batch = ctx->batch_interval().milliseconds();
+  int64_t batches = std::max<int64_t>(1, (60000 + batch - 1) / batch);
+  remember_ = Milliseconds(batches * batch);
+}
+
+void FileInputStream::SetStartTime(Time start) {
+  ignore_before_ms_ = options_.new_files_only ? start.milliseconds() : -1;
+}
+
+RddRef FileInputStream::Compute(Time t) {
+  DIR* dir = opendir(options_.directory.c_str());
+  if (dir == nullptr) {
+    throw EmberError("file stream directory " + options_.directory +
+                     " cannot be listed: " + std::strerror(errno));
+  }
+  int64_t threshold = std::max(ignore_before_ms_, (t - remember_).milliseconds());
+  std::vector<std::pair<int64_t, std::string>> found;
+  while (dirent* e = readdir(dir)) {
+    std::string name = e->d_name;
+    if (name.empty() || name[0] == '.') continue;
+    std::string path = options_.directory + "/" + name;
+    struct stat st;
+    if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    int64_t mtime = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1000000;
+    if (mtime <= threshold || mtime > t.milliseconds()) continue;
+    if (selected_.count(path)) continue;
+    if (options_.filter && !options_.filter(path)) continue;
+    found.emplace_back(mtime, path);
+  }
+  closedir(dir);
+  std::sort(found.begin(), found.end());
+
+  // Forget what fell out of the remember window: those mod times are below the threshold.
+  for (auto it = selected_.begin(); it != selected_.end();) {
+    if (it->second <= (t - remember_).milliseconds()) {
+      it = selected_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  std::vector<proto::ComputeNode> parts;
+  for (const auto& [mtime, path] : found) {
+    selected_[path] = t.milliseconds();
+    proto::ComputeNode node;
+    node.mutable_file()->set_path(path);
+    node.mutable_file()->set_format(options_.format);
+    node.mutable_file()->set_record_length(options_.record_length);
+    parts.push_back(std::move(node));
+  }
+  if (!found.empty()) VLOG(1) << "file stream " << options_.directory << ": " << found.size()
+                              << " new files for batch " << t.milliseconds();
+  return MakeLeafRdd(ctx(), std::move(parts));
+}
+
+}  // namespace internal
+}  // namespace ember

@@ -1,0 +1,192 @@
+#include "executor/task_runner.h"
+
+#include <chrono>
+#include <exception>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+
+namespace ember {
+namespace internal {
+
+namespace {
+
+class Evaluator {
+ public:
+  Evaluator(const TaskEnv& env, const TaskInfo& info) : env_(env), info_(info) {}
+
+  absl::Status Eval(const proto::ComputeNode& node, Partition* out) {
+    if (!node.cache_key().empty() && env_.cache->Get(node.cache_key(), out)) return absl::OkStatus();
+    absl::Status s = EvalUncached(node, out);
+    if (s.ok() && !node.cache_key().empty()) env_.cache->Put(node.cache_key(), *out);
+    return s;
+  }
+
+  int64_t records_read() const { return records_read_; }
+
+ private:
+  absl::Status Decode(const proto::OpSpec& spec, std::string_view bytes, Partition* out) {
+    auto decoder = env_.ops->CreateAs<DecoderOp>(spec);
+    if (!decoder.ok()) return decoder.status();
+    if (!(*decoder)->Decode(bytes, out)) {
+      return absl::DataLossError("stored data does not decode as " + spec.key());
+    }
+    records_read_ += static_cast<int64_t>(out->size);
+    return absl::OkStatus();
+  }
+
+  absl::Status EvalUncached(const proto::ComputeNode& node, Partition* out) {
+    switch (node.kind_case()) {
+      case proto::ComputeNode::kNarrow: {
+        auto op = env_.ops->CreateAs<NarrowOp>(node.narrow().op());
+        if (!op.ok()) return op.status();
+        std::vector<Partition> inputs(node.narrow().inputs_size());
+        for (int i = 0; i < node.narrow().inputs_size(); ++i) {
+          absl::Status s = Eval(node.narrow().inputs(i), &inputs[i]);
+          if (!s.ok()) return s;
+        }
+        *out = (*op)->Compute(inputs, info_);
+        return absl::OkStatus();
+      }
+      case proto::ComputeNode::kBlock: {
+        auto bytes = env_.blocks->Get(node.block().block_id());
+        if (!bytes.ok()) return bytes.status();
+        return Decode(node.block().decoder(), **bytes, out);
+      }
+      case proto::ComputeNode::kInlineData:
+        return Decode(node.inline_data().decoder(), node.inline_data().data(), out);
+      case proto::ComputeNode::kEmpty:
+        return Decode(node.empty().decoder(), "", out);
+      case proto::ComputeNode::kFile: {
+        auto records = ReadFileRecords(node.file());
+        if (!records.ok()) return records.status();
+        records_read_ += static_cast<int64_t>(records->size());
+        *out = Partition::Of(std::move(*records));
+        return absl::OkStatus();
+      }
+      case proto::ComputeNode::kShuffle: {
+        const auto& shuffle = node.shuffle();
+        auto reader = env_.ops->CreateAs<ShuffleReaderOp>(shuffle.reader());
+        if (!reader.ok()) return reader.status();
+        std::vector<ShuffleStore::Buckets> held;  // keeps the views below alive
+        std::vector<std::vector<std::string_view>> buckets(shuffle.shuffles_size());
+        for (int i = 0; i < shuffle.shuffles_size(); ++i) {
+          const auto& ref = shuffle.shuffles(i);
+          for (int m = 0; m < ref.num_maps(); ++m) {
+            auto b = env_.shuffles->Get(ref.shuffle_id(), m);
+            if (b == nullptr || shuffle.reduce_id() >= static_cast<int>(b->size())) {
+              return absl::NotFoundError(absl::StrCat("missing map output ", m, " of shuffle ",
+                                                      ref.shuffle_id()));
+            }
+            buckets[i].push_back((*b)[shuffle.reduce_id()]);
+            held.push_back(std::move(b));
+          }
+        }
+        if (!(*reader)->Read(buckets, out)) {
+          return absl::DataLossError("shuffle data does not decode as " + shuffle.reader().key());
+        }
+        return absl::OkStatus();
+      }
+      case proto::ComputeNode::KIND_NOT_SET:
+        break;
+    }
+    return absl::InvalidArgumentError("task has an empty compute node");
+  }
+
+  const TaskEnv& env_;
+  const TaskInfo& info_;
+  int64_t records_read_ = 0;
+};
+
+absl::StatusOr<proto::TaskResult> RunTaskUnguarded(const proto::TaskSpec& spec,
+                                                   const TaskEnv& env) {
+  auto start = std::chrono::steady_clock::now();
+  TaskInfo info;
+  info.job_id = spec.job_id();
+  info.stage_id = spec.stage_id();
+  info.partition = spec.partition();
+  info.attempt = spec.attempt();
+  info.batch_time = Time(spec.batch_time_ms());
+
+  Evaluator eval(env, info);
+  Partition input;
+  absl::Status s = eval.Eval(spec.root(), &input);
+  if (!s.ok()) return s;
+
+  proto::TaskResult result;
+  result.set_records_read(eval.records_read());
+  if (spec.has_shuffle_write()) {
+    const auto& w = spec.shuffle_write();
+    if (w.num_reducers() <= 0) return absl::InvalidArgumentError("shuffle with no reducers");
+    auto writer = env.ops->CreateAs<ShuffleWriterOp>(w.writer());
+    if (!writer.ok()) return writer.status();
+    std::vector<std::string> buckets;
+    (*writer)->Write(input, w.num_reducers(), info, &buckets);
+    int64_t bytes = 0;
+    for (const auto& b : buckets) bytes += static_cast<int64_t>(b.size());
+    result.set_records_written(bytes);
+    env.shuffles->Put(w.shuffle_id(), w.map_id(), std::move(buckets));
+  } else if (spec.has_result()) {
+    auto op = env.ops->CreateAs<ResultOp>(spec.result());
+    if (!op.ok()) return op.status();
+    result.set_result((*op)->Run(input, info));
+  } else {
+    return absl::InvalidArgumentError("task has no output");
+  }
+  result.set_duration_us(std::chrono::duration_cast<std::chrono::microseconds>(
+                             std::chrono::steady_clock::now() - start)
+                             .count());
+  return result;
+}
+
+}  // namespace
+
+absl::StatusOr<proto::TaskResult> RunTask(const proto::TaskSpec& spec, const TaskEnv& env) {
+  // User functions run inside; their exceptions stop here, with the batch they failed in.
+  try {
+    return RunTaskUnguarded(spec, env);
+  } catch (const std::exception& e) {
+    return absl::AbortedError(absl::StrCat(e.what(), " (batch time ", spec.batch_time_ms(),
+                                           " ms, stage ", spec.stage_id(), ", partition ",
+                                           spec.partition(), ")"));
+  } catch (...) {
+    return absl::AbortedError(absl::StrCat("unknown exception (batch time ", spec.batch_time_ms(),
+                                           " ms, stage ", spec.stage_id(), ", partition ",
+                                           spec.partition(), ")"));
+  }
+}
+
+absl::StatusOr<std::vector<std::string>> ReadFileRecords(const proto::FileInput& file) {
+  std::ifstream in(file.path(), std::ios::binary);
+  if (!in) return absl::NotFoundError("cannot read input file " + file.path());
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  std::string data = buf.str();
+  std::vector<std::string> records;
+  if (file.format() == proto::FileInput::BINARY_RECORDS) {
+    size_t len = static_cast<size_t>(file.record_length());
+    if (len == 0) return absl::InvalidArgumentError("record length must be > 0");
+    if (data.size() % len != 0) {
+      return absl::DataLossError(absl::StrCat("file ", file.path(), " has ", data.size(),
+                                              " bytes, not a multiple of the record length ",
+                                              len));
+    }
+    records.reserve(data.size() / len);
+    for (size_t i = 0; i < data.size(); i += len) records.emplace_back(data, i, len);
+    return records;
+  }
+  size_t start = 0;
+  while (start < data.size()) {
+    size_t end = data.find('\n', start);
+    if (end == std::string::npos) end = data.size();
+    size_t stop = end;
+    if (stop > start && data[stop - 1] == '\r') --stop;
+    records.emplace_back(data, start, stop - start);
+    start = end + 1;
+  }
+  return records;
+}
+
+}  // namespace internal
+}  // namespace ember

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Installs every Debian package Ember's build, tests, examples and benchmarks need.
+# Idempotent: when everything is present it only checks, in about a second.
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  bazel-bootstrap bazel-platforms bazel-rules-java g++ pkg-config
+  protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev
+  libabsl-dev librocksdb-dev libgoogle-glog-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev python3
+  # lint (documented in the README)
+  clang-format clang-tidy
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+echo "setup: installing ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    SUDO=sudo
+  else
+    echo "setup: error: these packages are missing and installing them needs root: ${missing[*]}" >&2
+    echo "setup: run ./setup.sh as root (or with passwordless sudo)" >&2
+    exit 1
+  fi
+else
+  SUDO=
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+# A dead archive must fail fast, not hang: bounded retries and timeouts.
+APT_OPTS=(-o Acquire::Retries=2 -o Acquire::http::Timeout=20 -o Acquire::https::Timeout=20)
+if ! $SUDO apt-get "${APT_OPTS[@]}" update -qq; then
+  echo "setup: error: apt-get update failed: is Debian's package archive reachable?" >&2
+  exit 1
+fi
+if ! $SUDO apt-get "${APT_OPTS[@]}" install -y -qq --no-install-recommends "${missing[@]}"; then
+  echo "setup: error: could not install: ${missing[*]}" >&2
+  exit 1
+fi
+
+# Verify rather than trust: every package must now be installed.
+for p in "${missing[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    echo "setup: error: $p is still not installed" >&2
+    exit 1
+  fi
+done
+echo "setup: installed ${#missing[@]} packages"
