@@ -8,7 +8,9 @@
 //
 //   bench/wordcount_bench [--lines N] [--words-per-line N] [--vocabulary N] [--batches N]
 
+#include <atomic>
 #include <chrono>
+#include <thread>
 #include <cstdio>
 #include <cstring>
 #include <random>
@@ -39,19 +41,16 @@ std::vector<std::string> MakeLines(int64_t lines, int words_per_line, int vocabu
   return out;
 }
 
-// Stores the whole generated text at start, so that one block holds a batch's input.
+// The bench hands the receiver its text chunk by chunk, one chunk per block interval, so a
+// batch's input arrives as several blocks (partitions), as it does from a live source.
+class TextReceiver;
+std::atomic<TextReceiver*> the_receiver{nullptr};
+
 class TextReceiver : public ember::Receiver<std::string> {
  public:
-  TextReceiver(int64_t lines, int words_per_line, int vocabulary, uint64_t seed)
-      : lines_(lines), words_per_line_(words_per_line), vocabulary_(vocabulary), seed_(seed) {}
-  void onStart() override { store(MakeLines(lines_, words_per_line_, vocabulary_, seed_)); }
-  void onStop() override {}
-
- private:
-  int64_t lines_;
-  int words_per_line_;
-  int vocabulary_;
-  uint64_t seed_;
+  TextReceiver() = default;
+  void onStart() override { the_receiver = this; }
+  void onStop() override { the_receiver = nullptr; }
 };
 
 double Seconds(std::chrono::steady_clock::duration d) {
@@ -93,20 +92,31 @@ int main(int argc, char** argv) {
     conf.setMaster("local[3]").set("ember.streaming.clock", "manual");  // 2 task slots + receiver
     ember::StreamingContext ssc(conf, ember::Seconds(1));
     int64_t distinct = 0;
-    ssc.receiverStream<TextReceiver>(lines, words_per_line, vocabulary, uint64_t{7})
+    ssc.receiverStream<TextReceiver>()
         .flatMap([](const std::string& line) { return ember::Split(line, ' '); })
         .map([](const std::string& w) { return std::make_pair(w, int64_t{1}); })
         .reduceByKey([](int64_t a, int64_t b) { return a + b; })
         .foreachRDD([&distinct](const auto& rdd) { distinct += rdd.count(); });
     ssc.start();
     auto& clock = static_cast<ember::ManualClock&>(ssc.clock());
-    // The receiver stores its text, then the first batch takes it.
-    while (!ssc.core()->receiver_tracker().Statuses().empty() &&
-           !ssc.core()->receiver_tracker().Statuses()[0].active) {
-      std::this_thread::yield();
+    while (the_receiver == nullptr) std::this_thread::yield();
+    // Five block intervals of 200 ms, a fifth of the text in each: five blocks. The timer
+    // starts before the last interval ends, so it also counts cutting the last block.
+    auto chunks = MakeLines(lines, words_per_line, vocabulary, 7 + r);
+    const int kBlocks = 5;
+    std::chrono::steady_clock::time_point start;
+    for (int b = 0; b < kBlocks; ++b) {
+      size_t from = chunks.size() * b / kBlocks, to = chunks.size() * (b + 1) / kBlocks;
+      the_receiver.load()->store(std::vector<std::string>(chunks.begin() + from,
+                                                          chunks.begin() + to));
+      size_t stored = ssc.core()->block_store().size();
+      if (b == kBlocks - 1) start = std::chrono::steady_clock::now();
+      clock.Advance(200);
+      if (b < kBlocks - 1) {
+        while (ssc.core()->block_store().size() == stored) std::this_thread::yield();
+      }
     }
-    auto start = std::chrono::steady_clock::now();
-    clock.Advance(1000);
+    // The batch at 1000 ms takes the five blocks.
     if (!ssc.core()->WaitForBatch(ember::Time(1000), absl::Seconds(300))) return 1;
     double s = Seconds(std::chrono::steady_clock::now() - start);
     ssc.stop();
