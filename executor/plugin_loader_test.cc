@@ -1,0 +1,80 @@
+#include "executor/plugin_loader.h"
+
+#include <fstream>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "common/conf.h"
+
+namespace ember {
+namespace internal {
+namespace {
+
+std::string Runfile(const std::string& path) { return "./" + path; }
+
+TEST(PluginLoaderTest, LoadsAJobAndItsOperators) {
+  auto plugin = LoadPlugin(Runfile("examples/libnetwork_word_count.so"));
+  ASSERT_TRUE(plugin.ok()) << plugin.status();
+  EXPECT_EQ((*plugin)->version(), EMBER_VERSION_STRING);
+  // The plugin's own operators (the shuffle's writer and reader, print's take) registered into
+  // its registry while it loaded; the socket source's are the runtime's, in the process's.
+  EXPECT_EQ((*plugin)->registry()->size(), 3u);
+  EXPECT_TRUE((*plugin)->registry()->Collisions().empty());
+}
+
+TEST(PluginLoaderTest, MissingFile) {
+  auto plugin = LoadPlugin("/nonexistent/libjob.so");
+  ASSERT_FALSE(plugin.ok());
+  EXPECT_NE(plugin.status().message().find("does not exist"), std::string::npos);
+}
+
+TEST(PluginLoaderTest, CorruptFileIsAClearError) {
+  std::string path = ::testing::TempDir() + "/libcorrupt.so";
+  std::ofstream(path) << "this is not an ELF file";
+  auto plugin = LoadPlugin(path);
+  ASSERT_FALSE(plugin.ok());
+  EXPECT_NE(plugin.status().message().find("cannot load job plugin"), std::string::npos)
+      << plugin.status();
+}
+
+TEST(PluginLoaderTest, LibraryWithoutEntryPoint) {
+  auto plugin = LoadPlugin(Runfile("executor/testdata/libnot_a_job.so"));
+  ASSERT_FALSE(plugin.ok());
+  EXPECT_NE(plugin.status().message().find("not an Ember job"), std::string::npos)
+      << plugin.status();
+}
+
+TEST(PluginLoaderTest, AbiMismatchNamesBothVersions) {
+  auto plugin = LoadPlugin(Runfile("executor/testdata/libwrong_abi.so"));
+  ASSERT_FALSE(plugin.ok());
+  std::string message(plugin.status().message());
+  EXPECT_NE(message.find("9.9.9 (ABI 999)"), std::string::npos) << message;
+  EXPECT_NE(message.find(std::string(EMBER_VERSION_STRING) + " (ABI " +
+                         std::to_string(EMBER_ABI_VERSION) + ")"),
+            std::string::npos)
+      << message;
+}
+
+TEST(PluginLoaderTest, CollidingClosureKeysAreRefused) {
+  auto plugin = LoadPlugin(Runfile("executor/testdata/libcollide.so"));
+  ASSERT_FALSE(plugin.ok());
+  EXPECT_NE(plugin.status().message().find("two operators under the registry key"),
+            std::string::npos)
+      << plugin.status();
+}
+
+TEST(PluginLoaderTest, ThrowingEntryPointBecomesAStatus) {
+  auto plugin = LoadPlugin(Runfile("executor/testdata/libthrowing_job.so"));
+  ASSERT_TRUE(plugin.ok()) << plugin.status();
+  JobContext job(Conf(), {});
+  absl::Status s = (*plugin)->RunJob(job);
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(s.message(), "the job needs an argument");
+  JobContext with_arg(Conf(), {"x"});
+  EXPECT_TRUE((*plugin)->RunJob(with_arg).ok());
+}
+
+}  // namespace
+}  // namespace internal
+}  // namespace ember
