@@ -17,10 +17,10 @@
 //   user type           varint length, what its serialize() wrote
 //
 // Every value takes at least one byte. That lets a decoder reject a count larger than the
-// bytes left before it allocates anything, so corrupt input cannot make it allocate more than
-// a small multiple of its own size. A hand-written Codec<T> must keep this property; the
-// length in front of user and protobuf types keeps it for them (and stops a deserialize() that
-// misreads from running into the next record).
+// bytes left before it allocates anything, so corrupt input can make it reserve at most
+// (bytes left) x sizeof(element), never an absurd size. A hand-written Codec<T> must keep this
+// property; the length in front of user and protobuf types keeps it for them (and stops a
+// deserialize() that misreads from running into the next record).
 //
 // Decoding never trusts its input: every read is bounds-checked and malformed bytes make Decode
 // return false (the Reader's failure flag is sticky), never crash. After a failed decode the
@@ -60,11 +60,9 @@ inline size_t EncodeVarint64(uint64_t v, char* buf) {
   return n;
 }
 
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-inline constexpr bool kLittleEndianHost = true;
-#else
-inline constexpr bool kLittleEndianHost = false;
-#endif
+// Vectors of numbers are copied as they sit in memory, which is the wire format only here.
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+              "ember's codec needs a little-endian host");
 
 }  // namespace internal
 
@@ -77,16 +75,8 @@ class Writer {
     char buf[internal::kMaxVarint64Bytes];
     out_->append(buf, internal::EncodeVarint64(v, buf));
   }
-  void PutFixed32(uint32_t v) {
-    char buf[4];
-    for (int i = 0; i < 4; ++i) buf[i] = static_cast<char>(v >> (8 * i));
-    out_->append(buf, 4);
-  }
-  void PutFixed64(uint64_t v) {
-    char buf[8];
-    for (int i = 0; i < 8; ++i) buf[i] = static_cast<char>(v >> (8 * i));
-    out_->append(buf, 8);
-  }
+  void PutFixed32(uint32_t v) { PutLittleEndian(v); }
+  void PutFixed64(uint64_t v) { PutLittleEndian(v); }
   // Length-prefixed, so the reader can hand back a view without knowing the size in advance.
   void PutBytes(std::string_view s) {
     PutVarint64(s.size());
@@ -96,6 +86,13 @@ class Writer {
   std::string* buffer() { return out_; }
 
  private:
+  template <typename U>
+  void PutLittleEndian(U v) {
+    char buf[sizeof(U)];
+    for (size_t i = 0; i < sizeof(U); ++i) buf[i] = static_cast<char>(v >> (8 * i));
+    out_->append(buf, sizeof(U));
+  }
+
   std::string* out_;
 };
 
@@ -121,20 +118,8 @@ class Reader {
     }
     return Failed();
   }
-  bool GetFixed32(uint32_t* v) {
-    unsigned char b[4];
-    if (!GetRaw(b, 4)) return false;
-    *v = 0;
-    for (int i = 0; i < 4; ++i) *v |= static_cast<uint32_t>(b[i]) << (8 * i);
-    return true;
-  }
-  bool GetFixed64(uint64_t* v) {
-    unsigned char b[8];
-    if (!GetRaw(b, 8)) return false;
-    *v = 0;
-    for (int i = 0; i < 8; ++i) *v |= static_cast<uint64_t>(b[i]) << (8 * i);
-    return true;
-  }
+  bool GetFixed32(uint32_t* v) { return GetLittleEndian(v); }
+  bool GetFixed64(uint64_t* v) { return GetLittleEndian(v); }
   bool GetBytes(std::string_view* s) {
     uint64_t n = 0;
     if (!GetVarint64(&n)) return false;
@@ -160,6 +145,14 @@ class Reader {
     ok_ = false;
     return false;
   }
+  template <typename U>
+  bool GetLittleEndian(U* v) {
+    unsigned char b[sizeof(U)];
+    if (!GetRaw(b, sizeof(U))) return false;
+    *v = 0;
+    for (size_t i = 0; i < sizeof(U); ++i) *v |= static_cast<U>(static_cast<U>(b[i]) << (8 * i));
+    return true;
+  }
 
   std::string_view in_;
   size_t pos_ = 0;
@@ -171,62 +164,51 @@ namespace internal {
 template <typename>
 inline constexpr bool kCodecAlwaysFalse = false;
 
-template <typename T, typename = void>
-struct IsUserSerializable : std::false_type {};
-template <typename T>
-struct IsUserSerializable<
-    T, std::enable_if_t<
-           std::is_void_v<decltype(std::declval<const T&>().serialize(std::declval<Writer&>()))> &&
-           std::is_convertible_v<decltype(std::declval<T&>().deserialize(std::declval<Reader&>())),
-                                 bool> &&
-           std::is_default_constructible_v<T>>> : std::true_type {};
-template <typename T>
-inline constexpr bool kIsUserSerializable = IsUserSerializable<T>::value;
+template <template <typename> class Member, typename T, typename = void>
+struct Detected : std::false_type {};
+template <template <typename> class Member, typename T>
+struct Detected<Member, T, std::void_t<Member<T>>> : std::true_type {};
 
-template <typename T, typename = void>
-struct HasParseFromArray : std::false_type {};
 template <typename T>
-struct HasParseFromArray<
-    T, std::enable_if_t<std::is_convertible_v<
-           decltype(std::declval<T&>().ParseFromArray(std::declval<const void*>(), int{})), bool>>>
-    : std::true_type {};
+using SerializeMember = decltype(std::declval<const T&>().serialize(std::declval<Writer&>()));
+template <typename T>
+using DeserializeMember = decltype(bool(std::declval<T&>().deserialize(std::declval<Reader&>())));
+template <typename T>
+using SerializeToStringMember =
+    decltype(bool(std::declval<const T&>().SerializeToString(std::declval<std::string*>())));
+template <typename T>
+using ParseFromArrayMember =
+    decltype(bool(std::declval<T&>().ParseFromArray(std::declval<const void*>(), int{})));
+template <typename T>
+using ParseFromStringMember =
+    decltype(bool(std::declval<T&>().ParseFromString(std::declval<const std::string&>())));
 
-template <typename T, typename = void>
-struct HasParseFromString : std::false_type {};
 template <typename T>
-struct HasParseFromString<T, std::enable_if_t<std::is_convertible_v<
-                                 decltype(std::declval<T&>().ParseFromString(
-                                     std::declval<const std::string&>())),
-                                 bool>>> : std::true_type {};
-
-// Protobuf messages are recognised by shape, so this header need not include protobuf.
-template <typename T, typename = void>
-struct IsProtoLike : std::false_type {};
+inline constexpr bool kIsUserSerializable =
+    std::conjunction_v<std::is_default_constructible<T>, Detected<SerializeMember, T>,
+                       Detected<DeserializeMember, T>>;
+// Protobuf messages are recognised by shape, so this header need not include protobuf. A type
+// that has both shapes gets the user codec: its author wrote that one for Ember.
 template <typename T>
-struct IsProtoLike<
-    T, std::enable_if_t<std::is_convertible_v<decltype(std::declval<const T&>().SerializeToString(
-                                                  std::declval<std::string*>())),
-                                              bool> &&
-                        (HasParseFromArray<T>::value || HasParseFromString<T>::value)>>
-    : std::true_type {};
-// A type that is both gets the user codec: its author wrote that one for Ember.
-template <typename T>
-inline constexpr bool kIsProtoLike = IsProtoLike<T>::value && !kIsUserSerializable<T>;
+inline constexpr bool kIsProtoLike = Detected<SerializeToStringMember, T>::value &&
+                                     (Detected<ParseFromArrayMember, T>::value ||
+                                      Detected<ParseFromStringMember, T>::value) &&
+                                     !kIsUserSerializable<T>;
 
 // Numbers whose encoding is their fixed-width little-endian bits inside a vector. bool is out
 // (vector<bool> has no array to copy) and so is long double (its padding bytes are garbage).
 template <typename T>
-inline constexpr bool kIsFixedWidthNumber =
-    (std::is_integral_v<T> && !std::is_same_v<T, bool> && sizeof(T) <= 8) ||
-    std::is_same_v<T, float> || std::is_same_v<T, double>;
+inline constexpr bool kIsFixedWidthNumber = (std::is_integral_v<T> && !std::is_same_v<T, bool> &&
+                                             sizeof(T) <= 8) ||
+                                            std::is_same_v<T, float> || std::is_same_v<T, double>;
 
 }  // namespace internal
 
-#define EMBER_NO_CODEC_MESSAGE                                                                  \
+#define EMBER_NO_CODEC_MESSAGE                                                                   \
   "ember: no Codec<T> for this type, so it cannot be shipped, shuffled or checkpointed. Give T " \
-  "members `void serialize(ember::Writer&) const` and `bool deserialize(ember::Reader&)` (and " \
-  "a default constructor), or specialize ember::Codec<T> with static "                          \
-  "`void Encode(const T&, ember::Writer&)` and `bool Decode(ember::Reader&, T*)`. Pairs, "      \
+  "members `void serialize(ember::Writer&) const` and `bool deserialize(ember::Reader&)` (and "  \
+  "a default constructor), or specialize ember::Codec<T> with static "                           \
+  "`void Encode(const T&, ember::Writer&)` and `bool Decode(ember::Reader&, T*)`. Pairs, "       \
   "tuples, optionals and containers have a codec only when all their element types do."
 
 // The codec of T. Specialize it (with static Encode/Decode as below) for a type you cannot give
@@ -326,31 +308,22 @@ struct Codec<char> {
   static bool Decode(Reader& r, char* out) { return r.GetRaw(out, 1); }
 };
 
-template <>
-struct Codec<float> {
-  static void Encode(const float& v, Writer& w) {
-    uint32_t bits;
+template <typename T>
+struct Codec<T, std::enable_if_t<std::is_same_v<T, float> || std::is_same_v<T, double>>> {
+  using Bits = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  static void Encode(const T& v, Writer& w) {
+    Bits bits;
     std::memcpy(&bits, &v, sizeof bits);
-    w.PutFixed32(bits);
+    if constexpr (sizeof bits == 4) w.PutFixed32(bits);
+    if constexpr (sizeof bits == 8) w.PutFixed64(bits);
   }
-  static bool Decode(Reader& r, float* out) {
-    uint32_t bits = 0;
-    if (!r.GetFixed32(&bits)) return false;
-    std::memcpy(out, &bits, sizeof bits);
-    return true;
-  }
-};
-
-template <>
-struct Codec<double> {
-  static void Encode(const double& v, Writer& w) {
-    uint64_t bits;
-    std::memcpy(&bits, &v, sizeof bits);
-    w.PutFixed64(bits);
-  }
-  static bool Decode(Reader& r, double* out) {
-    uint64_t bits = 0;
-    if (!r.GetFixed64(&bits)) return false;
+  static bool Decode(Reader& r, T* out) {
+    Bits bits = 0;
+    if constexpr (sizeof bits == 4) {
+      if (!r.GetFixed32(&bits)) return false;
+    } else {
+      if (!r.GetFixed64(&bits)) return false;
+    }
     std::memcpy(out, &bits, sizeof bits);
     return true;
   }
@@ -431,15 +404,8 @@ inline bool GetCount(Reader& r, size_t min_element_bytes, size_t* count) {
 template <typename T, typename A>
 void EncodeVectorTo(const std::vector<T, A>& v, Writer& w) {
   w.PutVarint64(v.size());
-  if constexpr (kIsFixedWidthNumber<T> && kLittleEndianHost) {
+  if constexpr (kIsFixedWidthNumber<T>) {
     w.PutRaw(v.data(), v.size() * sizeof(T));
-  } else if constexpr (kIsFixedWidthNumber<T>) {
-    for (const T& x : v) {
-      unsigned char b[sizeof(T)];
-      std::memcpy(b, &x, sizeof(T));
-      std::reverse(b, b + sizeof(T));
-      w.PutRaw(b, sizeof(T));
-    }
   } else {
     for (const T& x : v) ember::Encode<T>(x, w);
   }
@@ -453,14 +419,7 @@ bool AppendVectorFrom(Reader& r, std::vector<T, A>* out) {
     if (!GetCount(r, sizeof(T), &n)) return false;
     const size_t old = out->size();
     out->resize(old + n);
-    if (!r.GetRaw(out->data() + old, n * sizeof(T))) return false;
-    if constexpr (!kLittleEndianHost) {
-      for (size_t i = old; i < old + n; ++i) {
-        auto* b = reinterpret_cast<unsigned char*>(&(*out)[i]);
-        std::reverse(b, b + sizeof(T));
-      }
-    }
-    return true;
+    return r.GetRaw(out->data() + old, n * sizeof(T));
   } else {
     if (!GetCount(r, 1, &n)) return false;
     out->reserve(out->size() + n);
@@ -473,61 +432,52 @@ bool AppendVectorFrom(Reader& r, std::vector<T, A>* out) {
   }
 }
 
+// A set's element, or a map's key and value.
+template <typename C>
+void EncodeEntry(const typename C::value_type& x, Writer& w) {
+  if constexpr (std::is_same_v<typename C::key_type, typename C::value_type>) {
+    ember::Encode(x, w);
+  } else {
+    ember::Encode(x.first, w);
+    ember::Encode(x.second, w);
+  }
+}
+
 // Equal unordered containers can iterate in different orders (insertion history, bucket
-// count), but StableHash and checkpoints need equal values to encode to equal bytes, so the
-// elements are written in the order of their encodings.
-template <typename C, typename EncodeOne>
-void EncodeSortedByBytes(const C& c, Writer& w, EncodeOne encode_one) {
+// count), but StableHash and checkpoints need equal values to encode to equal bytes, so those
+// write their entries sorted by their encodings.
+template <typename C>
+void EncodeAssociative(const C& c, Writer& w, bool sort_by_bytes) {
   w.PutVarint64(c.size());
-  std::vector<std::string> items;
-  items.reserve(c.size());
+  if (!sort_by_bytes) {
+    for (const auto& x : c) EncodeEntry<C>(x, w);
+    return;
+  }
+  std::vector<std::string> entries;
+  entries.reserve(c.size());
   for (const auto& x : c) {
-    Writer item(&items.emplace_back());
-    encode_one(x, item);
+    Writer entry(&entries.emplace_back());
+    EncodeEntry<C>(x, entry);
   }
-  std::sort(items.begin(), items.end());
-  for (const std::string& s : items) w.PutRaw(s.data(), s.size());
+  std::sort(entries.begin(), entries.end());
+  for (const std::string& e : entries) w.PutRaw(e.data(), e.size());
 }
 
+// A repeated key cannot come from an encoder, so it marks corrupt input.
 template <typename C>
-void EncodeSet(const C& c, Writer& w) {
-  using K = typename C::key_type;
-  w.PutVarint64(c.size());
-  for (const K& k : c) ember::Encode(k, w);
-}
-
-template <typename C>
-void EncodeMap(const C& c, Writer& w) {
-  w.PutVarint64(c.size());
-  for (const auto& kv : c) {
-    ember::Encode(kv.first, w);
-    ember::Encode(kv.second, w);
-  }
-}
-
-// A repeated element cannot come from an encoder, so it marks corrupt input.
-template <typename C>
-bool DecodeSet(Reader& r, C* out) {
+bool DecodeAssociative(Reader& r, C* out) {
   out->clear();
   size_t n = 0;
   if (!GetCount(r, 1, &n)) return false;
   for (size_t i = 0; i < n; ++i) {
     typename C::key_type k{};
-    if (!ember::Decode(r, &k) || !out->insert(std::move(k)).second) return false;
-  }
-  return true;
-}
-
-template <typename C>
-bool DecodeMap(Reader& r, C* out) {
-  out->clear();
-  size_t n = 0;
-  if (!GetCount(r, 1, &n)) return false;
-  for (size_t i = 0; i < n; ++i) {
-    typename C::key_type k{};
-    typename C::mapped_type v{};
-    if (!ember::Decode(r, &k) || !ember::Decode(r, &v)) return false;
-    if (!out->emplace(std::move(k), std::move(v)).second) return false;
+    if (!ember::Decode(r, &k)) return false;
+    if constexpr (std::is_same_v<typename C::key_type, typename C::value_type>) {
+      if (!out->insert(std::move(k)).second) return false;
+    } else {
+      typename C::mapped_type v{};
+      if (!ember::Decode(r, &v) || !out->emplace(std::move(k), std::move(v)).second) return false;
+    }
   }
   return true;
 }
@@ -564,35 +514,30 @@ struct Codec<std::optional<T>, std::enable_if_t<kHasCodec<T>>> {
 
 template <typename K, typename C, typename A>
 struct Codec<std::set<K, C, A>, std::enable_if_t<kHasCodec<K>>> {
-  static void Encode(const std::set<K, C, A>& v, Writer& w) { internal::EncodeSet(v, w); }
-  static bool Decode(Reader& r, std::set<K, C, A>* out) { return internal::DecodeSet(r, out); }
+  using Set = std::set<K, C, A>;
+  static void Encode(const Set& v, Writer& w) { internal::EncodeAssociative(v, w, false); }
+  static bool Decode(Reader& r, Set* out) { return internal::DecodeAssociative(r, out); }
 };
 
 template <typename K, typename H, typename E, typename A>
 struct Codec<std::unordered_set<K, H, E, A>, std::enable_if_t<kHasCodec<K>>> {
   using Set = std::unordered_set<K, H, E, A>;
-  static void Encode(const Set& v, Writer& w) {
-    internal::EncodeSortedByBytes(v, w, [](const K& k, Writer& out) { ember::Encode(k, out); });
-  }
-  static bool Decode(Reader& r, Set* out) { return internal::DecodeSet(r, out); }
+  static void Encode(const Set& v, Writer& w) { internal::EncodeAssociative(v, w, true); }
+  static bool Decode(Reader& r, Set* out) { return internal::DecodeAssociative(r, out); }
 };
 
 template <typename K, typename V, typename C, typename A>
 struct Codec<std::map<K, V, C, A>, std::enable_if_t<kHasCodec<K> && kHasCodec<V>>> {
-  static void Encode(const std::map<K, V, C, A>& v, Writer& w) { internal::EncodeMap(v, w); }
-  static bool Decode(Reader& r, std::map<K, V, C, A>* out) { return internal::DecodeMap(r, out); }
+  using Map = std::map<K, V, C, A>;
+  static void Encode(const Map& v, Writer& w) { internal::EncodeAssociative(v, w, false); }
+  static bool Decode(Reader& r, Map* out) { return internal::DecodeAssociative(r, out); }
 };
 
 template <typename K, typename V, typename H, typename E, typename A>
 struct Codec<std::unordered_map<K, V, H, E, A>, std::enable_if_t<kHasCodec<K> && kHasCodec<V>>> {
   using Map = std::unordered_map<K, V, H, E, A>;
-  static void Encode(const Map& v, Writer& w) {
-    internal::EncodeSortedByBytes(v, w, [](const auto& kv, Writer& out) {
-      ember::Encode(kv.first, out);
-      ember::Encode(kv.second, out);
-    });
-  }
-  static bool Decode(Reader& r, Map* out) { return internal::DecodeMap(r, out); }
+  static void Encode(const Map& v, Writer& w) { internal::EncodeAssociative(v, w, true); }
+  static bool Decode(Reader& r, Map* out) { return internal::DecodeAssociative(r, out); }
 };
 
 // ------------------------------------------------------------ protobuf and user types
@@ -609,7 +554,7 @@ struct Codec<T, std::enable_if_t<internal::kIsProtoLike<T>>> {
   static bool Decode(Reader& r, T* out) {
     std::string_view bytes;
     if (!r.GetBytes(&bytes)) return false;
-    if constexpr (internal::HasParseFromArray<T>::value) {
+    if constexpr (internal::Detected<internal::ParseFromArrayMember, T>::value) {
       if (bytes.size() > static_cast<size_t>(INT_MAX)) return false;
       return out->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
     } else {

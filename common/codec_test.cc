@@ -4,8 +4,8 @@
 
 #include <charconv>
 #include <cmath>
-#include <cstring>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <optional>
@@ -13,6 +13,7 @@
 #include <set>
 #include <string>
 #include <tuple>
+#include <typeinfo>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -66,13 +67,8 @@ struct FakeProtoArray {
 // Both shapes: the user codec must win.
 struct BothShapes {
   int32_t v = 0;
-  void serialize(ember::Writer& w) const { w.PutFixed32(static_cast<uint32_t>(v)); }
-  bool deserialize(ember::Reader& r) {
-    uint32_t u = 0;
-    if (!r.GetFixed32(&u)) return false;
-    v = static_cast<int32_t>(u);
-    return true;
-  }
+  void serialize(ember::Writer& w) const { ember::Encode(v, w); }
+  bool deserialize(ember::Reader& r) { return ember::Decode(r, &v); }
   bool SerializeToString(std::string*) const { return false; }
   bool ParseFromString(const std::string&) { return false; }
 };
@@ -111,14 +107,15 @@ struct NoCodec {};
 
 }  // namespace
 
+namespace ember {
+
 // A hand-written specialization, for a type its author cannot add members to.
 template <>
-struct ember::Codec<Celsius> {
+struct Codec<Celsius> {
   static void Encode(const Celsius& v, Writer& w) { ember::Encode(v.degrees, w); }
   static bool Decode(Reader& r, Celsius* out) { return ember::Decode(r, &out->degrees); }
 };
 
-namespace ember {
 namespace {
 
 // Round-trips v and checks what every encoding must satisfy: no strict prefix decodes (the
@@ -142,8 +139,8 @@ void ExpectRoundTrip(const T& v) {
 
 TEST(WriterReaderTest, VarintLengthsAtBoundaries) {
   const std::vector<std::pair<uint64_t, size_t>> cases = {
-      {0, 1},         {1, 1},         {127, 1},           {128, 2},      {16383, 2},
-      {16384, 3},     {UINT32_MAX, 5}, {INT64_MAX, 9},    {1ULL << 63, 10}, {UINT64_MAX, 10}};
+      {0, 1},     {1, 1},          {127, 1},       {128, 2},         {16383, 2},
+      {16384, 3}, {UINT32_MAX, 5}, {INT64_MAX, 9}, {1ULL << 63, 10}, {UINT64_MAX, 10}};
   for (const auto& [v, len] : cases) {
     std::string s;
     Writer(&s).PutVarint64(v);
@@ -158,9 +155,11 @@ TEST(WriterReaderTest, VarintLengthsAtBoundaries) {
 
 TEST(WriterReaderTest, RejectsVarintsThatOverflowOrNeverEnd) {
   uint64_t v = 0;
-  Reader eleven(std::string(10, '\x80') + '\x00');
+  const std::string eleven_bytes = std::string(10, '\x80') + '\x00';
+  Reader eleven(eleven_bytes);
   EXPECT_FALSE(eleven.GetVarint64(&v));
-  Reader tenth_too_big(std::string(9, '\xff') + '\x02');
+  const std::string tenth_too_big_bytes = std::string(9, '\xff') + '\x02';
+  Reader tenth_too_big(tenth_too_big_bytes);
   EXPECT_FALSE(tenth_too_big.GetVarint64(&v));
   Reader unterminated("\x80\x80");
   EXPECT_FALSE(unterminated.GetVarint64(&v));
@@ -200,7 +199,7 @@ TEST(WriterReaderTest, BytesAreBoundsCheckedAndViewTheInput) {
   EXPECT_TRUE(r.GetRaw(nullptr, 0));
   EXPECT_TRUE(r.done());
 
-  Reader short_bytes("\x05" "abc");
+  Reader short_bytes("\005abc");
   EXPECT_FALSE(short_bytes.GetBytes(&got));
   Reader huge_length("\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01");
   EXPECT_FALSE(huge_length.GetBytes(&got));
@@ -232,8 +231,8 @@ TYPED_TEST_SUITE(IntegerCodecTest, IntegerTypes);
 
 TYPED_TEST(IntegerCodecTest, RoundTripsAtBoundaries) {
   using L = std::numeric_limits<TypeParam>;
-  for (TypeParam v : {L::min(), static_cast<TypeParam>(L::min() + 1), TypeParam{0},
-                      TypeParam{1}, static_cast<TypeParam>(L::max() - 1), L::max()}) {
+  for (TypeParam v : {L::min(), static_cast<TypeParam>(L::min() + 1), TypeParam{0}, TypeParam{1},
+                      static_cast<TypeParam>(L::max() - 1), L::max()}) {
     ExpectRoundTrip(v);
   }
 }
@@ -273,23 +272,29 @@ TEST(CodecTest, BoolAndChar) {
   EXPECT_EQ(EncodeToString('z'), "z");
 }
 
+// Compares bit patterns, so that NaN equals itself and -0.0 differs from 0.0.
+template <typename F>
+void ExpectBitExactRoundTrip(F f) {
+  using Bits = std::conditional_t<sizeof(F) == 4, uint32_t, uint64_t>;
+  const std::string bytes = EncodeToString(f);
+  EXPECT_EQ(bytes.size(), sizeof(F));
+  F out = 0;
+  ASSERT_TRUE(DecodeFromString(bytes, &out));
+  Bits want, got;
+  std::memcpy(&want, &f, sizeof(F));
+  std::memcpy(&got, &out, sizeof(F));
+  EXPECT_EQ(got, want) << f;
+}
+
 TEST(CodecTest, FloatingPointKeepsEveryBit) {
   using D = std::numeric_limits<double>;
   for (double d : {0.0, -0.0, 1.5, -2.25, D::min(), D::denorm_min(), D::max(), D::lowest(),
                    D::infinity(), -D::infinity(), D::quiet_NaN()}) {
-    const std::string bytes = EncodeToString(d);
-    EXPECT_EQ(bytes.size(), 8u);
-    double out = 0;
-    ASSERT_TRUE(DecodeFromString(bytes, &out));
-    EXPECT_EQ(std::memcmp(&out, &d, 8), 0) << d;
+    ExpectBitExactRoundTrip(d);
   }
   using F = std::numeric_limits<float>;
   for (float f : {0.0f, -0.0f, 0.1f, F::denorm_min(), F::max(), -F::infinity(), F::quiet_NaN()}) {
-    const std::string bytes = EncodeToString(f);
-    EXPECT_EQ(bytes.size(), 4u);
-    float out = 0;
-    ASSERT_TRUE(DecodeFromString(bytes, &out));
-    EXPECT_EQ(std::memcmp(&out, &f, 4), 0) << f;
+    ExpectBitExactRoundTrip(f);
   }
   EXPECT_EQ(EncodeToString(1.0), std::string("\0\0\0\0\0\0\xf0\x3f", 8));
 }
@@ -311,7 +316,7 @@ TEST(CodecTest, Strings) {
   std::string out;
   ASSERT_TRUE(DecodeFromString(EncodeToString(big), &out));
   EXPECT_EQ(out, big);
-  EXPECT_EQ(EncodeToString(std::string("ab")), "\x02" "ab");
+  EXPECT_EQ(EncodeToString(std::string("ab")), "\002ab");
 }
 
 // ------------------------------------------------------------------ composite types
@@ -322,7 +327,7 @@ TEST(CodecTest, PairsAndTuples) {
   ExpectRoundTrip(std::tuple<>());
   ExpectRoundTrip(std::make_tuple(int64_t{-3}, 2.5, std::string("x"), true, 'c'));
   ExpectRoundTrip(std::make_tuple(std::make_tuple(1), std::make_pair(2u, std::tuple<>())));
-  EXPECT_EQ(EncodeToString(std::make_pair(uint8_t{1}, 'a')), "\x01" "a");
+  EXPECT_EQ(EncodeToString(std::make_pair(uint8_t{1}, 'a')), "\001a");
 }
 
 TEST(CodecTest, Vectors) {
@@ -404,11 +409,12 @@ TEST(CodecTest, ProtobufLikeMessagesTravelAsLengthPrefixedBytes) {
   ExpectRoundTrip(FakeProto{"hello"});
   ExpectRoundTrip(FakeProtoArray{-42});
   ExpectRoundTrip(std::vector<FakeProto>{{"a"}, {""}, {"c"}});
-  EXPECT_EQ(EncodeToString(FakeProto{"ab"}), "\x03" "Pab");
+  EXPECT_EQ(EncodeToString(FakeProto{"ab"}), "\003Pab");
+  // Well-framed bytes that the messages' own parsers refuse.
   FakeProto p;
-  EXPECT_FALSE(DecodeFromString("\x02" "Xa", &p));  // the message's own parser refuses
+  EXPECT_FALSE(DecodeFromString("\002Xa", &p));
   FakeProtoArray a;
-  EXPECT_FALSE(DecodeFromString("\x02" "1x", &a));
+  EXPECT_FALSE(DecodeFromString("\x02x1", &a));
 }
 
 TEST(CodecTest, UserTypesTravelAsLengthPrefixedBytes) {
@@ -418,7 +424,7 @@ TEST(CodecTest, UserTypesTravelAsLengthPrefixedBytes) {
   // The user codec wins over the protobuf shape (whose SerializeToString would fail).
   BothShapes both;
   both.v = 9;
-  EXPECT_EQ(EncodeToString(both), std::string("\x04\x09\0\0\0", 5));
+  EXPECT_EQ(EncodeToString(both), "\x01\x12");
   // Zero-byte records still take a byte each, so containers of them decode.
   ExpectRoundTrip(std::vector<Empty>(1000));
 }
@@ -499,6 +505,17 @@ TEST(CodecTest, DecodeVectorOfNothingIsEmptyAndFailureLeavesOutputAlone) {
   EXPECT_EQ(strings, std::vector<std::string>{"keep"});
 }
 
+template <typename T>
+bool Rejects(const std::string& bytes) {
+  T v{};
+  return !DecodeFromString(bytes, &v);
+}
+template <typename... Ts>
+void ExpectAllReject(const std::string& bytes) {
+  const std::pair<const char*, bool> results[] = {{typeid(Ts).name(), Rejects<Ts>(bytes)}...};
+  for (const auto& [type, rejected] : results) EXPECT_TRUE(rejected) << type;
+}
+
 // A forged count must be refused before anything is reserved: a reserve() of 2^64 elements
 // would throw and fail this test.
 TEST(CodecTest, HugeCountsAreRefusedBeforeAllocating) {
@@ -507,24 +524,11 @@ TEST(CodecTest, HugeCountsAreRefusedBeforeAllocating) {
   for (const std::string& count : {max_count, count_2_40}) {
     for (const std::string& tail : {std::string(), std::string(64, '\0'), std::string(64, 'a')}) {
       const std::string bytes = count + tail;
-      std::vector<std::string> vs;
+      ExpectAllReject<std::vector<std::string>, std::vector<int64_t>, std::vector<double>,
+                      std::vector<std::tuple<>>, std::vector<Empty>, std::vector<bool>,
+                      std::map<int, int>, std::unordered_set<std::string>, std::string>(bytes);
       std::vector<int64_t> vi;
-      std::vector<double> vd;
-      std::vector<std::tuple<>> vt;
-      std::vector<Empty> ve;
-      std::vector<bool> vb;
-      std::map<int, int> m;
-      std::unordered_set<std::string> us;
-      std::string s;
-      EXPECT_FALSE(DecodeFromString(bytes, &vs));
-      EXPECT_FALSE(DecodeFromString(bytes, &vi));
-      EXPECT_FALSE(DecodeFromString(bytes, &vd));
-      EXPECT_FALSE(DecodeFromString(bytes, &vt));
-      EXPECT_FALSE(DecodeFromString(bytes, &ve));
-      EXPECT_FALSE(DecodeFromString(bytes, &vb));
-      EXPECT_FALSE(DecodeFromString(bytes, &m));
-      EXPECT_FALSE(DecodeFromString(bytes, &us));
-      EXPECT_FALSE(DecodeFromString(bytes, &s));
+      std::vector<std::string> vs;
       EXPECT_FALSE(DecodeVector(bytes, &vi));
       EXPECT_FALSE(DecodeVector(bytes, &vs));
     }
@@ -533,11 +537,10 @@ TEST(CodecTest, HugeCountsAreRefusedBeforeAllocating) {
 
 // ------------------------------------------------------------------------------- fuzz
 
-using Record =
-    std::tuple<int64_t, uint8_t, std::string, std::vector<std::pair<uint32_t, double>>,
-               std::optional<std::map<std::string, std::set<int16_t>>>, bool, char, float,
-               std::unordered_map<int, std::vector<std::string>>, Point, std::vector<bool>,
-               FakeProto>;
+using Record = std::tuple<int64_t, uint8_t, std::string, std::vector<std::pair<uint32_t, double>>,
+                          std::optional<std::map<std::string, std::set<int16_t>>>, bool, char,
+                          float, std::unordered_map<int, std::vector<std::string>>, Point,
+                          std::vector<bool>, FakeProto>;
 
 class Gen {
  public:
@@ -614,21 +617,22 @@ TEST(CodecFuzzTest, ValidRecordsRoundTripAndEveryTruncationFails) {
 
 TEST(CodecFuzzTest, CorruptedRecordsNeverCrash) {
   Gen gen(7);
-  int accepted = 0;
+  int accepted = 0, rejected = 0;
   for (int i = 0; i < 3000; ++i) {
-    std::string bytes = EncodeToString(gen.MakeRecord());
+    const std::string bytes = EncodeToString(gen.MakeRecord());
     for (int flips = 0; flips < 5; ++flips) {
       std::string bad = bytes;
       bad[gen.Below(bad.size())] = static_cast<char>(gen.Below(256));
       if (gen.Below(4) == 0) bad.insert(gen.Below(bad.size()), 1, '\x80');
       Record out;
-      accepted += DecodeFromString(bad, &out) ? 1 : 0;
+      ++(DecodeFromString(bad, &out) ? accepted : rejected);
       ExpectStableIfAccepted<Record>(bad);
     }
   }
-  // Some flips land in string bytes or numbers and still decode; most break the structure.
+  // Both outcomes occur: a flip inside a string or number still decodes, one in a length,
+  // count or flag does not.
   EXPECT_GT(accepted, 0);
-  EXPECT_LT(accepted, 15000);
+  EXPECT_GT(rejected, 0);
 }
 
 TEST(CodecFuzzTest, RandomBytesNeverCrash) {

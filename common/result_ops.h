@@ -11,6 +11,7 @@
 #include "common/codec.h"
 #include "common/object_file.h"
 #include "common/op.h"
+#include "common/ops.h"
 #include "common/show.h"
 #include "common/stack.h"
 

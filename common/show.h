@@ -37,10 +37,11 @@ template <typename>
 inline constexpr bool kShowAlwaysFalse = false;
 
 // Java's rule: plain decimal for 1e-3 <= |x| < 1e7, else d.dddE±n; always a digit after the
-// point. Digits are the shortest that round-trip (std::to_chars), which is what Java 19+
-// prints in nearly every case. One known difference: Java prints the smallest subnormals
-// with two digits (Double.MIN_VALUE is "4.9E-324", Float.MIN_VALUE "1.4E-45") where the
-// shortest round-trip digits give "5.0E-324" and "1.0E-45"; we keep the shortest.
+// point. The digits are the shortest that round-trip (std::to_chars), as in Java 19+, with one
+// deliberate difference: where the shortest is a single digit, Java shows the two-digit decimal
+// nearest the exact value, which only differs from "d.0" for the least precise subnormals:
+// Java prints Double.MIN_VALUE as "4.9E-324" and Float.MIN_VALUE as "1.4E-45", we print
+// "5.0E-324" and "1.0E-45".
 template <typename F>
 void AppendJavaFloating(F x, std::string* out) {
   if (std::isnan(x)) {
@@ -121,7 +122,8 @@ struct HasToString<T, std::enable_if_t<std::is_convertible_v<
 template <typename T, typename = void>
 struct HasStreamOut : std::false_type {};
 template <typename T>
-struct HasStreamOut<T, std::void_t<decltype(std::declval<std::ostream&>() << std::declval<const T&>())>>
+struct HasStreamOut<
+    T, std::void_t<decltype(std::declval<std::ostream&>() << std::declval<const T&>())>>
     : std::true_type {};
 
 // Templates printed by the rules above; they never fall back to operator<< (a user's
@@ -152,16 +154,16 @@ struct IsShownStdTemplate<std::optional<T>> : std::true_type {};
 // Which of the "other types" rules applies; at most one is true for a given T.
 template <typename T>
 inline constexpr bool kUserShowable =
-    (std::is_class_v<T> || std::is_enum_v<T>) && !IsShownStdTemplate<T>::value &&
-    !std::is_same_v<T, std::string> && !std::is_same_v<T, std::string_view>;
+    !IsShownStdTemplate<T>::value && !std::is_same_v<T, std::string> &&
+    !std::is_same_v<T, std::string_view> && (std::is_class_v<T> || std::is_enum_v<T>);
 template <typename T>
-inline constexpr bool kShowAsProto = kUserShowable<T> && HasShortDebugString<T>::value;
+inline constexpr bool kShowAsProto = kUserShowable<T> && (HasShortDebugString<T>::value);
 template <typename T>
 inline constexpr bool kShowAsToString =
-    kUserShowable<T> && !HasShortDebugString<T>::value && HasToString<T>::value;
+    !HasShortDebugString<T>::value && HasToString<T>::value && kUserShowable<T>;
 template <typename T>
-inline constexpr bool kShowAsStream = kUserShowable<T> && !HasShortDebugString<T>::value &&
-                                      !HasToString<T>::value && HasStreamOut<T>::value;
+inline constexpr bool kShowAsStream = !HasShortDebugString<T>::value && !HasToString<T>::value &&
+                                      HasStreamOut<T>::value && kUserShowable<T>;
 
 template <typename T, typename Enable = void>
 struct ShowImpl {
@@ -275,17 +277,14 @@ template <typename... Ts>
 struct ShowImpl<std::tuple<Ts...>, std::enable_if_t<(kHasShow<Ts> && ...)>> {
   static void Append(const std::tuple<Ts...>& v, std::string* out) {
     out->push_back('(');
-    std::apply(
-        [out](const Ts&... xs) {
-          bool first = true;
-          auto one = [&](const auto& x) {
-            if (!first) out->push_back(',');
-            first = false;
-            Show(x, out);
-          };
-          (one(xs), ...);
-        },
-        v);
+    if constexpr (sizeof...(Ts) > 0) {
+      std::apply(
+          [out](const auto& first, const auto&... rest) {
+            Show(first, out);
+            ((out->push_back(','), Show(rest, out)), ...);
+          },
+          v);
+    }
     out->push_back(')');
   }
 };
