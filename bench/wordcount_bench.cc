@@ -10,11 +10,11 @@
 
 #include <atomic>
 #include <chrono>
-#include <thread>
 #include <cstdio>
 #include <cstring>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -107,8 +107,8 @@ int main(int argc, char** argv) {
     std::chrono::steady_clock::time_point start;
     for (int b = 0; b < kBlocks; ++b) {
       size_t from = chunks.size() * b / kBlocks, to = chunks.size() * (b + 1) / kBlocks;
-      the_receiver.load()->store(std::vector<std::string>(chunks.begin() + from,
-                                                          chunks.begin() + to));
+      the_receiver.load()->store(
+          std::vector<std::string>(chunks.begin() + from, chunks.begin() + to));
       size_t stored = ssc.core()->block_store().size();
       if (b == kBlocks - 1) start = std::chrono::steady_clock::now();
       clock.Advance(200);

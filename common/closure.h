@@ -20,13 +20,13 @@ namespace internal {
 template <typename F>
 inline constexpr bool kIsShippable = std::is_trivially_copyable_v<F> || kHasCodec<F>;
 
-#define EMBER_ASSERT_SHIPPABLE(F)                                                             \
-  static_assert(::ember::internal::kIsShippable<F>,                                          \
-                "ember: this function cannot be shipped to executors because its captures "   \
-                "are not trivially copyable. Capture only plain values (numbers, enums, "     \
-                "fixed arrays), not std::string, containers or smart pointers; pass large "   \
-                "or non-trivial data as a broadcast variable (ssc.broadcast(value)) and "     \
-                "capture the Broadcast handle; or write a function object with members "      \
+#define EMBER_ASSERT_SHIPPABLE(F)                                                           \
+  static_assert(::ember::internal::kIsShippable<F>,                                         \
+                "ember: this function cannot be shipped to executors because its captures " \
+                "are not trivially copyable. Capture only plain values (numbers, enums, "   \
+                "fixed arrays), not std::string, containers or smart pointers; pass large " \
+                "or non-trivial data as a broadcast variable (ssc.broadcast(value)) and "   \
+                "capture the Broadcast handle; or write a function object with members "    \
                 "`void serialize(ember::Writer&) const` and `bool deserialize(ember::Reader&)`")
 
 template <typename F>

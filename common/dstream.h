@@ -25,9 +25,7 @@ struct ToCountPair {
 };
 template <typename P>
 struct KeyToCountPair {
-  std::pair<typename P::first_type, int64_t> operator()(const P& kv) const {
-    return {kv.first, 1};
-  }
+  std::pair<typename P::first_type, int64_t> operator()(const P& kv) const { return {kv.first, 1}; }
 };
 template <typename T>
 struct ToUnitKey {
@@ -112,7 +110,8 @@ class DStream {
 
   // ------------------------------------------------------------------------ per batch
   DStream<T> repartition(int num_partitions) const {
-    return Apply([num_partitions](const Rdd<T, Stack>& r) { return r.repartition(num_partitions); });
+    return Apply(
+        [num_partitions](const Rdd<T, Stack>& r) { return r.repartition(num_partitions); });
   }
   template <typename S2>
   DStream<T> union_(const DStream<T, S2>& other) const {
@@ -131,8 +130,8 @@ class DStream {
   DStream<int64_t> count() const {
     internal::ContextCore* ctx = internal::ContextOf(node_);
     return Apply([ctx](const Rdd<T, Stack>& r) {
-      Rdd<std::pair<uint8_t, int64_t>> zero(internal::MakeParallelRdd<std::pair<uint8_t, int64_t>>(
-          ctx, {{0, 0}}, 1));
+      Rdd<std::pair<uint8_t, int64_t>> zero(
+          internal::MakeParallelRdd<std::pair<uint8_t, int64_t>>(ctx, {{0, 0}}, 1));
       return r.mapPartitions(internal::PartitionCount{})
           .union_(zero)
           .reduceByKey(internal::SumInt64{}, 1)
@@ -171,9 +170,8 @@ class DStream {
   // ------------------------------------------------------------------------------ pairs
   template <typename F>
   auto reduceByKey(F f, int num_partitions = 0) const {
-    return Apply([f, num_partitions](const Rdd<T, Stack>& r) {
-      return r.reduceByKey(f, num_partitions);
-    });
+    return Apply(
+        [f, num_partitions](const Rdd<T, Stack>& r) { return r.reduceByKey(f, num_partitions); });
   }
   auto groupByKey(int num_partitions = 0) const {
     return Apply([num_partitions](const Rdd<T, Stack>& r) { return r.groupByKey(num_partitions); });
@@ -182,8 +180,7 @@ class DStream {
   auto combineByKey(Create create, MergeV merge_value, MergeC merge_combiners,
                     int num_partitions = 0, bool map_side_combine = true) const {
     return Apply([=](const Rdd<T, Stack>& r) {
-      return r.combineByKey(create, merge_value, merge_combiners, num_partitions,
-                            map_side_combine);
+      return r.combineByKey(create, merge_value, merge_combiners, num_partitions, map_side_combine);
     });
   }
   // Per batch, (key, number of records with that key).
@@ -200,18 +197,15 @@ class DStream {
     return Binary(other, [n](const auto& a, const auto& b) { return a.join(b, n); });
   }
   template <typename W, typename S2>
-  auto leftOuterJoin(const DStream<std::pair<internal::KeyOf<T>, W>, S2>& other,
-                     int n = 0) const {
+  auto leftOuterJoin(const DStream<std::pair<internal::KeyOf<T>, W>, S2>& other, int n = 0) const {
     return Binary(other, [n](const auto& a, const auto& b) { return a.leftOuterJoin(b, n); });
   }
   template <typename W, typename S2>
-  auto rightOuterJoin(const DStream<std::pair<internal::KeyOf<T>, W>, S2>& other,
-                      int n = 0) const {
+  auto rightOuterJoin(const DStream<std::pair<internal::KeyOf<T>, W>, S2>& other, int n = 0) const {
     return Binary(other, [n](const auto& a, const auto& b) { return a.rightOuterJoin(b, n); });
   }
   template <typename W, typename S2>
-  auto fullOuterJoin(const DStream<std::pair<internal::KeyOf<T>, W>, S2>& other,
-                     int n = 0) const {
+  auto fullOuterJoin(const DStream<std::pair<internal::KeyOf<T>, W>, S2>& other, int n = 0) const {
     return Binary(other, [n](const auto& a, const auto& b) { return a.fullOuterJoin(b, n); });
   }
 
@@ -279,8 +273,7 @@ class DStream {
   template <typename F, typename Tuple, size_t... I>
   static auto CallWithTimeImpl(F& f, Tuple&& t, std::index_sequence<I...>) {
     constexpr size_t kLast = sizeof...(I);
-    if constexpr (std::is_invocable_v<F&, std::tuple_element_t<I, std::decay_t<Tuple>>...,
-                                      Time>) {
+    if constexpr (std::is_invocable_v<F&, std::tuple_element_t<I, std::decay_t<Tuple>>..., Time>) {
       return f(std::get<I>(t)..., std::get<kLast>(t));
     } else {
       return f(std::get<I>(t)...);

@@ -39,24 +39,24 @@ class JobContext {
 
 }  // namespace ember
 
-#define EMBER_JOB(fn)                                                                   \
-  void fn(::ember::JobContext& job);                                                    \
-  extern "C" __attribute__((visibility("default"))) int ember_plugin_abi_version() {   \
-    return EMBER_ABI_VERSION;                                                           \
-  }                                                                                     \
+#define EMBER_JOB(fn)                                                                    \
+  void fn(::ember::JobContext& job);                                                     \
+  extern "C" __attribute__((visibility("default"))) int ember_plugin_abi_version() {     \
+    return EMBER_ABI_VERSION;                                                            \
+  }                                                                                      \
   extern "C" __attribute__((visibility("default"))) const char* ember_plugin_version() { \
-    return EMBER_VERSION_STRING;                                                        \
-  }                                                                                     \
-  extern "C" __attribute__((visibility("default"))) int ember_job_main(                \
-      ::ember::JobContext* job, char* error, int error_size) {                          \
-    try {                                                                               \
-      fn(*job);                                                                         \
-      return 0;                                                                         \
-    } catch (const std::exception& e) {                                                 \
-      std::snprintf(error, static_cast<size_t>(error_size), "%s", e.what());           \
-    } catch (...) {                                                                     \
-      std::snprintf(error, static_cast<size_t>(error_size), "unknown exception");      \
-    }                                                                                   \
-    return 1;                                                                           \
-  }                                                                                     \
+    return EMBER_VERSION_STRING;                                                         \
+  }                                                                                      \
+  extern "C" __attribute__((visibility("default"))) int ember_job_main(                  \
+      ::ember::JobContext* job, char* error, int error_size) {                           \
+    try {                                                                                \
+      fn(*job);                                                                          \
+      return 0;                                                                          \
+    } catch (const std::exception& e) {                                                  \
+      std::snprintf(error, static_cast<size_t>(error_size), "%s", e.what());             \
+    } catch (...) {                                                                      \
+      std::snprintf(error, static_cast<size_t>(error_size), "unknown exception");        \
+    }                                                                                    \
+    return 1;                                                                            \
+  }                                                                                      \
   void fn(::ember::JobContext& job)

@@ -362,20 +362,22 @@ class RangeWriter : public OpBase<RangeWriter<T, Stack, KeyFn>, ShuffleWriterOp>
  public:
   using K = std::decay_t<std::invoke_result_t<const KeyFn&, const T&>>;
   RangeWriter(Stack stack, KeyFn key, std::vector<K> bounds, bool ascending)
-      : stack_(std::move(stack)), key_(std::move(key)), bounds_(std::move(bounds)),
+      : stack_(std::move(stack)),
+        key_(std::move(key)),
+        bounds_(std::move(bounds)),
         ascending_(ascending) {}
   void Write(const Partition& input, int num_reducers, const TaskInfo&,
              std::vector<std::string>* buckets) const override {
     std::vector<std::vector<T>> parts(num_reducers);
     auto emit = [&](auto&& x) {
       K k = key_(static_cast<const T&>(x));
-      int p = ascending_
-                  ? static_cast<int>(std::lower_bound(bounds_.begin(), bounds_.end(), k) -
-                                     bounds_.begin())
-                  : static_cast<int>(
-                        std::lower_bound(bounds_.begin(), bounds_.end(), k,
-                                         [](const K& a, const K& b) { return b < a; }) -
-                        bounds_.begin());
+      int p =
+          ascending_
+              ? static_cast<int>(std::lower_bound(bounds_.begin(), bounds_.end(), k) -
+                                 bounds_.begin())
+              : static_cast<int>(std::lower_bound(bounds_.begin(), bounds_.end(), k,
+                                                  [](const K& a, const K& b) { return b < a; }) -
+                                 bounds_.begin());
       parts[std::min(p, num_reducers - 1)].emplace_back(std::forward<decltype(x)>(x));
     };
     for (const auto& x : input.As<typename Stack::Input>()) stack_.Apply(x, emit);
@@ -393,8 +395,7 @@ class RangeWriter : public OpBase<RangeWriter<T, Stack, KeyFn>, ShuffleWriterOp>
     std::vector<K> bounds;
     uint64_t asc = 0;
     if (!k || !Decode(r, &bounds) || !r.GetVarint64(&asc)) return nullptr;
-    return std::make_unique<RangeWriter>(std::move(*s), std::move(*k), std::move(bounds),
-                                         asc != 0);
+    return std::make_unique<RangeWriter>(std::move(*s), std::move(*k), std::move(bounds), asc != 0);
   }
 
  private:

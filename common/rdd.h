@@ -46,10 +46,10 @@ struct KeyOfImpl<std::pair<A, B>> {
 template <typename T>
 using KeyOf = typename KeyOfImpl<T>::type;
 
-#define EMBER_ASSERT_PAIR(T, op)                                                          \
-  static_assert(::ember::internal::IsPair<T>::value,                                    \
-                op " needs a stream or RDD of std::pair<K, V>; map your records to pairs " \
-                   "first, e.g. .map([](const auto& x) { return std::make_pair(key, value); })")
+#define EMBER_ASSERT_PAIR(T, op)                                                        \
+  static_assert(::ember::internal::IsPair<T>::value, op                                 \
+                " needs a stream or RDD of std::pair<K, V>; map your records to pairs " \
+                "first, e.g. .map([](const auto& x) { return std::make_pair(key, value); })")
 
 struct Identity {
   template <typename X>
@@ -118,8 +118,8 @@ template <typename K, typename V, typename W, JoinKind kKind>
 struct JoinFn {
   using Left = std::conditional_t<kKind == JoinKind::kRight || kKind == JoinKind::kFull,
                                   std::optional<V>, V>;
-  using Right = std::conditional_t<kKind == JoinKind::kLeft || kKind == JoinKind::kFull,
-                                   std::optional<W>, W>;
+  using Right =
+      std::conditional_t<kKind == JoinKind::kLeft || kKind == JoinKind::kFull, std::optional<W>, W>;
   using Out = std::pair<K, std::pair<Left, Right>>;
   std::vector<Out> operator()(
       const std::pair<K, std::pair<std::vector<V>, std::vector<W>>>& g) const {
@@ -213,7 +213,8 @@ class Rdd {
   template <typename F>
   auto map(F f) const {
     EMBER_ASSERT_SHIPPABLE(F);
-    static_assert(std::is_invocable_v<const F&, const T&>, "map: f must be callable as f(const T&)");
+    static_assert(std::is_invocable_v<const F&, const T&>,
+                  "map: f must be callable as f(const T&)");
     using U = std::decay_t<std::invoke_result_t<const F&, const T&>>;
     using S2 = internal::MapStage<Stack, F>;
     return Rdd<U, S2>(node_, S2{stack_, std::move(f)});
@@ -307,9 +308,9 @@ class Rdd {
     std::vector<std::shared_ptr<const internal::ShuffleWriterOp>> writers = {
         std::make_shared<internal::HashPartitionWriter<K, V, Stack>>(stack_),
         std::make_shared<internal::HashPartitionWriter<K, W, S2>>(other.stack_)};
-    return Rdd<std::pair<K, std::pair<std::vector<V>, std::vector<W>>>>(internal::MakeShuffledRdd(
-        {node_, other.node_}, std::move(writers),
-        std::make_shared<internal::CoGroupReader<K, V, W>>(), n));
+    return Rdd<std::pair<K, std::pair<std::vector<V>, std::vector<W>>>>(
+        internal::MakeShuffledRdd({node_, other.node_}, std::move(writers),
+                                  std::make_shared<internal::CoGroupReader<K, V, W>>(), n));
   }
   template <typename W, typename S2>
   auto join(const Rdd<std::pair<internal::KeyOf<T>, W>, S2>& other, int n = 0) const {
@@ -320,8 +321,7 @@ class Rdd {
     return JoinImpl<internal::JoinKind::kLeft>(other, n);
   }
   template <typename W, typename S2>
-  auto rightOuterJoin(const Rdd<std::pair<internal::KeyOf<T>, W>, S2>& other,
-                      int n = 0) const {
+  auto rightOuterJoin(const Rdd<std::pair<internal::KeyOf<T>, W>, S2>& other, int n = 0) const {
     return JoinImpl<internal::JoinKind::kRight>(other, n);
   }
   template <typename W, typename S2>
@@ -374,8 +374,7 @@ class Rdd {
     using Empty = internal::EmptyStack<T>;
     return Rdd<T>(internal::MakeShuffledRdd(
         {data.node_},
-        {std::make_shared<internal::RangeWriter<T, Empty, KeyFn>>(Empty{}, key, bounds,
-                                                                  ascending)},
+        {std::make_shared<internal::RangeWriter<T, Empty, KeyFn>>(Empty{}, key, bounds, ascending)},
         std::make_shared<internal::SortReader<T, KeyFn>>(key, ascending), n));
   }
 
@@ -410,8 +409,8 @@ class Rdd {
       std::vector<int> parts;
       for (int p = scanned; p < std::min(total, scanned + batch); ++p) parts.push_back(p);
       auto results = internal::RunJob(
-          data.node_,
-          std::make_shared<internal::TakeOp<T>>(static_cast<uint64_t>(n) - out.size()), parts);
+          data.node_, std::make_shared<internal::TakeOp<T>>(static_cast<uint64_t>(n) - out.size()),
+          parts);
       for (T& x : internal::DecodeResults<T>(results)) {
         if (static_cast<int64_t>(out.size()) < n) out.push_back(std::move(x));
       }
@@ -466,8 +465,8 @@ class Rdd {
     if constexpr (Stack::kEmpty) {
       return Rdd<T>(node_);
     } else {
-      return Rdd<T>(internal::MakeNarrowRdd(
-          {node_}, std::make_shared<internal::FusedOp<T, Stack>>(stack_)));
+      return Rdd<T>(
+          internal::MakeNarrowRdd({node_}, std::make_shared<internal::FusedOp<T, Stack>>(stack_)));
     }
   }
   internal::RddRef ref() const { return materialize().node_; }

@@ -27,8 +27,8 @@ class ReceiverBase {
   virtual void onStart() = 0;
   virtual void onStop() = 0;
 
-  // Stops and restarts the receiver after `delay_ms` (default: ember.streaming.receiverRestartDelay),
-  // logging `message`. Callable from any thread.
+  // Stops and restarts the receiver after `delay_ms` (default:
+  // ember.streaming.receiverRestartDelay), logging `message`. Callable from any thread.
   void restart(const std::string& message, int64_t delay_ms = -1);
   // Reports an error to the driver without stopping.
   void reportError(const std::string& message);

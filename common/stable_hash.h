@@ -92,8 +92,8 @@ template <typename... Ts>
 struct StableHash<std::tuple<Ts...>> {
   uint64_t operator()(const std::tuple<Ts...>& t) const {
     uint64_t h = 0;
-    std::apply([&h](const Ts&... xs) { ((h = internal::HashCombine(h, StableHash<Ts>()(xs))), ...); },
-               t);
+    std::apply(
+        [&h](const Ts&... xs) { ((h = internal::HashCombine(h, StableHash<Ts>()(xs))), ...); }, t);
     return h;
   }
 };

@@ -92,8 +92,8 @@ class StreamingContext {
   template <typename T>
   DStream<T> queueStream(std::shared_ptr<RddQueue<T>> queue, bool oneAtATime = true) {
     internal::ContextCore* ctx = core_.get();
-    return DStream<T>(internal::MakeSourceStream(
-        ctx, [queue, oneAtATime, ctx](Time) -> internal::RddRef {
+    return DStream<T>(
+        internal::MakeSourceStream(ctx, [queue, oneAtATime, ctx](Time) -> internal::RddRef {
           std::vector<Rdd<T>> rdds = queue->pop(!oneAtATime);
           if (rdds.empty()) return internal::MakeEmptyRdd(ctx);
           if (rdds.size() == 1) return rdds[0].ref();
@@ -109,8 +109,8 @@ class StreamingContext {
     using T = typename R::value_type;
     static_assert(std::is_base_of_v<Receiver<T>, R>,
                   "receiverStream<R>: R must derive from ember::Receiver<T>");
-    auto factory =
-        std::make_shared<internal::ReceiverFactory<R, std::decay_t<Args>...>>(std::make_tuple(args...));
+    auto factory = std::make_shared<internal::ReceiverFactory<R, std::decay_t<Args>...>>(
+        std::make_tuple(args...));
     return DStream<T>(
         ReceiverStream(std::move(factory), std::make_shared<internal::VectorDecoder<T>>()));
   }
@@ -120,9 +120,8 @@ class StreamingContext {
     std::vector<internal::StreamRef> refs;
     for (const auto& s : streams) refs.push_back(s.ref());
     return DStream<T>(internal::MakeDerivedStream(
-        refs, [](const std::vector<internal::RddRef>& ps, Time) {
-          return internal::MakeUnionRdd(ps);
-        }));
+        refs,
+        [](const std::vector<internal::RddRef>& ps, Time) { return internal::MakeUnionRdd(ps); }));
   }
 
   // SparkContext's parallelize: an RDD from driver-side data.

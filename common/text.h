@@ -32,7 +32,9 @@ class SplitRange {
       }
       return *this;
     }
-    bool operator==(const iterator& o) const { return end_ == o.end_ && (end_ || next_ == o.next_); }
+    bool operator==(const iterator& o) const {
+      return end_ == o.end_ && (end_ || next_ == o.next_);
+    }
     bool operator!=(const iterator& o) const { return !(*this == o); }
 
    private:

@@ -49,7 +49,9 @@ class Time {
     return d.milliseconds() != 0 && ms_ % d.milliseconds() == 0;
   }
   // The largest multiple of d that is <= this time.
-  constexpr Time floor(Duration d) const { return Time(ms_ - ((ms_ % d.milliseconds()) + d.milliseconds()) % d.milliseconds()); }
+  constexpr Time floor(Duration d) const {
+    return Time(ms_ - ((ms_ % d.milliseconds()) + d.milliseconds()) % d.milliseconds());
+  }
   std::string toString() const { return std::to_string(ms_) + " ms"; }
 
  private:

@@ -1,9 +1,9 @@
 #include "driver/context_core.h"
 
+#include <glog/logging.h>
+
 #include <iostream>
 #include <set>
-
-#include <glog/logging.h>
 
 #include "common/errors.h"
 #include "common/streaming_context.h"
@@ -17,9 +17,8 @@ thread_local Time current_batch_time;
 
 absl::Mutex default_sink_mu(absl::kConstInit);
 OutputSink& DefaultSink() {
-  static auto* sink = new OutputSink([](const std::string& text) {
-    std::cout << text << std::flush;
-  });
+  static auto* sink =
+      new OutputSink([](const std::string& text) { std::cout << text << std::flush; });
   return *sink;
 }
 
@@ -58,9 +57,7 @@ std::vector<std::string> RunJob(const RddRef& rdd, std::shared_ptr<const ResultO
 }
 
 ContextCore::ContextCore(Conf conf, Duration batch_interval)
-    : conf_(std::move(conf)),
-      batch_interval_(batch_interval),
-      resolver_(CurrentPluginRegistry()) {
+    : conf_(std::move(conf)), batch_interval_(batch_interval), resolver_(CurrentPluginRegistry()) {
   if (batch_interval_.milliseconds() <= 0) {
     throw EmberError("the batch interval must be positive, not " + batch_interval_.toString());
   }
@@ -290,10 +287,9 @@ bool ContextCore::AwaitTermination(int64_t timeout_ms) {
   auto done = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     return !error_.empty() || state_ == static_cast<int>(StreamingContextState::STOPPED);
   };
-  bool finished = timeout_ms < 0
-                      ? (mu_.Await(absl::Condition(&done)), true)
-                      : mu_.AwaitWithTimeout(absl::Condition(&done),
-                                             absl::Milliseconds(timeout_ms));
+  bool finished =
+      timeout_ms < 0 ? (mu_.Await(absl::Condition(&done)), true)
+                     : mu_.AwaitWithTimeout(absl::Condition(&done), absl::Milliseconds(timeout_ms));
   if (!error_.empty()) throw EmberError(error_);
   return finished;
 }

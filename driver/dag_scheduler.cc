@@ -8,8 +8,7 @@
 namespace ember {
 namespace internal {
 
-absl::StatusOr<std::vector<std::string>> DagScheduler::RunJob(const RddRef& rdd,
-                                                              const ResultOp& op,
+absl::StatusOr<std::vector<std::string>> DagScheduler::RunJob(const RddRef& rdd, const ResultOp& op,
                                                               const std::vector<int>& partitions,
                                                               Time batch_time) {
   absl::MutexLock lock(&mu_);
@@ -125,10 +124,10 @@ absl::Status DagScheduler::RunStage(std::vector<proto::TaskSpec> tasks,
                    << max_failures_ << "): " << last_error.message();
     }
     if (!failed.empty() && attempt + 1 >= max_failures_) {
-      return absl::AbortedError(absl::StrCat("Job aborted: task ", tasks[failed[0]].partition(),
-                                             " of stage ", tasks[failed[0]].stage_id(), " failed ",
-                                             max_failures_, " times; most recent failure: ",
-                                             last_error.message()));
+      return absl::AbortedError(
+          absl::StrCat("Job aborted: task ", tasks[failed[0]].partition(), " of stage ",
+                       tasks[failed[0]].stage_id(), " failed ", max_failures_,
+                       " times; most recent failure: ", last_error.message()));
     }
     pending = std::move(failed);
   }

@@ -38,8 +38,7 @@ class DagScheduler {
   absl::Status RunMapStage(ShuffleDependency& dep, Time batch_time)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Runs the tasks, retrying failures; fills results in order.
-  absl::Status RunStage(std::vector<proto::TaskSpec> tasks,
-                        std::vector<proto::TaskResult>* results)
+  absl::Status RunStage(std::vector<proto::TaskSpec> tasks, std::vector<proto::TaskResult>* results)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   TaskBackend* backend_;

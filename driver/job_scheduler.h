@@ -26,7 +26,7 @@ namespace internal {
 
 struct BatchInfo {
   Time batch_time;
-  int64_t submission_ms = 0;        // when the batch was generated
+  int64_t submission_ms = 0;  // when the batch was generated
   int64_t processing_start_ms = -1;
   int64_t processing_end_ms = -1;
   int64_t records = 0;
@@ -42,11 +42,11 @@ class JobScheduler {
   struct Options {
     Clock* clock = nullptr;
     Duration batch_interval;
-    std::function<void(Time)> allocate;              // generator thread
-    std::function<int64_t(Time)> records;            // generator thread
-    std::function<std::string(Time)> run_batch;      // job thread; returns a failure or ""
-    std::function<void(Time)> cleanup;               // job thread, after the batch
-    std::function<bool()> has_pending_input;         // for a graceful stop
+    std::function<void(Time)> allocate;          // generator thread
+    std::function<int64_t(Time)> records;        // generator thread
+    std::function<std::string(Time)> run_batch;  // job thread; returns a failure or ""
+    std::function<void(Time)> cleanup;           // job thread, after the batch
+    std::function<bool()> has_pending_input;     // for a graceful stop
     size_t retained_batches = 1000;
   };
   explicit JobScheduler(Options options) : options_(std::move(options)) {}

@@ -166,8 +166,8 @@ RddRef MakeShuffledRdd(std::vector<RddRef> parents,
                        std::vector<std::shared_ptr<const ShuffleWriterOp>> writers,
                        std::shared_ptr<const ShuffleReaderOp> reader, int num_partitions) {
   if (num_partitions <= 0) throw EmberError("a shuffle needs at least one partition");
-  return std::make_shared<ShuffledRdd>(std::move(parents), std::move(writers),
-                                       std::move(reader), num_partitions);
+  return std::make_shared<ShuffledRdd>(std::move(parents), std::move(writers), std::move(reader),
+                                       num_partitions);
 }
 
 RddRef MakeUnionRdd(std::vector<RddRef> parents) {

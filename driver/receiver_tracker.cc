@@ -39,7 +39,8 @@ absl::Status ReceiverTracker::StartAll(const OpResolver& ops) {
       o.store = options_.store;
       o.report = [this](const ReceivedBlock& b) { OnBlock(b); };
       o.on_event = [this](int s, const std::string& e, const std::string& m) { OnEvent(s, e, m); };
-      supervisors_.push_back(std::make_unique<ReceiverSupervisor>(std::move(o), std::move(receiver)));
+      supervisors_.push_back(
+          std::make_unique<ReceiverSupervisor>(std::move(o), std::move(receiver)));
       watermarks_[static_cast<int>(id)] = options_.clock->NowMs();
       statuses_[static_cast<int>(id)].stream_id = static_cast<int>(id);
       to_start.push_back(supervisors_.back().get());
@@ -69,8 +70,7 @@ void ReceiverTracker::OnBlock(const ReceivedBlock& block) {
   mark = std::max(mark, block.time.milliseconds());
 }
 
-void ReceiverTracker::OnEvent(int stream_id, const std::string& event,
-                              const std::string& message) {
+void ReceiverTracker::OnEvent(int stream_id, const std::string& event, const std::string& message) {
   absl::MutexLock lock(&mu_);
   ReceiverStatus& s = statuses_[stream_id];
   s.stream_id = stream_id;
@@ -96,8 +96,8 @@ void ReceiverTracker::AllocateBatch(Time t) {
     return true;
   };
   if (!mu_.AwaitWithTimeout(absl::Condition(&caught_up), options_.watermark_wait)) {
-    LOG(WARNING) << "receivers had not cut their blocks up to " << t.milliseconds()
-                 << " ms after " << options_.watermark_wait << "; allocating what arrived";
+    LOG(WARNING) << "receivers had not cut their blocks up to " << t.milliseconds() << " ms after "
+                 << options_.watermark_wait << "; allocating what arrived";
   }
   std::vector<ReceivedBlock>& batch = allocated_[t.milliseconds()];
   std::vector<ReceivedBlock> later;

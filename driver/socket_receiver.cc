@@ -1,6 +1,7 @@
 // socketTextStream's receiver: connects to HOST:PORT and stores each line. A connection that
 // fails or ends restarts the receiver, as Spark's SocketReceiver does.
 
+#include <glog/logging.h>
 #include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -10,8 +11,6 @@
 #include <cerrno>
 #include <cstring>
 #include <thread>
-
-#include <glog/logging.h>
 
 #include "common/streaming_context.h"
 

@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -15,8 +16,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "driver/testing.h"
 
@@ -79,7 +78,10 @@ TEST(FileStreamTest, FilterAndExistingFiles) {
   ManualStreams env(Seconds(1), "local[2]", StartAt(kStart));
   Collector<std::string> out;
   out.Attach(env.ssc().fileStream(
-      dir, [](const std::string& path) { return path.size() > 4 && path.substr(path.size() - 4) == ".txt"; },
+      dir,
+      [](const std::string& path) {
+        return path.size() > 4 && path.substr(path.size() - 4) == ".txt";
+      },
       /*newFilesOnly=*/false));
   env.ssc().start();
   auto times = env.RunBatches(1);
@@ -243,8 +245,8 @@ TEST(SocketTextStreamTest, CountsEveryWordSent) {
     }
     return total["to"] >= 2000;
   }));
-  EXPECT_EQ(total, (std::map<std::string, int>{{"to", 2000}, {"be", 2000}, {"or", 1000},
-                                               {"not", 1000}}));
+  EXPECT_EQ(total,
+            (std::map<std::string, int>{{"to", 2000}, {"be", 2000}, {"or", 1000}, {"not", 1000}}));
 }
 
 TEST(SocketTextStreamTest, RefusedConnectionIsAReceiverErrorNotACrash) {

@@ -1,13 +1,12 @@
 #include "driver/stream_graph.h"
 
 #include <dirent.h>
+#include <glog/logging.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-
-#include <glog/logging.h>
 
 #include "common/errors.h"
 #include "driver/context_core.h"
@@ -163,8 +162,9 @@ RddRef FileInputStream::Compute(Time t) {
     node.mutable_file()->set_record_length(options_.record_length);
     parts.push_back(std::move(node));
   }
-  if (!found.empty()) VLOG(1) << "file stream " << options_.directory << ": " << found.size()
-                              << " new files for batch " << t.milliseconds();
+  if (!found.empty())
+    VLOG(1) << "file stream " << options_.directory << ": " << found.size()
+            << " new files for batch " << t.milliseconds();
   return MakeLeafRdd(ctx(), std::move(parts));
 }
 

@@ -24,9 +24,9 @@ DStream<std::string> StreamingContext::textFileStream(const std::string& directo
   return fileStream(directory, nullptr, true);
 }
 
-DStream<std::string> StreamingContext::fileStream(
-    const std::string& directory, std::function<bool(const std::string&)> filter,
-    bool newFilesOnly) {
+DStream<std::string> StreamingContext::fileStream(const std::string& directory,
+                                                  std::function<bool(const std::string&)> filter,
+                                                  bool newFilesOnly) {
   internal::FileInputStream::Options o;
   o.directory = directory;
   o.filter = std::move(filter);
@@ -35,7 +35,7 @@ DStream<std::string> StreamingContext::fileStream(
 }
 
 DStream<std::string> StreamingContext::binaryRecordsStream(const std::string& directory,
-                                                          int recordLength) {
+                                                           int recordLength) {
   if (recordLength <= 0) {
     throw EmberError("binaryRecordsStream: record length must be positive, not " +
                      std::to_string(recordLength));

@@ -1,11 +1,11 @@
 // End-to-end checks of the engine in local mode on a manual clock: sources, fused narrow
 // chains, shuffles, outputs, errors.
 
+#include <gtest/gtest.h>
+
 #include <map>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "driver/testing.h"
 
@@ -29,8 +29,7 @@ TEST(StreamingSmokeTest, QueueStreamWordCount) {
   queue->push(env.ssc().parallelize<std::string>({"a b a", "c a", "b"}, 2));
   env.ssc().start();
   auto times = env.RunBatches(2);
-  EXPECT_EQ(Sorted(out.At(times[0])),
-            (std::vector<WordCount>{{"a", 3}, {"b", 2}, {"c", 1}}));
+  EXPECT_EQ(Sorted(out.At(times[0])), (std::vector<WordCount>{{"a", 3}, {"b", 2}, {"c", 1}}));
   EXPECT_TRUE(out.At(times[1]).empty());
   env.ssc().stop();
 }

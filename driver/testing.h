@@ -2,13 +2,13 @@
 // Test support: a StreamingContext on a manual clock, driven batch by batch, and a collector
 // of each batch's records. Batches complete on a condition with a deadline, never a sleep.
 
+#include <gtest/gtest.h>
+
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "common/clock.h"
 #include "common/ember.h"

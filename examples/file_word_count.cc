@@ -12,7 +12,8 @@
 
 EMBER_JOB(run) {
   const auto& args = job.args();
-  if (args.empty()) throw ember::EmberError("usage: libfile_word_count.so -- DIR [BATCH_MS [RUN_MS]]");
+  if (args.empty())
+    throw ember::EmberError("usage: libfile_word_count.so -- DIR [BATCH_MS [RUN_MS]]");
   int64_t batch_ms = args.size() > 1 ? std::stoll(args[1]) : 5000;
   int64_t run_ms = args.size() > 2 ? std::stoll(args[2]) : 10000;
 

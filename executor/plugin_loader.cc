@@ -43,7 +43,8 @@ absl::StatusOr<std::shared_ptr<LoadedPlugin>> LoadPlugin(const std::string& path
         absl::StrCat("cannot load job plugin ", path, ": ", err ? err : "unknown dlopen error"));
   }
   auto abi = reinterpret_cast<int (*)()>(dlsym(plugin->handle_, "ember_plugin_abi_version"));
-  auto version = reinterpret_cast<const char* (*)()>(dlsym(plugin->handle_, "ember_plugin_version"));
+  auto version =
+      reinterpret_cast<const char* (*)()>(dlsym(plugin->handle_, "ember_plugin_version"));
   plugin->main_ = reinterpret_cast<LoadedPlugin::MainFn>(dlsym(plugin->handle_, "ember_job_main"));
   if (abi == nullptr || version == nullptr || plugin->main_ == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -51,10 +52,10 @@ absl::StatusOr<std::shared_ptr<LoadedPlugin>> LoadPlugin(const std::string& path
   }
   plugin->version_ = version();
   if (abi() != EMBER_ABI_VERSION) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "job plugin ", path, " was built against Ember ", plugin->version_, " (ABI ", abi(),
-        "), but this is Ember ", EMBER_VERSION_STRING, " (ABI ", EMBER_ABI_VERSION,
-        "): rebuild the plugin against this version"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("job plugin ", path, " was built against Ember ", plugin->version_, " (ABI ",
+                     abi(), "), but this is Ember ", EMBER_VERSION_STRING, " (ABI ",
+                     EMBER_ABI_VERSION, "): rebuild the plugin against this version"));
   }
   auto collisions = plugin->registry_->Collisions();
   if (!collisions.empty()) {

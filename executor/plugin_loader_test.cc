@@ -1,9 +1,9 @@
 #include "executor/plugin_loader.h"
 
+#include <gtest/gtest.h>
+
 #include <fstream>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "common/conf.h"
 

@@ -16,7 +16,9 @@ void ReceiverBase::stop(const std::string& message) {
 }
 bool ReceiverBase::isStopped() const { return supervisor_ == nullptr || supervisor_->IsStopped(); }
 bool ReceiverBase::isStarted() const { return supervisor_ != nullptr && supervisor_->IsStarted(); }
-int ReceiverBase::streamId() const { return supervisor_ == nullptr ? -1 : supervisor_->stream_id(); }
+int ReceiverBase::streamId() const {
+  return supervisor_ == nullptr ? -1 : supervisor_->stream_id();
+}
 
 namespace internal {
 
@@ -90,8 +92,8 @@ void ReceiverSupervisor::CutBlock(Time t) {
   block.stream_id = options_.stream_id;
   block.time = t;
   if (records > 0) {
-    block.block_id = "input-" + std::to_string(options_.stream_id) + "-" +
-                     std::to_string(t.milliseconds());
+    block.block_id =
+        "input-" + std::to_string(options_.stream_id) + "-" + std::to_string(t.milliseconds());
     block.records = records;
     absl::Status s = options_.store->Put(block.block_id, std::move(bytes));
     if (!s.ok()) {

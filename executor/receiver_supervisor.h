@@ -4,7 +4,7 @@
 // the receiver's restart/stop/error requests.
 //
 //   Start() --> running --restart()--> stopping (onStop) --delay--> running (onStart)
-//                  |                                   
+//                  |
 //                  +--stop()/Stop()--> stopped (final block cut and reported)
 //
 // Threads: the block generator thread (owned), a restart thread while restarting (owned); the
@@ -74,7 +74,7 @@ class ReceiverSupervisor {
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   bool restarting_ ABSL_GUARDED_BY(mu_) = false;
   int64_t next_block_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::Mutex cut_mu_;  // one block cut at a time
+  absl::Mutex cut_mu_;               // one block cut at a time
   std::atomic<bool> cancel_{false};  // wakes the generator out of the clock on stop
   std::thread generator_;
   std::thread restarter_;

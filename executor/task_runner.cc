@@ -17,7 +17,8 @@ class Evaluator {
   Evaluator(const TaskEnv& env, const TaskInfo& info) : env_(env), info_(info) {}
 
   absl::Status Eval(const proto::ComputeNode& node, Partition* out) {
-    if (!node.cache_key().empty() && env_.cache->Get(node.cache_key(), out)) return absl::OkStatus();
+    if (!node.cache_key().empty() && env_.cache->Get(node.cache_key(), out))
+      return absl::OkStatus();
     absl::Status s = EvalUncached(node, out);
     if (s.ok() && !node.cache_key().empty()) env_.cache->Put(node.cache_key(), *out);
     return s;
@@ -76,8 +77,8 @@ class Evaluator {
           for (int m = 0; m < ref.num_maps(); ++m) {
             auto b = env_.shuffles->Get(ref.shuffle_id(), m);
             if (b == nullptr || shuffle.reduce_id() >= static_cast<int>(b->size())) {
-              return absl::NotFoundError(absl::StrCat("missing map output ", m, " of shuffle ",
-                                                      ref.shuffle_id()));
+              return absl::NotFoundError(
+                  absl::StrCat("missing map output ", m, " of shuffle ", ref.shuffle_id()));
             }
             buckets[i].push_back((*b)[shuffle.reduce_id()]);
             held.push_back(std::move(b));
@@ -169,8 +170,7 @@ absl::StatusOr<std::vector<std::string>> ReadFileRecords(const proto::FileInput&
     if (len == 0) return absl::InvalidArgumentError("record length must be > 0");
     if (data.size() % len != 0) {
       return absl::DataLossError(absl::StrCat("file ", file.path(), " has ", data.size(),
-                                              " bytes, not a multiple of the record length ",
-                                              len));
+                                              " bytes, not a multiple of the record length ", len));
     }
     records.reserve(data.size() / len);
     for (size_t i = 0; i < data.size(); i += len) records.emplace_back(data, i, len);

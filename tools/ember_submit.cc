@@ -1,12 +1,12 @@
 // ember-submit: runs a job plugin. With a local master the job runs in this process, on the
 // same engine a cluster runs (local[N]); see --help.
 
+#include <glog/logging.h>
+
 #include <fstream>
 #include <iostream>
 #include <string>
 #include <vector>
-
-#include <glog/logging.h>
 
 #include "common/conf.h"
 #include "common/job.h"
@@ -84,7 +84,8 @@ int main(int argc, char** argv) {
         properties = v;
       } else {
         std::string key, val;
-        if (!SplitKeyValue(v, &key, &val)) return Usage("--conf takes KEY=VALUE, not " + std::string(v));
+        if (!SplitKeyValue(v, &key, &val))
+          return Usage("--conf takes KEY=VALUE, not " + std::string(v));
         confs.emplace_back(key, val);
       }
     } else if (a.rfind("--", 0) == 0) {

@@ -10,9 +10,9 @@ void Build(ember::DStream<std::string> lines) {
   lines.filter([stop](const std::string& w) { return w != stop; }).print();
 #else
   int min_length = 3;  // plain values can
-  lines.filter([min_length](const std::string& w) {
-         return static_cast<int>(w.size()) >= min_length;
-       })
+  lines
+      .filter(
+          [min_length](const std::string& w) { return static_cast<int>(w.size()) >= min_length; })
       .print();
 #endif
 }
