@@ -1,0 +1,100 @@
+#include "tests/process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace ember {
+namespace testing {
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+std::string MakeTempDir(const std::string& prefix) {
+  const char* base = getenv("TEST_TMPDIR");
+  std::string tmpl = std::string(base ? base : "/tmp") + "/" + prefix + "-XXXXXX";
+  if (mkdtemp(tmpl.data()) == nullptr) return "";
+  return tmpl;
+}
+
+Subprocess::Subprocess(const std::vector<std::string>& argv, const std::string& dir,
+                       const std::string& name)
+    : out_path_(dir + "/" + name + ".out"), err_path_(dir + "/" + name + ".err") {
+  int out = open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int err = open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_ = fork();
+  if (pid_ == 0) {
+    dup2(out, 1);
+    dup2(err, 2);
+    // The child dies with the test process, whatever happens to the test.
+    setpgid(0, 0);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  close(out);
+  close(err);
+}
+
+Subprocess::~Subprocess() {
+  if (running()) Kill(SIGKILL);
+  Wait(std::chrono::seconds(10));
+}
+
+std::string Subprocess::Stdout() const { return ReadFile(out_path_); }
+std::string Subprocess::Stderr() const { return ReadFile(err_path_); }
+
+bool Subprocess::running() {
+  if (exited_ || pid_ <= 0) return false;
+  int status = 0;
+  pid_t r = waitpid(pid_, &status, WNOHANG);
+  if (r == pid_) {
+    exited_ = true;
+    status_ = status;
+    return false;
+  }
+  return true;
+}
+
+bool Subprocess::WaitForOutput(const std::string& text, std::chrono::milliseconds timeout,
+                               bool in_stderr) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if ((in_stderr ? Stderr() : Stdout()).find(text) != std::string::npos) return true;
+    if (!running()) return (in_stderr ? Stderr() : Stdout()).find(text) != std::string::npos;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling a file, not a wait
+  }
+  return false;
+}
+
+int Subprocess::Wait(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (running()) {
+    if (std::chrono::steady_clock::now() > deadline) return -1000;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (pid_ <= 0) return -1000;
+  if (WIFEXITED(status_)) return WEXITSTATUS(status_);
+  if (WIFSIGNALED(status_)) return -WTERMSIG(status_);
+  return -1000;
+}
+
+void Subprocess::Kill(int signal) {
+  if (running()) ::kill(pid_, signal);
+}
+
+}  // namespace testing
+}  // namespace ember
