@@ -48,6 +48,15 @@ struct ReduceAdapter {
   X operator()(X a, X b) const {
     return f(std::move(a), std::move(b));
   }
+  // A serializable function object ships through the wrapper (a trivially copyable one is
+  // copied as bytes, and these members are never used).
+  void serialize(Writer& w) const { SaveClosure(f, w); }
+  bool deserialize(Reader& r) {
+    auto g = LoadClosure<F>(r);
+    if (!g) return false;
+    f = std::move(*g);
+    return true;
+  }
 };
 
 // Spark's print(): a header with the batch time, the first `num` records, "..." when there

@@ -100,7 +100,15 @@ struct ApplyToValue {
   auto operator()(const P& kv) const {
     return std::make_pair(kv.first, f(kv.second));
   }
-  // Shipped as its function: the wrapper adds nothing.
+  // A serializable function object ships through the wrapper (a trivially copyable one is
+  // copied as bytes, and these members are never used).
+  void serialize(Writer& w) const { SaveClosure(f, w); }
+  bool deserialize(Reader& r) {
+    auto g = LoadClosure<F>(r);
+    if (!g) return false;
+    f = std::move(*g);
+    return true;
+  }
 };
 template <typename F, typename K, typename U>
 struct FlatApplyToValue {
@@ -110,6 +118,15 @@ struct FlatApplyToValue {
     std::vector<std::pair<K, U>> out;
     for (auto&& u : f(kv.second)) out.emplace_back(kv.first, U(u));
     return out;
+  }
+  // A serializable function object ships through the wrapper (a trivially copyable one is
+  // copied as bytes, and these members are never used).
+  void serialize(Writer& w) const { SaveClosure(f, w); }
+  bool deserialize(Reader& r) {
+    auto g = LoadClosure<F>(r);
+    if (!g) return false;
+    f = std::move(*g);
+    return true;
   }
 };
 

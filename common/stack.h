@@ -9,6 +9,7 @@
 #include <optional>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "common/closure.h"
 
@@ -94,6 +95,14 @@ struct FilterStage {
   }
 };
 
+// True when flatMap's function returns, by value, a std::vector of the records it produces:
+// the only kind of range whose elements flatMap may move from. A reference to a container, or
+// a view (absl::Span, a range over someone else's storage), is copied from.
+template <typename Range, typename Out>
+inline constexpr bool kOwnsElements = false;
+template <typename Out, typename Alloc>
+inline constexpr bool kOwnsElements<std::vector<Out, Alloc>, Out> = true;
+
 // Out is the element type flatMap produces (OwnedT of the range's elements).
 template <typename Prev, typename F, typename Out>
 struct FlatMapStage {
@@ -104,11 +113,14 @@ struct FlatMapStage {
   template <typename X, typename Emit>
   void Apply(X&& x, Emit& emit) const {
     auto next = [this, &emit](auto&& y) {
+      using Range = decltype(f(std::forward<decltype(y)>(y)));
       auto&& range = f(std::forward<decltype(y)>(y));
       for (auto&& z : range) {
-        if constexpr (std::is_same_v<std::decay_t<decltype(z)>, Out>) {
-          // Elements of a temporary container are moved, not copied.
-          emit(static_cast<std::remove_reference_t<decltype(z)>&&>(z));
+        if constexpr (kOwnsElements<Range, Out>) {
+          // A std::vector returned by value is ours: its elements are moved, not copied.
+          emit(std::move(z));
+        } else if constexpr (std::is_same_v<std::decay_t<decltype(z)>, Out>) {
+          emit(static_cast<const Out&>(z));  // a reference or a view: copy
         } else {
           emit(Out(z));
         }
