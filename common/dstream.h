@@ -183,11 +183,13 @@ class DStream {
         [f, num_partitions](const Rdd<T, Stack>& r) { return r.reduceByKey(f, num_partitions); });
   }
   auto groupByKey(int num_partitions = 0) const {
+    num_partitions = Parts(num_partitions);
     return Apply([num_partitions](const Rdd<T, Stack>& r) { return r.groupByKey(num_partitions); });
   }
   template <typename Create, typename MergeV, typename MergeC>
   auto combineByKey(Create create, MergeV merge_value, MergeC merge_combiners,
                     int num_partitions = 0, bool map_side_combine = true) const {
+    num_partitions = Parts(num_partitions);
     return Apply([=](const Rdd<T, Stack>& r) {
       return r.combineByKey(create, merge_value, merge_combiners, num_partitions, map_side_combine);
     });
@@ -199,22 +201,27 @@ class DStream {
   }
   template <typename W, typename S2>
   auto cogroup(const DStream<std::pair<internal::KeyOf<T>, W>, S2>& other, int n = 0) const {
+    n = Parts(n);
     return Binary(other, [n](const auto& a, const auto& b) { return a.cogroup(b, n); });
   }
   template <typename W, typename S2>
   auto join(const DStream<std::pair<internal::KeyOf<T>, W>, S2>& other, int n = 0) const {
+    n = Parts(n);
     return Binary(other, [n](const auto& a, const auto& b) { return a.join(b, n); });
   }
   template <typename W, typename S2>
   auto leftOuterJoin(const DStream<std::pair<internal::KeyOf<T>, W>, S2>& other, int n = 0) const {
+    n = Parts(n);
     return Binary(other, [n](const auto& a, const auto& b) { return a.leftOuterJoin(b, n); });
   }
   template <typename W, typename S2>
   auto rightOuterJoin(const DStream<std::pair<internal::KeyOf<T>, W>, S2>& other, int n = 0) const {
+    n = Parts(n);
     return Binary(other, [n](const auto& a, const auto& b) { return a.rightOuterJoin(b, n); });
   }
   template <typename W, typename S2>
   auto fullOuterJoin(const DStream<std::pair<internal::KeyOf<T>, W>, S2>& other, int n = 0) const {
+    n = Parts(n);
     return Binary(other, [n](const auto& a, const auto& b) { return a.fullOuterJoin(b, n); });
   }
 
@@ -268,6 +275,10 @@ class DStream {
   template <typename, typename>
   friend class DStream;
 
+  // DStream shuffles default to the context's parallelism, as Spark Streaming's do.
+  int Parts(int requested) const {
+    return requested > 0 ? requested : internal::DefaultParallelism(internal::ContextOf(node_));
+  }
   Rdd<T, Stack> EmptyRdd() const { return Rdd<T, Stack>(nullptr, stack_); }
   template <typename U, typename S2>
   DStream<U, S2> Wrap(const Rdd<U, S2>& r) const {

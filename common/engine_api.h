@@ -32,6 +32,9 @@ RddRef MakeEmptyRdd(ContextCore* ctx);
 int NumPartitions(const RddRef& rdd);
 ContextCore* ContextOf(const RddRef& rdd);
 int DefaultParallelism(ContextCore* ctx);
+// The partition count of a shuffle given none: ember.default.parallelism when configured, else
+// the largest parent's (null parents are skipped).
+int DefaultShufflePartitions(const std::vector<RddRef>& parents);
 
 // Runs one job: `op` over the given partitions of `rdd` (all when `partitions` is empty) and
 // returns each partition's result bytes, in order. Throws EmberError when the job fails.

@@ -321,7 +321,7 @@ class Rdd {
     EMBER_ASSERT_PAIR(T, "cogroup");
     using K = typename T::first_type;
     using V = typename T::second_type;
-    int n = Partitions(num_partitions);
+    int n = Partitions(num_partitions, other.node_);
     std::vector<std::shared_ptr<const internal::ShuffleWriterOp>> writers = {
         std::make_shared<internal::HashPartitionWriter<K, V, Stack>>(stack_),
         std::make_shared<internal::HashPartitionWriter<K, W, S2>>(other.stack_)};
@@ -353,6 +353,7 @@ class Rdd {
         std::make_shared<internal::ConcatReader<T>>(), num_partitions));
   }
   Rdd<T> distinct(int num_partitions = 0) const {
+    if (num_partitions <= 0) num_partitions = std::max(1, getNumPartitions());
     return map(internal::ToUnitPair<T>{})
         .reduceByKey(internal::KeepFirst{}, num_partitions)
         .map(internal::FirstOf<T>{});
@@ -373,7 +374,8 @@ class Rdd {
   Rdd<T> sortBy(KeyFn key, bool ascending = true, int num_partitions = 0) const {
     EMBER_ASSERT_SHIPPABLE(KeyFn);
     using K = std::decay_t<std::invoke_result_t<const KeyFn&, const T&>>;
-    int n = Partitions(num_partitions);
+    // As Spark's sortBy: as many partitions as this RDD has, unless told.
+    int n = num_partitions > 0 ? num_partitions : std::max(1, getNumPartitions());
     Rdd<T> data = materialize();
     std::vector<K> bounds;
     if (n > 1) {
@@ -494,8 +496,11 @@ class Rdd {
   template <typename, typename>
   friend class Rdd;
 
-  int Partitions(int requested) const {
-    return requested > 0 ? requested : internal::DefaultParallelism(context());
+  // Spark's defaults for an RDD's shuffle: ember.default.parallelism when set, else the
+  // largest parent's partition count.
+  int Partitions(int requested, const internal::RddRef& other = nullptr) const {
+    if (requested > 0) return requested;
+    return internal::DefaultShufflePartitions({node_, other});
   }
   template <internal::JoinKind kKind, typename W, typename S2>
   auto JoinImpl(const Rdd<std::pair<internal::KeyOf<T>, W>, S2>& other, int n) const {

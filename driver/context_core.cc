@@ -51,6 +51,20 @@ std::shared_ptr<const ResultOp> CountResultOp() { return std::make_shared<Partit
 
 int DefaultParallelism(ContextCore* ctx) { return ctx->DefaultParallelism(); }
 
+int DefaultShufflePartitions(const std::vector<RddRef>& parents) {
+  int most = 0;
+  ContextCore* ctx = nullptr;
+  for (const auto& p : parents) {
+    if (p == nullptr) continue;
+    most = std::max(most, p->num_partitions());
+    ctx = p->ctx();
+  }
+  if (ctx != nullptr && ctx->conf().contains("ember.default.parallelism")) {
+    return ctx->DefaultParallelism();
+  }
+  return std::max(1, most);
+}
+
 std::vector<std::string> RunJob(const RddRef& rdd, std::shared_ptr<const ResultOp> op,
                                 const std::vector<int>& partitions) {
   return rdd->ctx()->RunJob(rdd, *op, partitions);

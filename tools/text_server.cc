@@ -4,6 +4,7 @@
 // Exit status: 0 after SIGINT/SIGTERM or a finished --exit-on-eof run, 1 on a runtime error
 // (cannot listen, cannot read the source), 2 on bad flags.
 
+#include <glog/logging.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -17,8 +18,6 @@
 #include <set>
 #include <string>
 #include <vector>
-
-#include <glog/logging.h>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -62,8 +61,19 @@ constexpr int kBadFlags = 2;
 
 // The order --help lists them in.
 const char* const kFlagOrder[] = {
-    "bind",  "port",     "file",  "loop",  "generate",         "words_per_line", "vocabulary",
-    "seed",  "rate",     "count", "wait_for_clients", "exit_on_eof", "record",
+    "bind",
+    "port",
+    "file",
+    "loop",
+    "generate",
+    "words_per_line",
+    "vocabulary",
+    "seed",
+    "rate",
+    "count",
+    "wait_for_clients",
+    "exit_on_eof",
+    "record",
     "slow_client_timeout_ms",
 };
 
@@ -193,7 +203,8 @@ TextServer::Options ServerOptions(const std::set<std::string>& given) {
   }
   options.max_lines = absl::GetFlag(FLAGS_count);
   if (options.max_lines < 0) FailFlags("--count must be >= 0");
-  options.wait_for_clients = absl::GetFlag(FLAGS_wait_for_clients).value_or((file || generate) ? 1 : 0);
+  options.wait_for_clients =
+      absl::GetFlag(FLAGS_wait_for_clients).value_or((file || generate) ? 1 : 0);
   if (options.wait_for_clients < 0) FailFlags("--wait-for-clients must be >= 0");
   options.exit_when_source_ends = absl::GetFlag(FLAGS_exit_on_eof);
   options.record_path = absl::GetFlag(FLAGS_record);
@@ -238,10 +249,11 @@ void SetStopHandler(void (*handler)(int)) {
 
 int Main(int argc, char** argv) {
   FLAGS_logtostderr = true;  // before parsing, so --logtostderr=false can still override
-  absl::SetProgramUsageMessage(absl::StrCat(
-      kProgram, " [flags]\n\nServes lines of text over TCP to every connected client, like "
-                "`nc -lk 9999`, for socketTextStream examples and tests. Lines come from stdin "
-                "(default), --file or --generate. Prints 'listening on HOST:PORT' once ready."));
+  absl::SetProgramUsageMessage(
+      absl::StrCat(kProgram,
+                   " [flags]\n\nServes lines of text over TCP to every connected client, like "
+                   "`nc -lk 9999`, for socketTextStream examples and tests. Lines come from stdin "
+                   "(default), --file or --generate. Prints 'listening on HOST:PORT' once ready."));
   std::set<std::string> given;
   std::vector<std::string> for_absl = CheckFlags(argc, argv, &given);
   std::vector<char*> absl_argv;

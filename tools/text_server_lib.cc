@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <glog/logging.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -15,8 +16,6 @@
 #include <cmath>
 #include <cstring>
 #include <utility>
-
-#include <glog/logging.h>
 
 #include "absl/strings/str_cat.h"
 
@@ -239,8 +238,8 @@ TextServer::~TextServer() {
   CloseFd(&record_fd_);
 }
 
-absl::StatusOr<std::unique_ptr<TextServer>> TextServer::Create(
-    const Options& options, std::unique_ptr<LineSource> source) {
+absl::StatusOr<std::unique_ptr<TextServer>> TextServer::Create(const Options& options,
+                                                               std::unique_ptr<LineSource> source) {
   if (source == nullptr) return absl::InvalidArgumentError("no line source");
   if (options.port < 0 || options.port > 65535) {
     return absl::InvalidArgumentError(absl::StrCat("port out of range: ", options.port));
@@ -276,8 +275,7 @@ absl::Status TextServer::Listen() {
   }
   std::string last_error = "no addresses";
   for (addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
-    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                    ai->ai_protocol);
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
     if (fd < 0) {
       last_error = absl::StrCat("socket: ", ErrnoText(errno));
       continue;
@@ -363,7 +361,6 @@ void TextServer::FlushClient(Client& client, int64_t now_ms) {
     }
     client.sent += static_cast<size_t>(n);
     client.last_progress_ms = now_ms;
-    VLOG(2) << "DEBUG sent " << n << " to " << client.peer << " queued " << client.QueuedBytes();
   }
   if (client.QueuedBytes() == 0) {
     client.queued.clear();
@@ -375,13 +372,16 @@ void TextServer::FlushClient(Client& client, int64_t now_ms) {
 }
 
 absl::Status TextServer::Produce(int64_t now_ms, int* timeout_ms, bool* wait_on_source,
-                                 bool* source_done) {
+                                 bool* held_back, bool* source_done) {
   std::string line;
   for (int i = 0; i < kMaxLinesPerTurn; ++i) {
     if (Backpressured()) {
       for (auto& client : clients_) FlushClient(*client, now_ms);
       // Still full: the poll waits for the clients to become writable.
-      if (Backpressured()) return absl::OkStatus();
+      if (Backpressured()) {
+        *held_back = true;
+        return absl::OkStatus();
+      }
     }
     const int64_t taken = lines_taken_.load();
     if (options_.max_lines > 0 && taken >= options_.max_lines) {
@@ -418,8 +418,8 @@ void TextServer::AcceptClients(int64_t now_ms) {
   while (true) {
     sockaddr_storage addr{};
     socklen_t len = sizeof(addr);
-    int fd = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len,
-                     SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd =
+        accept4(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
@@ -470,13 +470,24 @@ void TextServer::DropClient(Client& client, const std::string& why) {
   CloseFd(&client.fd);
 }
 
-size_t TextServer::RemoveDroppedClients() {
-  const size_t before = clients_.size();
+void TextServer::DropStalledClients(int64_t now_ms, int* timeout_ms) {
+  if (options_.slow_client_timeout_ms <= 0) return;
+  for (auto& client : clients_) {
+    if (client->dropped || client->QueuedBytes() == 0) continue;
+    const int64_t deadline = client->last_progress_ms + options_.slow_client_timeout_ms;
+    if (now_ms >= deadline) {
+      DropClient(*client, absl::StrCat("no progress for ", options_.slow_client_timeout_ms, " ms"));
+    } else {
+      ShortenTimeout(timeout_ms, deadline - now_ms);
+    }
+  }
+}
+
+void TextServer::RemoveDroppedClients() {
   clients_.erase(std::remove_if(clients_.begin(), clients_.end(),
                                 [](const std::unique_ptr<Client>& c) { return c->dropped; }),
                  clients_.end());
   num_clients_.store(static_cast<int>(clients_.size()));
-  return before - clients_.size();
 }
 
 void TextServer::CloseAll() {
@@ -501,12 +512,13 @@ absl::Status TextServer::Run() {
     int64_t now = MonotonicMs();
     int timeout_ms = -1;
     bool wait_on_source = false;
+    bool held_back = false;
     if (!pacer_.started() && static_cast<int>(clients_.size()) >= options_.wait_for_clients) {
       LOG(INFO) << clients_.size() << " client(s) connected; sending";
       pacer_.Start(now);
     }
     if (pacer_.started() && !source_done) {
-      result = Produce(now, &timeout_ms, &wait_on_source, &source_done);
+      result = Produce(now, &timeout_ms, &wait_on_source, &held_back, &source_done);
       if (!result.ok()) break;
       if (source_done) {
         LOG(INFO) << "source ended after " << lines_taken_.load() << " lines ("
@@ -522,21 +534,11 @@ absl::Status TextServer::Run() {
       }
       record_buffer_.clear();
     }
-    // A client stuck with queued bytes holds everyone back; past the timeout it goes.
-    if (options_.slow_client_timeout_ms > 0) {
-      for (auto& client : clients_) {
-        if (client->dropped || client->QueuedBytes() == 0) continue;
-        int64_t deadline = client->last_progress_ms + options_.slow_client_timeout_ms;
-        if (now >= deadline) {
-          DropClient(*client, absl::StrCat("no progress for ", options_.slow_client_timeout_ms,
-                                           " ms"));
-        } else {
-          ShortenTimeout(&timeout_ms, deadline - now);
-        }
-      }
-    }
-    // A client dropped since Produce may have been what held it back: produce again at once.
-    if (RemoveDroppedClients() > 0) timeout_ms = 0;
+    DropStalledClients(now, &timeout_ms);
+    RemoveDroppedClients();
+    // Produce stopped for a full queue, but the flush or a drop since has made room: polling
+    // now would wait for an event that may never come.
+    if (held_back && !Backpressured()) timeout_ms = 0;
     if (source_done && options_.exit_when_source_ends && !HasQueuedOutput()) break;
 
     fds.clear();
@@ -551,7 +553,6 @@ absl::Status TextServer::Run() {
       if (client->QueuedBytes() > 0) events |= POLLOUT;
       fds.push_back({client->fd, events, 0});
     }
-    VLOG(2) << "DEBUG poll timeout " << timeout_ms << " fds " << fds.size() << " taken " << lines_taken_.load();
     if (poll(fds.data(), fds.size(), timeout_ms) < 0) {
       if (errno == EINTR) continue;
       result = ErrnoStatus("poll", errno);

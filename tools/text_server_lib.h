@@ -123,8 +123,7 @@ class FdLineSource : public LineSource {
 // A file's lines, once or (loop) over and over. An empty file ends even with loop.
 class FileLineSource : public LineSource {
  public:
-  static absl::StatusOr<std::unique_ptr<FileLineSource>> Open(const std::string& path,
-                                                              bool loop);
+  static absl::StatusOr<std::unique_ptr<FileLineSource>> Open(const std::string& path, bool loop);
 
   absl::StatusOr<Fetch> Next(std::string* line) override;
 
@@ -201,8 +200,10 @@ class TextServer {
   absl::Status Listen();
 
   // Takes due lines from the source while flow control allows. Sets *timeout_ms when the next
-  // line is not yet due, *wait_on_source when the source is not ready, *source_done at its end.
-  absl::Status Produce(int64_t now_ms, int* timeout_ms, bool* wait_on_source, bool* source_done);
+  // line is not yet due, *wait_on_source when the source is not ready, *held_back when a
+  // client's full queue stopped it, *source_done at the source's end.
+  absl::Status Produce(int64_t now_ms, int* timeout_ms, bool* wait_on_source, bool* held_back,
+                       bool* source_done);
   absl::Status Broadcast(const std::string& line, int64_t now_ms);
   bool Backpressured() const;
   bool HasQueuedOutput() const;
@@ -210,7 +211,10 @@ class TextServer {
   void AcceptClients(int64_t now_ms);
   void ReadFromClient(Client& client);
   void DropClient(Client& client, const std::string& why);
-  size_t RemoveDroppedClients();  // returns how many
+  // A client whose queue made no progress for slow_client_timeout_ms holds everyone back: it
+  // goes. Lowers *timeout_ms to the next such deadline.
+  void DropStalledClients(int64_t now_ms, int* timeout_ms);
+  void RemoveDroppedClients();
   void CloseAll();
 
   const Options options_;

@@ -1,6 +1,5 @@
-#include "tools/text_server_lib.h"
-
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -18,11 +17,10 @@
 #include <thread>
 #include <vector>
 
-#include <gtest/gtest.h>
-
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "tools/text_server_lib.h"
 
 namespace ember {
 namespace tools {
@@ -277,8 +275,7 @@ TEST(TextServerTest, ClientResettingMidStreamDoesNotDisturbTheOthers) {
   options.max_lines = kLines;
   options.exit_when_source_ends = true;
   options.slow_client_timeout_ms = 0;  // only the reset may release the server
-  RunningServer running(options,
-                        std::make_unique<GeneratedLineSource>(GeneratorOptions(5, 100)));
+  RunningServer running(options, std::make_unique<GeneratedLineSource>(GeneratorOptions(5, 100)));
 
   TestClient leaver(running.port(), /*receive_buffer=*/4096);
   TestClient b(running.port());
@@ -343,8 +340,7 @@ TEST(TextServerTest, StuckClientIsDroppedAndTheOthersCarryOn) {
   options.max_lines = kLines;
   options.exit_when_source_ends = true;
   options.slow_client_timeout_ms = 200;
-  RunningServer running(options,
-                        std::make_unique<GeneratedLineSource>(GeneratorOptions(9, 100)));
+  RunningServer running(options, std::make_unique<GeneratedLineSource>(GeneratorOptions(9, 100)));
 
   TestClient stuck(running.port(), /*receive_buffer=*/4096);  // connected, never reads
   TestClient reader(running.port());
@@ -370,8 +366,8 @@ TEST(TextServerTest, FileLoopsAndCountStopsIt) {
   RunningServer running(options, std::move(*source));
 
   TestClient client(running.port());
-  EXPECT_EQ(client.ReadToEnd(), (std::vector<std::string>{"alpha", "beta", "gamma", "alpha",
-                                                          "beta", "gamma", "alpha"}));
+  EXPECT_EQ(client.ReadToEnd(), (std::vector<std::string>{"alpha", "beta", "gamma", "alpha", "beta",
+                                                          "gamma", "alpha"}));
   EXPECT_TRUE(running.Join().ok());
   std::remove(path.c_str());
 
@@ -456,8 +452,7 @@ TEST(TextServerTest, CreateFailsOnAPortInUse) {
   TextServer::Options options;
   options.port = first.port();
   EXPECT_FALSE(
-      TextServer::Create(options, std::make_unique<GeneratedLineSource>(GeneratorOptions(1)))
-          .ok());
+      TextServer::Create(options, std::make_unique<GeneratedLineSource>(GeneratorOptions(1))).ok());
 }
 
 }  // namespace
