@@ -33,6 +33,21 @@ struct Owned<const char*> {
 template <typename T>
 using OwnedT = typename Owned<std::decay_t<T>>::type;
 
+// A stage ships as its predecessors, then its own function.
+template <typename Stage>
+void SaveStage(const Stage& stage, Writer& w) {
+  stage.prev.Save(w);
+  SaveClosure(stage.f, w);
+}
+template <typename Stage>
+std::optional<Stage> LoadStage(Reader& r) {
+  auto prev = decltype(Stage::prev)::Load(r);
+  if (!prev) return std::nullopt;
+  auto f = LoadClosure<decltype(Stage::f)>(r);
+  if (!f) return std::nullopt;
+  return Stage{std::move(*prev), std::move(*f)};
+}
+
 template <typename In>
 struct EmptyStack {
   using Input = In;
@@ -56,17 +71,8 @@ struct MapStage {
     auto next = [this, &emit](auto&& y) { emit(f(std::forward<decltype(y)>(y))); };
     prev.Apply(std::forward<X>(x), next);
   }
-  void Save(Writer& w) const {
-    prev.Save(w);
-    SaveClosure(f, w);
-  }
-  static std::optional<MapStage> Load(Reader& r) {
-    auto p = Prev::Load(r);
-    if (!p) return std::nullopt;
-    auto g = LoadClosure<F>(r);
-    if (!g) return std::nullopt;
-    return MapStage{std::move(*p), std::move(*g)};
-  }
+  void Save(Writer& w) const { SaveStage(*this, w); }
+  static std::optional<MapStage> Load(Reader& r) { return LoadStage<MapStage>(r); }
 };
 
 template <typename Prev, typename F>
@@ -82,17 +88,8 @@ struct FilterStage {
     };
     prev.Apply(std::forward<X>(x), next);
   }
-  void Save(Writer& w) const {
-    prev.Save(w);
-    SaveClosure(f, w);
-  }
-  static std::optional<FilterStage> Load(Reader& r) {
-    auto p = Prev::Load(r);
-    if (!p) return std::nullopt;
-    auto g = LoadClosure<F>(r);
-    if (!g) return std::nullopt;
-    return FilterStage{std::move(*p), std::move(*g)};
-  }
+  void Save(Writer& w) const { SaveStage(*this, w); }
+  static std::optional<FilterStage> Load(Reader& r) { return LoadStage<FilterStage>(r); }
 };
 
 // True when flatMap's function returns, by value, a std::vector of the records it produces:
@@ -128,17 +125,8 @@ struct FlatMapStage {
     };
     prev.Apply(std::forward<X>(x), next);
   }
-  void Save(Writer& w) const {
-    prev.Save(w);
-    SaveClosure(f, w);
-  }
-  static std::optional<FlatMapStage> Load(Reader& r) {
-    auto p = Prev::Load(r);
-    if (!p) return std::nullopt;
-    auto g = LoadClosure<F>(r);
-    if (!g) return std::nullopt;
-    return FlatMapStage{std::move(*p), std::move(*g)};
-  }
+  void Save(Writer& w) const { SaveStage(*this, w); }
+  static std::optional<FlatMapStage> Load(Reader& r) { return LoadStage<FlatMapStage>(r); }
 };
 
 template <typename Stack>
