@@ -225,6 +225,45 @@ class DStream {
     return Binary(other, [n](const auto& a, const auto& b) { return a.fullOuterJoin(b, n); });
   }
 
+  // ---------------------------------------------------------------------------- windows
+  // Every `slide` (default: this stream's slide), the records of the batches in
+  // (t - length, t]. Both must be multiples of this stream's slide.
+  DStream<T> window(Duration length) const { return window(length, internal::SlideOf(node_)); }
+  DStream<T> window(Duration length, Duration slide) const {
+    return DStream<T>(internal::MakeWindowedStream(ref(), length, slide));
+  }
+  DStream<int64_t> countByWindow(Duration length, Duration slide) const {
+    return window(length, slide).count();
+  }
+  template <typename F>
+  DStream<T> reduceByWindow(F f, Duration length, Duration slide) const {
+    // Reduce each batch first, so that a window combines one record per batch.
+    return reduce(f).window(length, slide).reduce(f);
+  }
+  DStream<std::pair<T, int64_t>> countByValueAndWindow(Duration length, Duration slide,
+                                                       int num_partitions = 0) const {
+    return window(length, slide).countByValue(num_partitions);
+  }
+  template <typename F>
+  auto reduceByKeyAndWindow(F f, Duration length, int num_partitions = 0) const {
+    return reduceByKeyAndWindow(f, length, internal::SlideOf(node_), num_partitions);
+  }
+  template <typename F>
+  auto reduceByKeyAndWindow(F f, Duration length, Duration slide, int num_partitions = 0) const {
+    EMBER_ASSERT_PAIR(T, "reduceByKeyAndWindow");
+    return reduceByKey(f, num_partitions).window(length, slide).reduceByKey(f, num_partitions);
+  }
+  auto groupByKeyAndWindow(Duration length, Duration slide, int num_partitions = 0) const {
+    EMBER_ASSERT_PAIR(T, "groupByKeyAndWindow");
+    return window(length, slide).groupByKey(num_partitions);
+  }
+  // The RDDs this stream has kept for the batches in [from, to] (see remember durations).
+  std::vector<Rdd<T>> slice(Time from, Time to) const {
+    std::vector<Rdd<T>> out;
+    for (auto& r : internal::SliceStream(ref(), from, to)) out.emplace_back(std::move(r));
+    return out;
+  }
+
   // --------------------------------------------------------------------------- outputs
   // f(Rdd<T>) or f(Rdd<T>, Time), run on the driver every batch, in registration order.
   template <typename F>

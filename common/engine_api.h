@@ -52,6 +52,11 @@ StreamRef MakeSourceStream(ContextCore* ctx, std::function<RddRef(Time)> fn);
 // Output operations run for every batch, in the order they were registered.
 void RegisterOutput(const StreamRef& stream, std::function<void(const RddRef&, Time)> fn);
 void PersistStream(const StreamRef& stream);
+// window(length, slide); throws EmberError unless both are multiples of the parent's slide.
+StreamRef MakeWindowedStream(const StreamRef& parent, Duration length, Duration slide);
+// The remembered RDDs of the batches in [from, to].
+std::vector<RddRef> SliceStream(const StreamRef& stream, Time from, Time to);
+Duration SlideOf(const StreamRef& stream);
 ContextCore* ContextOf(const StreamRef& stream);
 // Where print() writes: the job's driver-side output.
 void EmitOutput(ContextCore* ctx, const std::string& text);

@@ -213,9 +213,23 @@ void ContextCore::Start() {
 
   int64_t interval = batch_interval_.milliseconds();
   Time first((clock_->NowMs() / interval + 1) * interval);
+  zero_time_ = first - batch_interval_;
   {
     absl::MutexLock lock(&mu_);
     for (auto& f : file_streams_) f->SetStartTime(first - batch_interval_);
+    // Each output keeps its RDDs for a slide at least; windows make their parents keep more.
+    std::set<StreamNode*> seen;
+    std::vector<StreamNode*> streams;
+    for (const auto& o : outputs_) {
+      o.first->Remember(o.first->slide());
+      CollectStreams(o.first, &seen, &streams);
+    }
+    input_remember_ = batch_interval_;
+    for (StreamNode* s : streams) {
+      if (dynamic_cast<ReceiverInputStream*>(s) != nullptr && input_remember_ < s->remember()) {
+        input_remember_ = s->remember();
+      }
+    }
   }
   absl::Status s = tracker_->StartAll(resolver_);
   if (!s.ok()) throw EmberError("cannot start receivers: " + std::string(s.message()));
@@ -251,6 +265,7 @@ std::string ContextCore::RunBatch(Time t) {
   for (size_t i = 0; i < outputs.size(); ++i) {
     try {
       RddRef rdd = outputs[i].first->GetOrCompute(t);
+      if (rdd == nullptr) continue;  // not a multiple of this output's slide
       outputs[i].second(rdd, t);
     } catch (const std::exception& e) {
       std::string message = "Error running job streaming job " + std::to_string(t.milliseconds()) +
@@ -270,9 +285,9 @@ void ContextCore::CleanupBatch(Time t) {
     std::set<StreamNode*> seen;
     for (const auto& o : outputs_) CollectStreams(o.first, &seen, &streams);
   }
-  // Dropping the batch's RDDs releases their shuffles.
-  for (StreamNode* s : streams) s->ClearThrough(t);
-  blocks_->Remove(tracker_->ReleaseBatch(t));
+  // Dropping RDDs no window needs any more releases their shuffles; their blocks go too.
+  for (StreamNode* s : streams) s->ClearOld(t);
+  blocks_->Remove(tracker_->ReleaseThrough(t - input_remember_));
   cache_->Clear();
 }
 

@@ -38,6 +38,8 @@ class ContextCore : public std::enable_shared_from_this<ContextCore> {
 
   const Conf& conf() const { return conf_; }
   Duration batch_interval() const { return batch_interval_; }
+  // Batch times count from here: the first batch is zero_time + batch interval.
+  Time zero_time() const { return zero_time_; }
   Clock& clock() { return *clock_; }
   ReceiverTracker& receiver_tracker() { return *tracker_; }
   int DefaultParallelism() const { return default_parallelism_; }
@@ -77,6 +79,8 @@ class ContextCore : public std::enable_shared_from_this<ContextCore> {
   void ReportError(const std::string& message);
   void BuildBackend(int slots);
 
+  Time zero_time_;
+  Duration input_remember_;  // how long received blocks are kept after their batch
   const Conf conf_;
   const Duration batch_interval_;
   std::unique_ptr<Clock> clock_;

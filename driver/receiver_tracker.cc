@@ -128,13 +128,14 @@ int64_t ReceiverTracker::RecordsOfBatch(Time t) const {
   return n;
 }
 
-std::vector<std::string> ReceiverTracker::ReleaseBatch(Time t) {
+std::vector<std::string> ReceiverTracker::ReleaseThrough(Time t) {
   absl::MutexLock lock(&mu_);
   std::vector<std::string> ids;
-  auto it = allocated_.find(t.milliseconds());
-  if (it == allocated_.end()) return ids;
-  for (const auto& b : it->second) ids.push_back(b.block_id);
-  allocated_.erase(it);
+  auto end = allocated_.upper_bound(t.milliseconds());
+  for (auto it = allocated_.begin(); it != end; ++it) {
+    for (const auto& b : it->second) ids.push_back(b.block_id);
+  }
+  allocated_.erase(allocated_.begin(), end);
   return ids;
 }
 

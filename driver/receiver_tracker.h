@@ -53,8 +53,9 @@ class ReceiverTracker {
   void AllocateBatch(Time t);
   std::vector<ReceivedBlock> BlocksOfBatch(int stream_id, Time t) const;
   int64_t RecordsOfBatch(Time t) const;
-  // Forgets the batch's allocation and returns its blocks, for deletion.
-  std::vector<std::string> ReleaseBatch(Time t);
+  // Forgets the allocations of the batches at or before t and returns their blocks, for
+  // deletion.
+  std::vector<std::string> ReleaseThrough(Time t);
   bool HasUnallocatedBlocks() const;
   std::vector<ReceiverStatus> Statuses() const;
 

@@ -16,24 +16,78 @@ namespace ember {
 namespace internal {
 
 StreamNode::StreamNode(ContextCore* ctx, std::vector<StreamRef> parents)
-    : ctx_(ctx), parents_(std::move(parents)) {}
+    : ctx_(ctx), parents_(std::move(parents)) {
+  slide_ = parents_.empty() ? ctx->batch_interval() : parents_[0]->slide();
+  for (const auto& p : parents_) {
+    if (p->slide() != slide_) {
+      throw EmberError("streams with different slide durations (" + slide_.toString() + " and " +
+                       p->slide().toString() + ") cannot be combined");
+    }
+  }
+  remember_ = slide_;
+}
+
+void StreamNode::Remember(Duration d) {
+  if (remember_ < d) remember_ = d;
+  for (const auto& p : parents_) p->Remember(ParentRemember(remember_));
+}
+
+std::vector<RddRef> StreamNode::Slice(Time from, Time to) {
+  std::vector<RddRef> out;
+  Time zero = ctx_->zero_time();
+  int64_t step = slide_.milliseconds();
+  // The first valid time at or after `from`.
+  int64_t offset = (from - zero).milliseconds();
+  Time t = offset <= step ? zero + slide_ : zero + Milliseconds((offset + step - 1) / step * step);
+  for (; t <= to; t = t + slide_) {
+    RddRef rdd = GetOrCompute(t);
+    if (rdd != nullptr) out.push_back(std::move(rdd));
+  }
+  return out;
+}
 
 RddRef StreamNode::GetOrCompute(Time t) {
+  Time zero = ctx_->zero_time();
+  if (t <= zero || !(t - zero).isMultipleOf(slide_)) return nullptr;
   {
     absl::MutexLock lock(&mu_);
     auto it = generated_.find(t.milliseconds());
     if (it != generated_.end()) return it->second;
   }
   RddRef rdd = Compute(t);
+  if (rdd == nullptr) return nullptr;
   if (persist_) rdd->Persist();
   absl::MutexLock lock(&mu_);
   generated_.emplace(t.milliseconds(), rdd);
   return rdd;
 }
 
-void StreamNode::ClearThrough(Time t) {
+void StreamNode::ClearOld(Time t) {
   absl::MutexLock lock(&mu_);
-  generated_.erase(generated_.begin(), generated_.upper_bound(t.milliseconds()));
+  generated_.erase(generated_.begin(), generated_.upper_bound((t - remember_).milliseconds()));
+}
+
+WindowedStream::WindowedStream(StreamRef parent, Duration length, Duration slide)
+    : StreamNode(parent->ctx(), {parent}), length_(length) {
+  Duration parent_slide = parent->slide();
+  if (length.milliseconds() <= 0 || !length.isMultipleOf(parent_slide)) {
+    throw EmberError("window length " + length.toString() +
+                     " must be a positive multiple of the parent's slide " +
+                     parent_slide.toString());
+  }
+  if (slide.milliseconds() <= 0 || !slide.isMultipleOf(parent_slide)) {
+    throw EmberError("window slide " + slide.toString() +
+                     " must be a positive multiple of the parent's slide " +
+                     parent_slide.toString());
+  }
+  set_slide(slide);
+  Remember(slide);
+}
+
+RddRef WindowedStream::Compute(Time t) {
+  std::vector<RddRef> rdds = parents()[0]->Slice(t - length_ + parents()[0]->slide(), t);
+  if (rdds.empty()) return MakeEmptyRdd(ctx());
+  return MakeUnionRdd(std::move(rdds));
 }
 
 // ------------------------------------------------------------------------ derived streams
@@ -48,7 +102,10 @@ class DerivedStream : public StreamNode {
  protected:
   RddRef Compute(Time t) override {
     std::vector<RddRef> inputs;
-    for (const auto& p : parents()) inputs.push_back(p->GetOrCompute(t));
+    for (const auto& p : parents()) {
+      inputs.push_back(p->GetOrCompute(t));
+      if (inputs.back() == nullptr) return nullptr;
+    }
     return fn_(inputs, t);
   }
 
@@ -91,6 +148,18 @@ void RegisterOutput(const StreamRef& stream, std::function<void(const RddRef&, T
 }
 
 void PersistStream(const StreamRef& stream) { stream->Persist(); }
+
+StreamRef MakeWindowedStream(const StreamRef& parent, Duration length, Duration slide) {
+  parent->ctx()->CheckCanAddStreams();
+  return std::make_shared<WindowedStream>(parent, length, slide);
+}
+
+std::vector<RddRef> SliceStream(const StreamRef& stream, Time from, Time to) {
+  if (to < from) throw EmberError("slice: " + to.toString() + " is before " + from.toString());
+  return stream->Slice(from, to);
+}
+
+Duration SlideOf(const StreamRef& stream) { return stream->slide(); }
 ContextCore* ContextOf(const StreamRef& stream) { return stream->ctx(); }
 void EmitOutput(ContextCore* ctx, const std::string& text) { ctx->EmitOutput(text); }
 

@@ -21,26 +21,53 @@ namespace internal {
 
 class StreamNode {
  public:
+  // The slide is the parents' (they must agree), or the batch interval for an input stream.
   StreamNode(ContextCore* ctx, std::vector<StreamRef> parents);
   virtual ~StreamNode() = default;
 
-  // This batch's RDD, computed once per batch time.
+  // The RDD of batch t, computed once; null when t is not a multiple of this stream's slide
+  // (counted from the context's zero time), as Spark's getOrCompute gives None.
   RddRef GetOrCompute(Time t);
-  // Forgets the RDDs of batches up to and including t.
-  void ClearThrough(Time t);
+  // Keeps generated RDDs for at least `d` (and makes the parents keep what that needs).
+  void Remember(Duration d);
+  // Forgets the RDDs this stream no longer needs at batch t: those at or before t - remember.
+  void ClearOld(Time t);
+  // The remembered RDDs of the batches in [from, to], in time order (Spark's slice).
+  std::vector<RddRef> Slice(Time from, Time to);
+
   void Persist() { persist_ = true; }
   ContextCore* ctx() const { return ctx_; }
   const std::vector<StreamRef>& parents() const { return parents_; }
+  Duration slide() const { return slide_; }
+  Duration remember() const { return remember_; }
 
  protected:
   virtual RddRef Compute(Time t) = 0;
+  // How long the parents must remember for this stream to remember `mine`.
+  virtual Duration ParentRemember(Duration mine) const { return mine; }
+  void set_slide(Duration slide) { slide_ = slide; }
 
  private:
   ContextCore* ctx_;
   std::vector<StreamRef> parents_;
+  Duration slide_;
+  Duration remember_;
   bool persist_ = false;
   absl::Mutex mu_;
   std::map<int64_t, RddRef> generated_ ABSL_GUARDED_BY(mu_);
+};
+
+// window(length, slide): each slide, the union of the parent's RDDs in (t - length, t].
+class WindowedStream : public StreamNode {
+ public:
+  WindowedStream(StreamRef parent, Duration length, Duration slide);
+
+ protected:
+  RddRef Compute(Time t) override;
+  Duration ParentRemember(Duration mine) const override { return mine + length_; }
+
+ private:
+  Duration length_;
 };
 
 // Blocks a receiver stored, allocated to batches by the receiver tracker.
