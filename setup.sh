@@ -41,7 +41,7 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 # A dead archive must fail fast, not hang: bounded retries and timeouts.
-APT_OPTS=(-o Acquire::Retries=2 -o Acquire::http::Timeout=20 -o Acquire::https::Timeout=20)
+APT_OPTS=(-o Acquire::Retries=1 -o Acquire::http::Timeout=10 -o Acquire::https::Timeout=10)
 if ! $SUDO apt-get "${APT_OPTS[@]}" update -qq; then
   echo "setup: error: apt-get update failed: is Debian's package archive reachable?" >&2
   exit 1

@@ -21,7 +21,7 @@ void OpRegistry::Register(const std::string& key, OpFactory factory) {
   if (!inserted && it->second != factory) {
     LOG(ERROR) << "two operator types share the registry key " << key
                << " (lambdas in same-named static functions of two files?); give one of "
-                  "them a different enclosing function name";
+                  "them a different enclosing function name, or make it a named function object type";
     collisions_.push_back(key);
   }
 }

@@ -62,7 +62,7 @@ absl::StatusOr<std::shared_ptr<LoadedPlugin>> LoadPlugin(const std::string& path
     return absl::FailedPreconditionError(absl::StrCat(
         "job plugin ", path, " has two operators under the registry key ", collisions[0],
         " (lambdas in same-named static functions of two files mangle alike); rename one of "
-        "the enclosing functions"));
+        "the enclosing functions, or give the function a name of its own: a function object type"));
   }
   return plugin;
 }
