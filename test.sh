@@ -8,7 +8,7 @@ cd "$(dirname "$0")"
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-bazel test --keep_going //... "$@" 2>&1 | tee "$log" | grep -vE '^[0-9.]+: src/main/tools/'
+bazel test --keep_going --nocache_test_results //... "$@" 2>&1 | tee "$log" | grep -vE '^[0-9.]+: src/main/tools/'
 bazel_rc=${PIPESTATUS[0]}
 
 python3 tools/count_tests.py "$log" "$(bazel info bazel-testlogs 2>/dev/null)"
