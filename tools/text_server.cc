@@ -24,8 +24,10 @@
 #include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "tools/text_server_lib.h"
 
 ABSL_FLAG(std::string, bind, "127.0.0.1", "Address to listen on.");
@@ -101,6 +103,23 @@ void PrintHelp() {
             << "--minloglevel=N.\n";
 }
 
+// Applies --v=N, --vmodule=pattern=N,... or --minloglevel=N; false on a malformed value.
+bool SetGlogFlag(const std::string& name, const std::string& value) {
+  if (name == "vmodule") {
+    for (absl::string_view entry : absl::StrSplit(value, ',', absl::SkipEmpty())) {
+      std::pair<std::string, std::string> kv = absl::StrSplit(entry, absl::MaxSplits('=', 1));
+      int level = 0;
+      if (kv.first.empty() || !absl::SimpleAtoi(kv.second, &level)) return false;
+      google::SetVLOGLevel(kv.first.c_str(), level);
+    }
+    return true;
+  }
+  int level = 0;
+  if (!absl::SimpleAtoi(value, &level)) return false;
+  (name == "v" ? FLAGS_v : FLAGS_minloglevel) = level;
+  return true;
+}
+
 bool IsOurFlag(const absl::CommandLineFlag& flag) {
   return std::find(std::begin(kFlagOrder), std::end(kFlagOrder), flag.Name()) !=
          std::end(kFlagOrder);
@@ -108,7 +127,7 @@ bool IsOurFlag(const absl::CommandLineFlag& flag) {
 
 // absl::ParseCommandLine exits with status 1 on a bad flag, and does not know glog's flags or
 // dashed names. This pass settles all of that first: it fails with status 2 and a message on
-// anything absl would reject, hands glog's flags (which live in gflags) to gflags, and returns
+// anything absl would reject, applies glog's --v, --vmodule and --minloglevel, and returns
 // the remaining flags, normalized, for absl::ParseCommandLine to apply. `given` collects the
 // names of our flags that were set.
 std::vector<std::string> CheckFlags(int argc, char** argv, std::set<std::string>* given) {
@@ -159,21 +178,15 @@ std::vector<std::string> CheckFlags(int argc, char** argv, std::set<std::string>
       }
     }
 
-    // glog's flags (--v, --vmodule, --logtostderr, ...) are gflags.
-    gflags::CommandLineFlagInfo info;
-    if (gflags::GetCommandLineFlagInfo(name.c_str(), &info)) {
+    // The glog settings worth having on a command line. They are set directly rather than
+    // through gflags' API, which would make libgflags a direct dependency.
+    if (name == "v" || name == "vmodule" || name == "minloglevel") {
       if (!has_value) {
-        if (info.type == "bool") {
-          value = "true";
-        } else if (i + 1 < argc) {
-          value = argv[++i];
-        } else {
-          FailFlags(absl::StrCat("flag --", name, " needs a value"));
-        }
+        if (i + 1 >= argc) FailFlags(absl::StrCat("flag --", name, " needs a value"));
+        value = argv[++i];
       }
-      if (gflags::SetCommandLineOption(name.c_str(), value.c_str()).empty()) {
+      if (!SetGlogFlag(name, value))
         FailFlags(absl::StrCat("bad value '", value, "' for --", name));
-      }
       continue;
     }
     FailFlags(absl::StrCat("unknown flag '", arg, "'"));

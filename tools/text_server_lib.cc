@@ -29,14 +29,14 @@ static_assert(std::atomic<bool>::is_always_lock_free, "Stop() must stay async-si
 // Lines taken per loop turn before the loop polls again, so that a fast source cannot starve
 // accepting clients or reacting to Stop().
 constexpr int kMaxLinesPerTurn = 1024;
-constexpr size_t kReadChunk = 64 * 1024;
+constexpr size_t kReadChunk = size_t{64} * 1024;
 // After accept() runs out of descriptors, leave the listener alone this long: it stays readable
 // and would otherwise spin the loop.
 constexpr int64_t kAcceptBackoffMs = 100;
 
 // Lowers a poll timeout (-1: none yet) to `ms`, capped so that the int never overflows.
 void ShortenTimeout(int* timeout_ms, int64_t ms) {
-  const int capped = static_cast<int>(std::clamp<int64_t>(ms, 0, 60 * 1000));
+  const int capped = static_cast<int>(std::clamp<int64_t>(ms, 0, int64_t{60} * 1000));
   if (*timeout_ms < 0 || capped < *timeout_ms) *timeout_ms = capped;
 }
 
@@ -104,7 +104,7 @@ uint64_t TextGenerator::NextRandom() {
 uint64_t TextGenerator::Uniform(uint64_t n) {
   // Reject the lowest (2^64 mod n) values so that every residue is equally likely.
   const uint64_t threshold = (0 - n) % n;
-  uint64_t x;
+  uint64_t x = 0;
   do {
     x = NextRandom();
   } while (x < threshold);
@@ -343,6 +343,7 @@ absl::Status TextServer::Broadcast(const std::string& line, int64_t now_ms) {
     client->queued.push_back('\n');
     delivered = true;
   }
+  VLOG(2) << "line " << lines_taken_.load() << (delivered ? " queued: " : " dropped: ") << line;
   if (!delivered) return absl::OkStatus();
   lines_sent_.fetch_add(1);
   if (record_fd_ >= 0) absl::StrAppend(&record_buffer_, now_ms, "\t", line, "\n");
@@ -371,36 +372,35 @@ void TextServer::FlushClient(Client& client, int64_t now_ms) {
   }
 }
 
-absl::Status TextServer::Produce(int64_t now_ms, int* timeout_ms, bool* wait_on_source,
-                                 bool* held_back, bool* source_done) {
+absl::Status TextServer::Produce(int64_t now_ms, Turn* turn) {
   std::string line;
   for (int i = 0; i < kMaxLinesPerTurn; ++i) {
     if (Backpressured()) {
       for (auto& client : clients_) FlushClient(*client, now_ms);
       // Still full: the poll waits for the clients to become writable.
       if (Backpressured()) {
-        *held_back = true;
+        turn->held_back = true;
         return absl::OkStatus();
       }
     }
     const int64_t taken = lines_taken_.load();
     if (options_.max_lines > 0 && taken >= options_.max_lines) {
-      *source_done = true;
+      source_done_ = true;
       return absl::OkStatus();
     }
     const int64_t due = pacer_.DueMs(taken);
     if (due > now_ms) {
-      ShortenTimeout(timeout_ms, due - now_ms);
+      ShortenTimeout(&turn->timeout_ms, due - now_ms);
       return absl::OkStatus();
     }
     absl::StatusOr<LineSource::Fetch> fetched = source_->Next(&line);
     if (!fetched.ok()) return fetched.status();
     switch (*fetched) {
       case LineSource::Fetch::kNotReady:
-        *wait_on_source = true;
+        turn->wait_on_source = true;
         return absl::OkStatus();
       case LineSource::Fetch::kEnd:
-        *source_done = true;
+        source_done_ = true;
         return absl::OkStatus();
       case LineSource::Fetch::kLine: {
         lines_taken_.fetch_add(1);
@@ -410,7 +410,7 @@ absl::Status TextServer::Produce(int64_t now_ms, int* timeout_ms, bool* wait_on_
       }
     }
   }
-  *timeout_ms = 0;  // more lines may be due: come straight back after a look at the sockets
+  turn->timeout_ms = 0;  // more lines may be due: come straight back after a look at the sockets
   return absl::OkStatus();
 }
 
@@ -505,22 +505,19 @@ absl::Status TextServer::Run() {
   } else {
     pacer_.Start(MonotonicMs());
   }
-  bool source_done = false;
   absl::Status result;
   std::vector<pollfd> fds;
   while (!stop_.load()) {
     int64_t now = MonotonicMs();
-    int timeout_ms = -1;
-    bool wait_on_source = false;
-    bool held_back = false;
+    Turn turn;
     if (!pacer_.started() && static_cast<int>(clients_.size()) >= options_.wait_for_clients) {
       LOG(INFO) << clients_.size() << " client(s) connected; sending";
       pacer_.Start(now);
     }
-    if (pacer_.started() && !source_done) {
-      result = Produce(now, &timeout_ms, &wait_on_source, &held_back, &source_done);
+    if (pacer_.started() && !source_done_) {
+      result = Produce(now, &turn);
       if (!result.ok()) break;
-      if (source_done) {
+      if (source_done_) {
         LOG(INFO) << "source ended after " << lines_taken_.load() << " lines ("
                   << lines_sent_.load() << " sent to clients)";
       }
@@ -534,26 +531,26 @@ absl::Status TextServer::Run() {
       }
       record_buffer_.clear();
     }
-    DropStalledClients(now, &timeout_ms);
+    DropStalledClients(now, &turn.timeout_ms);
     RemoveDroppedClients();
     // Produce stopped for a full queue, but the flush or a drop since has made room: polling
     // now would wait for an event that may never come.
-    if (held_back && !Backpressured()) timeout_ms = 0;
-    if (source_done && options_.exit_when_source_ends && !HasQueuedOutput()) break;
+    if (turn.held_back && !Backpressured()) turn.timeout_ms = 0;
+    if (source_done_ && options_.exit_when_source_ends && !HasQueuedOutput()) break;
 
     fds.clear();
     fds.push_back({wake_read_fd_, POLLIN, 0});
     const bool accepting = now >= accept_paused_until_ms_;
     fds.push_back({accepting ? listen_fd_ : -1, POLLIN, 0});
-    if (!accepting) ShortenTimeout(&timeout_ms, accept_paused_until_ms_ - now);
-    fds.push_back({wait_on_source ? source_->ReadyFd() : -1, POLLIN, 0});
+    if (!accepting) ShortenTimeout(&turn.timeout_ms, accept_paused_until_ms_ - now);
+    fds.push_back({turn.wait_on_source ? source_->ReadyFd() : -1, POLLIN, 0});
     constexpr size_t kFirstClient = 3;
     for (const auto& client : clients_) {
       short events = POLLIN;
       if (client->QueuedBytes() > 0) events |= POLLOUT;
       fds.push_back({client->fd, events, 0});
     }
-    if (poll(fds.data(), fds.size(), timeout_ms) < 0) {
+    if (poll(fds.data(), fds.size(), turn.timeout_ms) < 0) {
       if (errno == EINTR) continue;
       result = ErrnoStatus("poll", errno);
       break;

@@ -165,7 +165,7 @@ class TextServer {
     // Appends "<MonotonicMs()>\t<line>\n" for every line handed to at least one client.
     std::string record_path;
     int64_t slow_client_timeout_ms = 10000;  // 0: never drop a client for being slow
-    size_t client_high_watermark_bytes = 64 * 1024;
+    size_t client_high_watermark_bytes = size_t{64} * 1024;
   };
 
   // Binds and listens (so port() is known before Run) and opens the record file.
@@ -199,11 +199,16 @@ class TextServer {
   TextServer(const Options& options, std::unique_ptr<LineSource> source);
   absl::Status Listen();
 
-  // Takes due lines from the source while flow control allows. Sets *timeout_ms when the next
-  // line is not yet due, *wait_on_source when the source is not ready, *held_back when a
-  // client's full queue stopped it, *source_done at the source's end.
-  absl::Status Produce(int64_t now_ms, int* timeout_ms, bool* wait_on_source, bool* held_back,
-                       bool* source_done);
+  // What one turn of Run's loop learned about when to look again.
+  struct Turn {
+    int timeout_ms = -1;          // poll timeout; -1 waits for an event
+    bool wait_on_source = false;  // the source said kNotReady: poll its ReadyFd()
+    bool held_back = false;       // a client's full queue stopped Produce
+  };
+
+  // Takes due lines from the source while flow control allows, and records in *turn why it
+  // stopped; sets source_done_ at the source's end.
+  absl::Status Produce(int64_t now_ms, Turn* turn);
   absl::Status Broadcast(const std::string& line, int64_t now_ms);
   bool Backpressured() const;
   bool HasQueuedOutput() const;
@@ -227,6 +232,7 @@ class TextServer {
   int port_ = 0;
   std::string address_;
   bool ran_ = false;
+  bool source_done_ = false;
   int64_t accept_paused_until_ms_ = 0;
   std::vector<std::unique_ptr<Client>> clients_;
   std::string record_buffer_;
