@@ -42,20 +42,10 @@ struct PartitionCount {
   }
 };
 template <typename F>
-struct ReduceAdapter {
-  F f;
+struct ReduceAdapter : WrappedFn<F> {
   template <typename X>
   X operator()(X a, X b) const {
-    return f(std::move(a), std::move(b));
-  }
-  // A serializable function object ships through the wrapper (a trivially copyable one is
-  // copied as bytes, and these members are never used).
-  void serialize(Writer& w) const { SaveClosure(f, w); }
-  bool deserialize(Reader& r) {
-    auto g = LoadClosure<F>(r);
-    if (!g) return false;
-    f = std::move(*g);
-    return true;
+    return this->f(std::move(a), std::move(b));
   }
 };
 
@@ -155,7 +145,7 @@ class DStream {
   template <typename F>
   DStream<T> reduce(F f) const {
     return map(internal::ToUnitKey<T>{})
-        .reduceByKey(internal::ReduceAdapter<F>{f}, 1)
+        .reduceByKey(internal::ReduceAdapter<F>{{f}}, 1)
         .map(internal::SecondOf<T>{});
   }
 

@@ -93,15 +93,11 @@ template <typename T>
 struct FirstOf {
   T operator()(const std::pair<T, bool>& p) const { return p.first; }
 };
+// An internal wrapper around the user's function ships as that function: a trivially
+// copyable one as bytes (these members then go unused), a serializable one through its codec.
 template <typename F>
-struct ApplyToValue {
+struct WrappedFn {
   F f;
-  template <typename P>
-  auto operator()(const P& kv) const {
-    return std::make_pair(kv.first, f(kv.second));
-  }
-  // A serializable function object ships through the wrapper (a trivially copyable one is
-  // copied as bytes, and these members are never used).
   void serialize(Writer& w) const { SaveClosure(f, w); }
   bool deserialize(Reader& r) {
     auto g = LoadClosure<F>(r);
@@ -110,23 +106,21 @@ struct ApplyToValue {
     return true;
   }
 };
+
+template <typename F>
+struct ApplyToValue : WrappedFn<F> {
+  template <typename P>
+  auto operator()(const P& kv) const {
+    return std::make_pair(kv.first, this->f(kv.second));
+  }
+};
 template <typename F, typename K, typename U>
-struct FlatApplyToValue {
-  F f;
+struct FlatApplyToValue : WrappedFn<F> {
   template <typename P>
   std::vector<std::pair<K, U>> operator()(const P& kv) const {
     std::vector<std::pair<K, U>> out;
-    for (auto&& u : f(kv.second)) out.emplace_back(kv.first, U(u));
+    for (auto&& u : this->f(kv.second)) out.emplace_back(kv.first, U(u));
     return out;
-  }
-  // A serializable function object ships through the wrapper (a trivially copyable one is
-  // copied as bytes, and these members are never used).
-  void serialize(Writer& w) const { SaveClosure(f, w); }
-  bool deserialize(Reader& r) {
-    auto g = LoadClosure<F>(r);
-    if (!g) return false;
-    f = std::move(*g);
-    return true;
   }
 };
 
@@ -270,7 +264,7 @@ class Rdd {
   template <typename F>
   auto mapValues(F f) const {
     EMBER_ASSERT_PAIR(T, "mapValues");
-    return map(internal::ApplyToValue<F>{std::move(f)});
+    return map(internal::ApplyToValue<F>{{std::move(f)}});
   }
   template <typename F>
   auto flatMapValues(F f) const {
@@ -278,7 +272,7 @@ class Rdd {
     using K = typename T::first_type;
     using R = std::decay_t<std::invoke_result_t<const F&, const typename T::second_type&>>;
     using U = internal::OwnedT<decltype(*std::begin(std::declval<R&>()))>;
-    return flatMap(internal::FlatApplyToValue<F, K, U>{std::move(f)});
+    return flatMap(internal::FlatApplyToValue<F, K, U>{{std::move(f)}});
   }
 
   // --------------------------------------------------------------------------- shuffles
