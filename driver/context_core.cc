@@ -113,6 +113,10 @@ ContextCore::ContextCore(Conf conf, Duration batch_interval)
 
 ContextCore::~ContextCore() {
   Stop(false);
+  // The job thread may still be finishing a batch that stopped the context: join it (and the
+  // receivers) while everything it uses is alive; members would be destroyed before it.
+  scheduler_.reset();
+  tracker_.reset();
   // Outputs hold streams which hold RDDs whose shuffles call back into this object.
   absl::MutexLock lock(&mu_);
   outputs_.clear();
@@ -297,18 +301,33 @@ void ContextCore::ReportError(const std::string& message) {
 }
 
 void ContextCore::Stop(bool graceful) {
+  // One stop sequence at a time, and STOPPED is published only when it is complete, so that a
+  // thread woken by it may destroy the context. A stop requested by an output operation, on
+  // the job thread, while another is under way returns at once: that one waits for the thread.
+  bool on_job_thread = scheduler_ != nullptr && scheduler_->OnJobThread();
+  if (on_job_thread) {
+    if (!stop_mu_.TryLock()) return;
+  } else {
+    stop_mu_.Lock();
+  }
+  bool was_active;
   {
     absl::MutexLock lock(&mu_);
-    if (state_ == static_cast<int>(StreamingContextState::STOPPED)) return;
-    bool was_active = state_ == static_cast<int>(StreamingContextState::ACTIVE);
-    state_ = static_cast<int>(StreamingContextState::STOPPED);
-    if (!was_active) return;
+    was_active = state_ == static_cast<int>(StreamingContextState::ACTIVE);
+    if (!was_active) state_ = static_cast<int>(StreamingContextState::STOPPED);
   }
-  LOG(INFO) << "Stopping StreamingContext" << (graceful ? " gracefully" : "");
-  // Receivers first: their last blocks are reported before the generator drains.
-  tracker_->StopAll();
-  scheduler_->Stop(graceful);
-  LOG(INFO) << "StreamingContext stopped";
+  if (was_active) {
+    LOG(INFO) << "Stopping StreamingContext" << (graceful ? " gracefully" : "");
+    // Receivers first: their last blocks are reported before the generator drains.
+    tracker_->StopAll();
+    scheduler_->Stop(graceful);
+    {
+      absl::MutexLock lock(&mu_);
+      state_ = static_cast<int>(StreamingContextState::STOPPED);
+    }
+    LOG(INFO) << "StreamingContext stopped";
+  }
+  stop_mu_.Unlock();
 }
 
 bool ContextCore::AwaitTermination(int64_t timeout_ms) {

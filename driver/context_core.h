@@ -96,6 +96,7 @@ class ContextCore : public std::enable_shared_from_this<ContextCore> {
   std::unique_ptr<ReceiverTracker> tracker_;
   std::unique_ptr<JobScheduler> scheduler_;
 
+  absl::Mutex stop_mu_;  // held for a whole stop sequence
   mutable absl::Mutex mu_;
   int state_ ABSL_GUARDED_BY(mu_) = 0;  // StreamingContextState
   std::vector<std::pair<StreamRef, std::function<void(const RddRef&, Time)>>> outputs_

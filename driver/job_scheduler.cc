@@ -7,7 +7,11 @@
 namespace ember {
 namespace internal {
 
-JobScheduler::~JobScheduler() { Stop(false); }
+JobScheduler::~JobScheduler() {
+  Stop(false);
+  absl::MutexLock stop_lock(&stop_mu_);
+  if (jobs_.joinable() && std::this_thread::get_id() != jobs_.get_id()) jobs_.join();
+}
 
 void JobScheduler::Start(Time first_batch) {
   {
@@ -88,6 +92,7 @@ void JobScheduler::JobLoop() {
 }
 
 void JobScheduler::Stop(bool graceful) {
+  absl::MutexLock stop_lock(&stop_mu_);
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) {
@@ -101,6 +106,9 @@ void JobScheduler::Stop(bool graceful) {
   cancel_ = true;
   options_.clock->Wake();
   if (generator_.joinable()) generator_.join();
+  // stop() called by an output operation runs on the job thread: it cannot wait for itself.
+  // The thread exits after the current batch; the destructor joins it.
+  if (std::this_thread::get_id() == jobs_.get_id()) return;
   if (jobs_.joinable()) jobs_.join();
 }
 

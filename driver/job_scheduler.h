@@ -55,6 +55,7 @@ class JobScheduler {
   void Start(Time first_batch);
   void Stop(bool graceful);
 
+  bool OnJobThread() const { return std::this_thread::get_id() == jobs_.get_id(); }
   // Waits (real time) until batch t has completed; false on timeout.
   bool WaitForBatch(Time t, absl::Duration timeout);
   std::vector<BatchInfo> CompletedBatches() const;
@@ -66,6 +67,7 @@ class JobScheduler {
 
   Options options_;
   std::atomic<bool> cancel_{false};
+  absl::Mutex stop_mu_;  // one stop sequence at a time (the job thread may stop too)
   mutable absl::Mutex mu_;
   Time next_batch_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

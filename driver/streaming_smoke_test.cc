@@ -102,5 +102,19 @@ TEST(StreamingSmokeTest, MisuseIsAClearError) {
   EXPECT_THROW(env.ssc().start(), EmberError);
 }
 
+TEST(StreamingSmokeTest, StopFromAnOutputOperationDoesNotDeadlock) {
+  ManualStreams env(Seconds(1));
+  auto queue = std::make_shared<RddQueue<int>>();
+  StreamingContext* ssc = &env.ssc();
+  env.ssc().queueStream(queue).foreachRDD([ssc](const Rdd<int>& rdd) {
+    if (rdd.count() > 0) ssc->stop();
+  });
+  queue->push(env.ssc().parallelize<int>({1}, 1));
+  env.ssc().start();
+  env.clock().Advance(1000);
+  EXPECT_TRUE(env.ssc().awaitTerminationOrTimeout(30000));
+  EXPECT_EQ(env.ssc().getState(), StreamingContextState::STOPPED);
+}
+
 }  // namespace
 }  // namespace ember
