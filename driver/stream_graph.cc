@@ -173,6 +173,7 @@ RddRef ReceiverInputStream::Compute(Time t) {
   for (const auto& block : ctx()->receiver_tracker().BlocksOfBatch(stream_id_, t)) {
     proto::ComputeNode node;
     node.mutable_block()->set_block_id(block.block_id);
+    for (const auto& where : block.locations) node.mutable_block()->add_locations(where);
     *node.mutable_block()->mutable_decoder() = decoder_;
     parts.push_back(std::move(node));
   }

@@ -93,7 +93,7 @@ void ReceiverSupervisor::CutBlock(Time t) {
   block.time = t;
   if (records > 0) {
     block.block_id =
-        "input-" + std::to_string(options_.stream_id) + "-" + std::to_string(t.milliseconds());
+        options_.block_prefix + "input-" + std::to_string(options_.stream_id) + "-" + std::to_string(t.milliseconds());
     block.records = records;
     absl::Status s = options_.store->Put(block.block_id, std::move(bytes));
     if (!s.ok()) {

@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
@@ -30,6 +31,7 @@ struct ReceivedBlock {
   std::string block_id;
   int64_t records = 0;
   Time time;  // the block interval's end
+  std::vector<std::string> locations;  // cluster: executors holding a copy (host:port)
 };
 
 class ReceiverSupervisor {
@@ -40,6 +42,8 @@ class ReceiverSupervisor {
     Duration block_interval = Milliseconds(200);
     int64_t restart_delay_ms = 2000;
     BlockStore* store = nullptr;
+    // Prepended to block ids: cluster executors make them unique per app and receiver run.
+    std::string block_prefix;
     // A stored block (records > 0), or a watermark (records == 0, empty block_id): every
     // record stored before `time` has been reported.
     std::function<void(const ReceivedBlock&)> report;

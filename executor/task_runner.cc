@@ -52,6 +52,9 @@ class Evaluator {
       }
       case proto::ComputeNode::kBlock: {
         auto bytes = env_.blocks->Get(node.block().block_id());
+        if (!bytes.ok() && absl::IsNotFound(bytes.status()) && env_.fetch_block) {
+          bytes = env_.fetch_block(node.block());
+        }
         if (!bytes.ok()) return bytes.status();
         return Decode(node.block().decoder(), **bytes, out);
       }
@@ -74,6 +77,14 @@ class Evaluator {
         std::vector<std::vector<std::string_view>> buckets(shuffle.shuffles_size());
         for (int i = 0; i < shuffle.shuffles_size(); ++i) {
           const auto& ref = shuffle.shuffles(i);
+          if (env_.fetch_shuffle) {
+            auto fetched = env_.fetch_shuffle(ref, shuffle.reduce_id());
+            if (!fetched.ok()) return fetched.status();
+            auto owned = std::make_shared<const std::vector<std::string>>(std::move(*fetched));
+            for (const auto& b : *owned) buckets[i].push_back(b);
+            held.push_back(std::move(owned));
+            continue;
+          }
           for (int m = 0; m < ref.num_maps(); ++m) {
             auto b = env_.shuffles->Get(ref.shuffle_id(), m);
             if (b == nullptr || shuffle.reduce_id() >= static_cast<int>(b->size())) {

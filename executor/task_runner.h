@@ -3,6 +3,11 @@
 // writes shuffle buckets or computes the result bytes. A user function that throws fails the
 // task with its message; nothing a task spec contains can crash the process.
 
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
 #include "absl/status/statusor.h"
 #include "common/op_registry.h"
 #include "executor/block_store.h"
@@ -16,6 +21,14 @@ struct TaskEnv {
   BlockStore* blocks = nullptr;
   ShuffleStore* shuffles = nullptr;
   PartitionCache* cache = nullptr;
+  // Cluster executors only. A block this executor does not hold is fetched from the block's
+  // locations; a reduce task's buckets come from the executors that ran the maps.
+  std::function<absl::StatusOr<std::shared_ptr<const std::string>>(const proto::BlockInput&)>
+      fetch_block;
+  // One bucket (this reducer's) per map of `ref`, in map order; NotFound names a lost output.
+  std::function<absl::StatusOr<std::vector<std::string>>(const proto::ShuffleRef& ref,
+                                                         int reduce_id)>
+      fetch_shuffle;
 };
 
 absl::StatusOr<proto::TaskResult> RunTask(const proto::TaskSpec& spec, const TaskEnv& env);
