@@ -42,6 +42,15 @@ void CollectStreams(const StreamRef& s, std::set<StreamNode*>* seen,
 
 }  // namespace
 
+namespace {
+thread_local ClusterServicesFactory cluster_services_factory;
+}  // namespace
+
+void SetThreadClusterServicesFactory(ClusterServicesFactory factory) {
+  cluster_services_factory = std::move(factory);
+}
+const ClusterServicesFactory& ThreadClusterServicesFactory() { return cluster_services_factory; }
+
 void SetDefaultOutputSink(OutputSink sink) {
   absl::MutexLock lock(&default_sink_mu);
   DefaultSink() = std::move(sink);
@@ -75,7 +84,17 @@ ContextCore::ContextCore(Conf conf, Duration batch_interval)
   if (batch_interval_.milliseconds() <= 0) {
     throw EmberError("the batch interval must be positive, not " + batch_interval_.toString());
   }
-  if (!ParseLocalMaster(conf_.master(), &local_slots_, &max_failures_)) {
+  bool cluster_master = conf_.master().rfind("ember://", 0) == 0;
+  if (cluster_master && ThreadClusterServicesFactory()) {
+    cluster_ = ThreadClusterServicesFactory()(this, conf_);
+    max_failures_ = static_cast<int>(conf_.getInt("ember.task.maxFailures", 4));
+    if (max_failures_ <= 0) throw EmberError("ember.task.maxFailures must be positive");
+    local_slots_ = std::max(2, cluster_->TotalSlots());
+  } else if (cluster_master) {
+    throw EmberError("master '" + conf_.master() +
+                     "' is a cluster: submit the job to it with `ember-submit --master " +
+                     conf_.master() + " libjob.so`");
+  } else if (!ParseLocalMaster(conf_.master(), &local_slots_, &max_failures_)) {
     throw EmberError("master '" + conf_.master() +
                      "' cannot run in this process: use local, local[N], local[*] or "
                      "local[N,F] here, and `ember-submit --master ember://HOST:PORT` for a "
@@ -91,7 +110,12 @@ ContextCore::ContextCore(Conf conf, Duration batch_interval)
   }
   default_parallelism_ = static_cast<int>(conf_.getInt("ember.default.parallelism", local_slots_));
   if (default_parallelism_ <= 0) throw EmberError("ember.default.parallelism must be positive");
-  {
+  if (cluster_ != nullptr) {
+    std::weak_ptr<ClusterServices> cluster = cluster_;
+    sink_ = [cluster](const std::string& text) {
+      if (auto c = cluster.lock()) c->Emit(text);
+    };
+  } else {
     absl::MutexLock lock(&default_sink_mu);
     sink_ = DefaultSink();
   }
@@ -107,12 +131,15 @@ ContextCore::ContextCore(Conf conf, Duration batch_interval)
   t.restart_delay_ms =
       conf_.getDuration("ember.streaming.receiverRestartDelay", Seconds(2)).milliseconds();
   t.store = blocks_.get();
+  t.cluster = cluster_.get();
   tracker_ = std::make_unique<ReceiverTracker>(t);
   BuildBackend(local_slots_);
 }
 
 ContextCore::~ContextCore() {
   Stop(false);
+  // From here on the cluster services never call into this context.
+  if (cluster_ != nullptr) cluster_->Detach();
   // The job thread may still be finishing a batch that stopped the context: join it (and the
   // receivers) while everything it uses is alive; members would be destroyed before it.
   scheduler_.reset();
@@ -131,6 +158,10 @@ void ContextCore::BuildBackend(int slots) {
   env.blocks = blocks_.get();
   env.shuffles = shuffles_.get();
   env.cache = cache_.get();
+  if (cluster_ != nullptr) {
+    dag_ = std::make_unique<DagScheduler>(cluster_->backend(), max_failures_);
+    return;
+  }
   backend_ = std::make_unique<LocalBackend>(slots, env);
   dag_ = std::make_unique<DagScheduler>(backend_.get(), max_failures_);
 }
@@ -172,7 +203,13 @@ std::vector<std::string> ContextCore::RunJob(const RddRef& rdd, const ResultOp& 
   return std::move(*results);
 }
 
-void ContextCore::ReleaseShuffle(int shuffle_id) { shuffles_->RemoveShuffle(shuffle_id); }
+void ContextCore::ReleaseShuffle(int shuffle_id) {
+  if (cluster_ != nullptr) {
+    cluster_->ReleaseShuffle(shuffle_id);
+  } else {
+    shuffles_->RemoveShuffle(shuffle_id);
+  }
+}
 
 void ContextCore::EmitOutput(const std::string& text) {
   OutputSink sink;
@@ -207,7 +244,7 @@ void ContextCore::Start() {
                      " is used by two different operators; rename one enclosing function");
   }
   int receivers = tracker_->num_streams();
-  if (receivers > 0 && local_slots_ <= receivers) {
+  if (cluster_ == nullptr && receivers > 0 && local_slots_ <= receivers) {
     LOG(WARNING) << "master " << conf_.master() << " has " << local_slots_ << " slot(s) and the "
                  << "job has " << receivers << " receiver(s): no slot is left to process the "
                  << "received data (Spark would not process it at all). Use local[n] with "
@@ -291,7 +328,13 @@ void ContextCore::CleanupBatch(Time t) {
   }
   // Dropping RDDs no window needs any more releases their shuffles; their blocks go too.
   for (StreamNode* s : streams) s->ClearOld(t);
-  blocks_->Remove(tracker_->ReleaseThrough(t - input_remember_));
+  std::vector<std::string> released = tracker_->ReleaseThrough(t - input_remember_);
+  if (cluster_ != nullptr) {
+    if (!released.empty()) cluster_->RemoveBlocks(std::move(released));
+    cluster_->EndBatchCleanup();
+    return;
+  }
+  blocks_->Remove(released);
   cache_->Clear();
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // The engine behind one StreamingContext: its clock, stores, schedulers and stream graph,
-// wired in this process (local mode). Created by the job's thread; the job thread and the
+// wired in this process (local mode) or to a cluster's executors (ClusterServices, when the
+// driver daemon runs the job). Created by the job's thread; the job thread and the
 // generator thread call back into it. Thread-safe.
 
 #include <functional>
@@ -14,6 +15,7 @@
 #include "common/conf.h"
 #include "common/engine_api.h"
 #include "common/op_registry.h"
+#include "driver/cluster_services.h"
 #include "driver/dag_scheduler.h"
 #include "driver/job_scheduler.h"
 #include "driver/local_backend.h"
@@ -83,6 +85,7 @@ class ContextCore : public std::enable_shared_from_this<ContextCore> {
   Duration input_remember_;  // how long received blocks are kept after their batch
   const Conf conf_;
   const Duration batch_interval_;
+  std::shared_ptr<ClusterServices> cluster_;  // null in local mode
   std::unique_ptr<Clock> clock_;
   int local_slots_ = 1;
   int max_failures_ = 1;

@@ -19,9 +19,26 @@ int ReceiverTracker::num_streams() const {
 }
 
 absl::Status ReceiverTracker::StartAll(const OpResolver& ops) {
+  if (options_.cluster != nullptr) {
+    std::vector<proto::OpSpec> factories;
+    {
+      absl::MutexLock lock(&mu_);
+      running_ = true;
+      factories = factories_;
+      for (size_t id = 0; id < factories_.size(); ++id) {
+        watermarks_[static_cast<int>(id)] = options_.clock->NowMs();
+        statuses_[static_cast<int>(id)].stream_id = static_cast<int>(id);
+      }
+    }
+    if (factories.empty()) return absl::OkStatus();
+    return options_.cluster->StartReceivers(factories, this,
+                                            options_.block_interval.milliseconds(),
+                                            options_.restart_delay_ms);
+  }
   std::vector<ReceiverSupervisor*> to_start;
   {
     absl::MutexLock lock(&mu_);
+    running_ = true;
     for (size_t id = 0; id < factories_.size(); ++id) {
       auto factory = ops.CreateAs<ReceiverFactoryOp>(factories_[id]);
       if (!factory.ok()) return factory.status();
@@ -52,14 +69,18 @@ absl::Status ReceiverTracker::StartAll(const OpResolver& ops) {
 
 void ReceiverTracker::StopAll() {
   std::vector<std::unique_ptr<ReceiverSupervisor>> supervisors;
+  bool remote;
   {
     absl::MutexLock lock(&mu_);
+    remote = running_ && options_.cluster != nullptr && !factories_.empty();
     supervisors.swap(supervisors_);
   }
+  if (remote) options_.cluster->StopReceivers();
   // Outside the lock: stopping cuts and reports a last block.
   for (auto& s : supervisors) s->Stop("streaming context stopped");
   supervisors.clear();
   absl::MutexLock lock(&mu_);
+  running_ = false;
   watermarks_.clear();
 }
 
@@ -76,6 +97,10 @@ void ReceiverTracker::OnEvent(int stream_id, const std::string& event, const std
   s.stream_id = stream_id;
   if (event == "started") {
     s.active = true;
+    // A receiver restarted (elsewhere, on a cluster): batches wait for it again.
+    if (running_ && watermarks_.count(stream_id) == 0) {
+      watermarks_[stream_id] = options_.clock->NowMs();
+    }
     LOG(INFO) << "Receiver for stream " << stream_id << " started";
   } else if (event == "stopped") {
     s.active = false;

@@ -5,7 +5,7 @@
 // blocks up to T, so that a batch's contents do not depend on thread timing.
 //
 // In local mode it also runs the receivers, in-process, through the same supervisor code the
-// executors use. Thread-safe.
+// executors use; on a cluster the cluster services place them on executors. Thread-safe.
 
 #include <map>
 #include <memory>
@@ -17,6 +17,7 @@
 #include "common/clock.h"
 #include "common/op_registry.h"
 #include "common/receiver.h"
+#include "driver/cluster_services.h"
 #include "executor/block_store.h"
 #include "executor/receiver_supervisor.h"
 
@@ -37,6 +38,8 @@ class ReceiverTracker {
     Duration block_interval = Milliseconds(200);
     int64_t restart_delay_ms = 2000;
     BlockStore* store = nullptr;
+    // On a cluster the receivers run on executors, placed by these services.
+    ClusterServices* cluster = nullptr;
     // How long (real time) a batch waits for receivers to cut their blocks up to its time.
     absl::Duration watermark_wait = absl::Seconds(2);
   };
@@ -59,12 +62,16 @@ class ReceiverTracker {
   bool HasUnallocatedBlocks() const;
   std::vector<ReceiverStatus> Statuses() const;
 
- private:
+  // Called by the receivers' supervisors, in this process or (through the cluster services)
+  // on executors.
   void OnBlock(const ReceivedBlock& block);
   void OnEvent(int stream_id, const std::string& event, const std::string& message);
 
+ private:
+
   Options options_;
   mutable absl::Mutex mu_;
+  bool running_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<proto::OpSpec> factories_ ABSL_GUARDED_BY(mu_);
   std::vector<std::unique_ptr<ReceiverSupervisor>> supervisors_ ABSL_GUARDED_BY(mu_);
   std::map<int, int64_t> watermarks_ ABSL_GUARDED_BY(mu_);  // stream -> blocks cut up to

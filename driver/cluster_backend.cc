@@ -1,0 +1,428 @@
+#include "driver/cluster_backend.h"
+
+#include <glog/logging.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/rpc.h"
+#include "driver/context_core.h"
+
+namespace ember {
+namespace internal {
+
+namespace {
+
+constexpr int kMaxReceiverPlacementFailures = 10;
+
+void CollectBlockLocations(const proto::ComputeNode& node, std::vector<std::string>* out) {
+  if (node.has_block()) {
+    for (const auto& where : node.block().locations()) out->push_back(where);
+  } else if (node.has_narrow()) {
+    for (const auto& input : node.narrow().inputs()) CollectBlockLocations(input, out);
+  }
+}
+
+absl::Duration FromMs(int64_t ms) { return absl::Milliseconds(ms); }
+
+}  // namespace
+
+AppServices::AppServices(Options options, ContextCore* ctx)
+    : options_(std::move(options)), ctx_(ctx) {}
+
+AppServices::~AppServices() { Detach(); }
+
+void AppServices::Init() {
+  std::weak_ptr<AppServices> weak = weak_from_this();
+  listener_ = options_.executors->AddLossListener(
+      [weak](const ExecutorPtr& e, const std::string& reason) {
+        if (auto self = weak.lock()) self->OnExecutorLost(e, reason);
+      });
+}
+
+void AppServices::Detach() {
+  StopReceivers();
+  {
+    absl::MutexLock lock(&ctx_mu_);
+    ctx_ = nullptr;
+  }
+  if (listener_ != 0) {
+    options_.executors->RemoveLossListener(listener_);
+    listener_ = 0;
+  }
+}
+
+// ------------------------------------------------------------------------------- tasks
+
+void AppServices::AddMapLocations(proto::ComputeNode* node) {
+  if (node->has_shuffle()) {
+    for (auto& ref : *node->mutable_shuffle()->mutable_shuffles()) {
+      ref.clear_map_locations();
+      auto it = map_outputs_.find(ref.shuffle_id());
+      for (int m = 0; m < ref.num_maps(); ++m) {
+        bool known = it != map_outputs_.end() && m < static_cast<int>(it->second.size());
+        ref.add_map_locations(known ? it->second[m] : "");
+      }
+    }
+  } else if (node->has_narrow()) {
+    for (auto& input : *node->mutable_narrow()->mutable_inputs()) AddMapLocations(&input);
+  }
+}
+
+std::vector<absl::StatusOr<proto::TaskResult>> AppServices::RunTasks(
+    const std::vector<proto::TaskSpec>& tasks) {
+  std::vector<absl::StatusOr<proto::TaskResult>> results(tasks.size(),
+                                                         absl::UnknownError("not run"));
+  if (tasks.size() == 1) {
+    results[0] = RunOne(tasks[0]);
+    return results;
+  }
+  // One thread per task: each waits for a slot, then for its executor's reply.
+  std::vector<std::thread> threads;
+  threads.reserve(tasks.size());
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    threads.emplace_back([this, &tasks, &results, i] { results[i] = RunOne(tasks[i]); });
+  }
+  for (auto& t : threads) t.join();
+  return results;
+}
+
+absl::StatusOr<proto::TaskResult> AppServices::RunOne(proto::TaskSpec task) {
+  std::vector<std::string> preferred;
+  CollectBlockLocations(task.root(), &preferred);
+  {
+    absl::MutexLock lock(&mu_);
+    AddMapLocations(task.mutable_root());
+  }
+  ExecutorPtr e = options_.executors->AcquireSlot(preferred, options_.slot_wait,
+                                                  [this] { return stopping_.load(); });
+  if (e == nullptr) {
+    if (stopping_) return absl::CancelledError("the application is being stopped");
+    return absl::UnavailableError(absl::StrCat(
+        "no executor had a free task slot for ", absl::FormatDuration(options_.slot_wait),
+        " (are executors registered with this driver?)"));
+  }
+  grpc::ClientContext call;
+  rpc::AddSecret(&call, options_.executors->secret());
+  if (!options_.executors->BeginCall(e, &call)) {
+    options_.executors->ReleaseSlot(e);
+    return absl::UnavailableError("executor " + e->id + " was lost before the task started");
+  }
+  bool writes_shuffle = task.has_shuffle_write();
+  int shuffle_id = task.shuffle_write().shuffle_id();
+  int map_id = task.shuffle_write().map_id();
+  proto::RunTaskRequest request;
+  request.set_app_id(options_.app_id);
+  *request.mutable_task() = std::move(task);
+  proto::RunTaskReply reply;
+  grpc::Status status = e->stub->RunTask(&call, request, &reply);
+  options_.executors->EndCall(e, &call);
+  options_.executors->ReleaseSlot(e);
+  if (!status.ok()) {
+    std::string why = status.error_message();
+    if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+      options_.executors->MarkLost(e->id, "unreachable: " + why);
+    }
+    return absl::UnavailableError(
+        absl::StrCat("task lost with executor ", e->id, " (", e->address, "): ", why));
+  }
+  if (reply.error_code() != 0) {
+    return absl::Status(static_cast<absl::StatusCode>(reply.error_code()),
+                        absl::StrCat(reply.error(), " [on executor ", e->id, "]"));
+  }
+  if (writes_shuffle) {
+    absl::MutexLock lock(&mu_);
+    auto& where = map_outputs_[shuffle_id];
+    if (static_cast<int>(where.size()) <= map_id) where.resize(map_id + 1);
+    where[map_id] = e->address;
+  }
+  return std::move(*reply.mutable_result());
+}
+
+std::vector<ExecutorPtr> AppServices::Targets() const { return options_.executors->Alive(); }
+
+void AppServices::RemoveBlocks(std::vector<std::string> ids) {
+  proto::RemoveBlocksRequest request;
+  for (auto& id : ids) request.add_block_ids(std::move(id));
+  for (const auto& e : Targets()) {
+    grpc::ClientContext call;
+    rpc::AddSecret(&call, options_.executors->secret());
+    call.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    proto::RemoveBlocksReply reply;
+    grpc::Status s = e->stub->RemoveBlocks(&call, request, &reply);
+    if (!s.ok()) VLOG(1) << "RemoveBlocks on " << e->id << ": " << s.error_message();
+  }
+}
+
+void AppServices::ReleaseShuffle(int shuffle_id) {
+  absl::MutexLock lock(&mu_);
+  released_shuffles_.push_back(shuffle_id);
+  map_outputs_.erase(shuffle_id);
+}
+
+void AppServices::EndBatchCleanup() {
+  proto::CleanupRequest request;
+  request.set_app_id(options_.app_id);
+  request.set_clear_cache(true);
+  {
+    absl::MutexLock lock(&mu_);
+    for (int id : released_shuffles_) request.add_shuffle_ids(id);
+    released_shuffles_.clear();
+  }
+  for (const auto& e : Targets()) {
+    grpc::ClientContext call;
+    rpc::AddSecret(&call, options_.executors->secret());
+    call.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    proto::CleanupReply reply;
+    grpc::Status s = e->stub->Cleanup(&call, request, &reply);
+    if (!s.ok()) VLOG(1) << "Cleanup on " << e->id << ": " << s.error_message();
+  }
+}
+
+// --------------------------------------------------------------------------- receivers
+
+absl::Status AppServices::StartReceivers(const std::vector<proto::OpSpec>& factories,
+                                         ReceiverTracker* tracker, int64_t block_interval_ms,
+                                         int64_t restart_delay_ms) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (receivers_running_) return absl::FailedPreconditionError("receivers already started");
+    tracker_ = tracker;
+    block_interval_ms_ = block_interval_ms;
+    restart_delay_ms_ = restart_delay_ms;
+    for (size_t id = 0; id < factories.size(); ++id) {
+      receivers_[static_cast<int>(id)].factory = factories[id];
+    }
+    receivers_running_ = true;
+  }
+  keeper_ = std::thread([this] { KeeperLoop(); });
+  return absl::OkStatus();
+}
+
+void AppServices::KeeperLoop() {
+  while (true) {
+    std::vector<int> to_place;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!receivers_running_) return;
+      absl::Time now = absl::Now();
+      for (auto& [id, r] : receivers_) {
+        if (r.executor == nullptr && !r.given_up && r.next_try <= now) to_place.push_back(id);
+      }
+    }
+    for (int id : to_place) PlaceOne(id);
+    absl::MutexLock lock(&mu_);
+    auto woken = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+      return keeper_wake_ || !receivers_running_;
+    };
+    mu_.AwaitWithTimeout(absl::Condition(&woken), absl::Milliseconds(100));
+    keeper_wake_ = false;
+  }
+}
+
+bool AppServices::PlaceOne(int stream_id) {
+  proto::StartReceiverRequest request;
+  ExecutorPtr e;
+  {
+    absl::MutexLock lock(&mu_);
+    Receiver& r = receivers_[stream_id];
+    e = options_.executors->PlaceReceiver("");
+    if (e == nullptr) {
+      r.next_try = absl::Now() + absl::Milliseconds(200);
+      return false;
+    }
+    r.incarnation = ++next_incarnation_;
+    request.set_app_id(options_.app_id);
+    request.set_stream_id(stream_id);
+    request.set_incarnation(r.incarnation);
+    *request.mutable_factory() = r.factory;
+    request.set_block_interval_ms(block_interval_ms_);
+    request.set_restart_delay_ms(restart_delay_ms_);
+    request.set_replication(options_.replication);
+  }
+  grpc::ClientContext call;
+  rpc::AddSecret(&call, options_.executors->secret());
+  call.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  proto::StartReceiverReply reply;
+  grpc::Status s;
+  if (options_.executors->BeginCall(e, &call)) {
+    s = e->stub->StartReceiver(&call, request, &reply);
+    options_.executors->EndCall(e, &call);
+  } else {
+    s = grpc::Status(grpc::StatusCode::UNAVAILABLE, "executor lost");
+  }
+  std::string error;
+  if (!s.ok()) {
+    error = "cannot start receiver on executor " + e->id + ": " + s.error_message();
+    if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
+      options_.executors->MarkLost(e->id, "unreachable: " + s.error_message());
+    }
+  } else if (reply.error_code() != 0) {
+    error = "receiver could not start on executor " + e->id + ": " + reply.error();
+  }
+  absl::MutexLock lock(&mu_);
+  Receiver& r = receivers_[stream_id];
+  bool current = r.incarnation == request.incarnation() && receivers_running_;
+  if (error.empty() && current && options_.executors->IsAlive(e)) {
+    r.executor = e;
+    r.failures = 0;
+    LOG(INFO) << "app " << options_.app_id << ": receiver for stream " << stream_id
+              << " placed on executor " << e->id << " (" << e->address << ")";
+    return true;
+  }
+  options_.executors->ReleaseReceiver(e);
+  if (error.empty()) {
+    // Started, but the stream was stopped or the executor lost meanwhile: undo.
+    if (!current) {
+      grpc::ClientContext stop;
+      rpc::AddSecret(&stop, options_.executors->secret());
+      stop.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      proto::StopReceiverRequest sr;
+      sr.set_app_id(options_.app_id);
+      sr.set_stream_id(stream_id);
+      sr.set_incarnation(request.incarnation());
+      sr.set_reason("superseded");
+      proto::StopReceiverReply ignored;
+      mu_.Unlock();
+      e->stub->StopReceiver(&stop, sr, &ignored);
+      mu_.Lock();
+    }
+    return false;
+  }
+  LOG(WARNING) << "app " << options_.app_id << ": " << error;
+  ++r.failures;
+  r.next_try = absl::Now() + FromMs(std::max<int64_t>(200, restart_delay_ms_));
+  if (tracker_ != nullptr) tracker_->OnEvent(stream_id, "error", error);
+  if (r.failures >= kMaxReceiverPlacementFailures) {
+    r.given_up = true;
+    if (tracker_ != nullptr) {
+      tracker_->OnEvent(stream_id, "stopped",
+                        absl::StrCat("gave up after ", r.failures, " failed starts"));
+    }
+  }
+  return false;
+}
+
+void AppServices::OnExecutorLost(const ExecutorPtr& e, const std::string& reason) {
+  absl::MutexLock lock(&mu_);
+  for (auto& [id, r] : receivers_) {
+    if (r.executor != e) continue;
+    r.executor = nullptr;
+    r.next_try = absl::Now();
+    if (tracker_ != nullptr && receivers_running_) {
+      std::string message = "executor " + e->id + " (" + e->address + ") lost: " + reason;
+      tracker_->OnEvent(id, "error", message);
+      tracker_->OnEvent(id, "stopped", message);
+    }
+  }
+  keeper_wake_ = true;
+}
+
+void AppServices::OnBlock(const proto::ReportBlockRequest& request) {
+  absl::MutexLock lock(&mu_);
+  auto it = receivers_.find(request.block().stream_id());
+  if (tracker_ == nullptr || it == receivers_.end() ||
+      it->second.incarnation != request.incarnation()) {
+    return;  // a stale receiver (its executor was declared lost) or a stopped stream
+  }
+  ReceivedBlock b;
+  b.stream_id = request.block().stream_id();
+  b.block_id = request.block().block_id();
+  b.records = request.block().records();
+  b.time = Time(request.block().time_ms());
+  for (const auto& where : request.block().locations()) b.locations.push_back(where);
+  tracker_->OnBlock(b);
+}
+
+void AppServices::OnReceiverEvent(const proto::ReportReceiverEventRequest& request) {
+  absl::MutexLock lock(&mu_);
+  auto it = receivers_.find(request.stream_id());
+  if (tracker_ == nullptr || it == receivers_.end() ||
+      it->second.incarnation != request.incarnation()) {
+    return;
+  }
+  std::string message = request.message();
+  if (!request.executor_id().empty() && request.event() != "started") {
+    message += " [on executor " + request.executor_id() + "]";
+  }
+  tracker_->OnEvent(request.stream_id(), request.event(), message);
+}
+
+void AppServices::StopReceivers() {
+  std::vector<std::pair<int, Receiver>> placed;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!receivers_running_ && !keeper_.joinable()) return;
+    receivers_running_ = false;
+    for (const auto& [id, r] : receivers_) {
+      if (r.executor != nullptr) placed.emplace_back(id, r);
+    }
+  }
+  if (keeper_.joinable()) keeper_.join();
+  // Their last blocks come back through OnBlock while these calls wait.
+  for (auto& [id, r] : placed) {
+    grpc::ClientContext call;
+    rpc::AddSecret(&call, options_.executors->secret());
+    call.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    proto::StopReceiverRequest request;
+    request.set_app_id(options_.app_id);
+    request.set_stream_id(id);
+    request.set_incarnation(r.incarnation);
+    request.set_reason("streaming context stopped");
+    proto::StopReceiverReply reply;
+    grpc::Status s = r.executor->stub->StopReceiver(&call, request, &reply);
+    if (!s.ok()) {
+      LOG(WARNING) << "app " << options_.app_id << ": stopping receiver " << id << " on "
+                   << r.executor->id << ": " << s.error_message();
+    }
+    options_.executors->ReleaseReceiver(r.executor);
+  }
+  absl::MutexLock lock(&mu_);
+  for (auto& [id, r] : receivers_) r.executor = nullptr;
+  tracker_ = nullptr;
+}
+
+// ------------------------------------------------------------------------- job control
+
+void AppServices::StopContext() {
+  stopping_ = true;
+  absl::MutexLock lock(&ctx_mu_);
+  if (ctx_ != nullptr) ctx_->Stop(false);
+}
+
+void AppServices::FillInfo(proto::AppInfo* info) {
+  absl::MutexLock lock(&ctx_mu_);
+  if (ctx_ == nullptr) return;
+  info->set_batch_interval_ms(ctx_->batch_interval().milliseconds());
+  std::vector<BatchInfo> batches = ctx_->CompletedBatches();
+  int64_t records = 0;
+  double processing = 0, total = 0;
+  for (const auto& b : batches) {
+    records += b.records;
+    processing += static_cast<double>(b.processing_time_ms());
+    total += static_cast<double>(b.total_delay_ms());
+  }
+  info->set_completed_batches(static_cast<int64_t>(batches.size()));
+  if (!batches.empty()) {
+    info->set_last_batch_ms(batches.back().batch_time.milliseconds());
+    info->set_avg_processing_ms(processing / static_cast<double>(batches.size()));
+    info->set_avg_total_delay_ms(total / static_cast<double>(batches.size()));
+  }
+  info->set_records(records);
+  std::map<int, std::string> where;
+  {
+    absl::MutexLock l(&mu_);
+    for (const auto& [id, r] : receivers_) {
+      if (r.executor != nullptr) where[id] = r.executor->id;
+    }
+  }
+  for (const auto& s : ctx_->receiver_tracker().Statuses()) {
+    auto* r = info->add_receivers();
+    r->set_stream_id(s.stream_id);
+    r->set_executor_id(where[s.stream_id]);
+    r->set_active(s.active);
+    r->set_last_error(s.last_error);
+    r->set_last_error_time_ms(s.last_error_time_ms);
+  }
+}
+
+}  // namespace internal
+}  // namespace ember

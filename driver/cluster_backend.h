@@ -1,0 +1,108 @@
+#pragma once
+// One StreamingContext's link to the cluster (ClusterServices): its tasks go to executors'
+// slots with block locality, map outputs are tracked by executor so reducers fetch them from
+// there, receivers are spread over executors and restarted elsewhere when theirs is lost, and
+// cleanups reach every executor. Created by the driver's job registry for each context a job
+// makes. Thread-safe.
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "common/conf.h"
+#include "driver/cluster_services.h"
+#include "driver/executor_registry.h"
+#include "driver/job_scheduler.h"
+#include "driver/receiver_tracker.h"
+#include "proto/cluster.pb.h"
+
+namespace ember {
+namespace internal {
+
+class AppServices : public ClusterServices,
+                    public TaskBackend,
+                    public std::enable_shared_from_this<AppServices> {
+ public:
+  struct Options {
+    std::string app_id;
+    ExecutorRegistry* executors = nullptr;
+    std::function<void(const std::string&)> emit;
+    int replication = 2;
+    // How long a task waits for a free executor slot before it fails.
+    absl::Duration slot_wait = absl::Seconds(60);
+  };
+  AppServices(Options options, ContextCore* ctx);
+  ~AppServices() override;
+  // Subscribes to executor losses (needs shared_from_this, so after construction).
+  void Init();
+
+  // ClusterServices
+  TaskBackend* backend() override { return this; }
+  int TotalSlots() override { return options_.executors->TotalSlots(); }
+  absl::Status StartReceivers(const std::vector<proto::OpSpec>& factories,
+                              ReceiverTracker* tracker, int64_t block_interval_ms,
+                              int64_t restart_delay_ms) override;
+  void StopReceivers() override;
+  void RemoveBlocks(std::vector<std::string> ids) override;
+  void ReleaseShuffle(int shuffle_id) override;
+  void EndBatchCleanup() override;
+  void Emit(const std::string& text) override { options_.emit(text); }
+  void Detach() override;
+
+  // TaskBackend
+  std::vector<absl::StatusOr<proto::TaskResult>> RunTasks(
+      const std::vector<proto::TaskSpec>& tasks) override;
+  int TaskSlots() const override { return options_.executors->TotalSlots(); }
+
+  // From the driver service: what executors report about this app's receivers.
+  void OnBlock(const proto::ReportBlockRequest& request);
+  void OnReceiverEvent(const proto::ReportReceiverEventRequest& request);
+
+  // Stops the context (a kill): pending slot waits give up.
+  void StopContext();
+  // Fills the job's numbers for `ember-submit --status`.
+  void FillInfo(proto::AppInfo* info);
+
+ private:
+  struct Receiver {
+    proto::OpSpec factory;
+    int64_t incarnation = 0;
+    ExecutorPtr executor;    // null while not placed
+    int failures = 0;        // consecutive failed placements
+    absl::Time next_try;
+    bool given_up = false;
+  };
+
+  absl::StatusOr<proto::TaskResult> RunOne(proto::TaskSpec task);
+  void AddMapLocations(proto::ComputeNode* node) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OnExecutorLost(const ExecutorPtr& e, const std::string& reason);
+  void KeeperLoop();
+  bool PlaceOne(int stream_id);
+  std::vector<ExecutorPtr> Targets() const;
+
+  const Options options_;
+  ContextCore* ctx_ ABSL_GUARDED_BY(ctx_mu_);
+  absl::Mutex ctx_mu_;
+  std::atomic<bool> stopping_{false};
+  int listener_ = 0;
+
+  mutable absl::Mutex mu_;
+  // shuffle id -> address of the executor holding each map's output
+  std::map<int, std::vector<std::string>> map_outputs_ ABSL_GUARDED_BY(mu_);
+  std::vector<int> released_shuffles_ ABSL_GUARDED_BY(mu_);
+  ReceiverTracker* tracker_ ABSL_GUARDED_BY(mu_) = nullptr;
+  int64_t block_interval_ms_ = 200;
+  int64_t restart_delay_ms_ = 2000;
+  std::map<int, Receiver> receivers_ ABSL_GUARDED_BY(mu_);
+  int64_t next_incarnation_ ABSL_GUARDED_BY(mu_) = 0;
+  bool receivers_running_ ABSL_GUARDED_BY(mu_) = false;
+  bool keeper_wake_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread keeper_;
+};
+
+}  // namespace internal
+}  // namespace ember

@@ -1,0 +1,221 @@
+// ember-driver: the cluster's driver daemon. Executors register with it; ember-submit sends it
+// job plugins, whose StreamingContexts it runs on the executors. See --help.
+
+#include <glog/logging.h>
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <thread>
+
+#include "common/conf.h"
+#include "common/rpc.h"
+#include "driver/driver_service.h"
+#include "driver/executor_registry.h"
+#include "driver/job_registry.h"
+
+namespace {
+
+constexpr int kExitUsage = 2;
+
+constexpr char kUsage[] = R"(Usage: ember-driver [options]
+
+The Ember driver daemon: executors register with it, and `ember-submit --master
+ember://HOST:PORT` runs jobs on it.
+
+Options:
+  --bind ADDR             address to listen on (default 127.0.0.1); an address beyond
+                          loopback needs --secret-file or --allow-insecure
+  --port N                gRPC port (default 7077; 0 = chosen by the system)
+  --ui-port N             web UI / REST port (default 4040; served by a later release)
+  --work-dir DIR          where submitted plugins and checkpoints live (default ./ember-work)
+  --secret-file FILE      the cluster secret (first line; the file must be private to its
+                          owner); every call must carry it
+  --allow-insecure        accept a non-loopback --bind without a secret
+  --conf KEY=VALUE        a configuration key (repeatable); see the README
+  --properties-file FILE  KEY=VALUE lines ('#' starts a comment); --conf wins over it
+  --help                  this text
+
+Configuration keys read by the driver:
+  ember.executor.heartbeatInterval  how often executors heartbeat (default 1s)
+  ember.executor.heartbeatTimeout   an executor silent this long is lost (default 10s)
+Jobs see every key too (a job's own --conf keys win).
+
+Prints "ember-driver listening on HOST:PORT" once it serves. Exit codes: 0 stopped by
+SIGTERM/SIGINT, 1 cannot start (port taken, work directory unusable), 2 bad usage.
+)";
+
+int Usage(const std::string& error) {
+  std::cerr << "ember-driver: " << error << "\n\n" << kUsage;
+  return kExitUsage;
+}
+
+bool SplitKeyValue(const std::string& kv, std::string* key, std::string* value) {
+  size_t eq = kv.find('=');
+  if (eq == std::string::npos || eq == 0) return false;
+  *key = kv.substr(0, eq);
+  *value = kv.substr(eq + 1);
+  return true;
+}
+
+bool ParsePort(const std::string& text, int* port) {
+  if (text.empty() || text.size() > 5) return false;
+  for (char c : text) {
+    if (c < '0' || c > '9') return false;
+  }
+  *port = std::stoi(text);
+  return *port <= 65535;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  google::InitGoogleLogging(argv[0]);
+  FLAGS_logtostderr = true;
+
+  std::string bind = "127.0.0.1", work_dir = "./ember-work", secret_file, properties;
+  int port = 7077, ui_port = 4040;
+  bool allow_insecure = false;
+  ember::Conf conf;
+  std::vector<std::pair<std::string, std::string>> confs;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::cout << kUsage;
+      return 0;
+    }
+    if (a == "--allow-insecure") {
+      allow_insecure = true;
+      continue;
+    }
+    static const char* kValued[] = {"--bind",        "--port", "--ui-port",        "--work-dir",
+                                    "--secret-file", "--conf", "--properties-file"};
+    bool valued = false;
+    for (const char* f : kValued) valued = valued || a == f;
+    if (!valued) return Usage("unknown option " + a);
+    if (i + 1 >= argc) return Usage(a + " needs a value");
+    std::string v = argv[++i];
+    if (a == "--bind") {
+      bind = v;
+    } else if (a == "--port") {
+      if (!ParsePort(v, &port)) return Usage("--port takes a port number, not " + v);
+    } else if (a == "--ui-port") {
+      if (!ParsePort(v, &ui_port)) return Usage("--ui-port takes a port number, not " + v);
+    } else if (a == "--work-dir") {
+      work_dir = v;
+    } else if (a == "--secret-file") {
+      secret_file = v;
+    } else if (a == "--properties-file") {
+      properties = v;
+    } else {
+      std::string key, val;
+      if (!SplitKeyValue(v, &key, &val)) return Usage("--conf takes KEY=VALUE, not " + v);
+      confs.emplace_back(key, val);
+    }
+  }
+  if (!properties.empty()) {
+    std::ifstream in(properties);
+    if (!in) return Usage("cannot read properties file " + properties);
+    std::string line;
+    for (int n = 1; std::getline(in, line); ++n) {
+      size_t hash = line.find('#');
+      if (hash != std::string::npos) line.resize(hash);
+      line.erase(0, line.find_first_not_of(" \t"));
+      line.erase(line.find_last_not_of(" \t\r") + 1);
+      if (line.empty()) continue;
+      std::string key, val;
+      if (!SplitKeyValue(line, &key, &val)) {
+        return Usage(properties + ":" + std::to_string(n) + ": expected KEY=VALUE");
+      }
+      conf.set(key, val);
+    }
+  }
+  for (const auto& [k, v] : confs) conf.set(k, v);
+
+  std::string secret;
+  if (!secret_file.empty()) {
+    auto s = ember::rpc::ReadSecretFile(secret_file);
+    if (!s.ok()) return Usage(std::string(s.status().message()));
+    secret = *s;
+  }
+  if (!ember::rpc::IsLoopbackAddress(bind) && secret.empty() && !allow_insecure) {
+    std::cerr << "ember-driver: refusing to listen on " << bind
+              << " without a cluster secret: a job plugin is code, and anyone who can reach "
+                 "the port could run it. Give --secret-file FILE, or --allow-insecure on a "
+                 "trusted network.\n";
+    return kExitUsage;
+  }
+
+  ember::internal::ExecutorRegistry::Options eo;
+  try {
+    eo.heartbeat_interval = absl::Milliseconds(
+        conf.getDuration("ember.executor.heartbeatInterval", ember::Seconds(1)).milliseconds());
+    eo.heartbeat_timeout = absl::Milliseconds(
+        conf.getDuration("ember.executor.heartbeatTimeout", ember::Seconds(10)).milliseconds());
+  } catch (const std::exception& e) {
+    return Usage(e.what());
+  }
+  if (eo.heartbeat_interval <= absl::ZeroDuration() ||
+      eo.heartbeat_timeout <= eo.heartbeat_interval) {
+    return Usage("ember.executor.heartbeatTimeout must exceed a positive heartbeatInterval");
+  }
+  eo.secret = secret;
+
+  std::error_code ec;
+  std::filesystem::create_directories(work_dir + "/apps", ec);
+  if (ec) {
+    std::cerr << "ember-driver: cannot use work directory " << work_dir << ": " << ec.message()
+              << "\n";
+    return 1;
+  }
+
+  // Signals are taken by one thread with sigwait; block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto executors = std::make_unique<ember::internal::ExecutorRegistry>(eo);
+  grpc::ServerBuilder builder;
+  builder.SetMaxReceiveMessageSize(ember::rpc::kMaxMessageBytes);
+  builder.SetMaxSendMessageSize(ember::rpc::kMaxMessageBytes);
+  int selected = 0;
+  std::string host_port = bind.find(':') != std::string::npos && bind[0] != '['
+                              ? "[" + bind + "]:" + std::to_string(port)
+                              : bind + ":" + std::to_string(port);
+  builder.AddListeningPort(host_port, grpc::InsecureServerCredentials(), &selected);
+  ember::internal::JobRegistry::Options jo;
+  jo.work_dir = work_dir;
+  jo.executors = executors.get();
+  jo.defaults = conf;
+  std::unique_ptr<ember::internal::JobRegistry> jobs;
+  jobs = std::make_unique<ember::internal::JobRegistry>(jo);
+  ember::internal::DriverService service(executors.get(), jobs.get(), secret);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || selected == 0) {
+    std::cerr << "ember-driver: cannot listen on " << host_port
+              << " (is the port in use, or the address not local?)\n";
+    return 1;
+  }
+  std::string address = (host_port.substr(0, host_port.rfind(':'))) + ":" +
+                        std::to_string(selected);
+  // Jobs see the real address as their master (the port may have been chosen just now).
+  jobs->SetDriverUrl("ember://" + address);
+  std::cout << "ember-driver listening on " << address << std::endl;
+  LOG(INFO) << "ember-driver listening on " << address << ", work directory " << work_dir
+            << (secret.empty() ? ", no cluster secret" : ", cluster secret required");
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  LOG(INFO) << "ember-driver: signal " << sig << ", shutting down";
+  jobs->Shutdown();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  // Application threads may still hold the registries: exit without destroying them.
+  std::cout << std::flush;
+  _exit(0);
+}

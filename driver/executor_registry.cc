@@ -1,0 +1,256 @@
+#include "driver/executor_registry.h"
+
+#include <glog/logging.h>
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "common/rpc.h"
+
+namespace ember {
+namespace internal {
+
+ExecutorRegistry::ExecutorRegistry(Options options) : options_(std::move(options)) {
+  monitor_ = std::thread([this] { MonitorLoop(); });
+}
+
+ExecutorRegistry::~ExecutorRegistry() {
+  {
+    absl::MutexLock lock(&mu_);
+    shutdown_ = true;
+  }
+  monitor_.join();
+}
+
+std::string ExecutorRegistry::Register(const std::string& address, int slots) {
+  std::vector<ExecutorPtr> lost;
+  ExecutorPtr e = std::make_shared<ExecutorRecord>();
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [id, old] : executors_) {
+      if (old->alive && old->address == address) {
+        MarkLostLocked(old, "it registered again", &lost);
+      }
+    }
+    e->id = absl::StrCat("exec-", ++next_id_);
+    e->address = address;
+    e->slots = std::max(1, slots);
+    e->stub = proto::Executor::NewStub(rpc::MakeChannel(address));
+    e->last_heartbeat = absl::Now();
+    executors_[e->id] = e;
+    slot_freed_.SignalAll();
+  }
+  LOG(INFO) << "Executor " << e->id << " registered from " << address << " with " << e->slots
+            << " slot(s)";
+  NotifyLost(lost, "it registered again");
+  return e->id;
+}
+
+bool ExecutorRegistry::Heartbeat(const proto::HeartbeatRequest& request,
+                                 proto::HeartbeatReply* reply) {
+  absl::MutexLock lock(&mu_);
+  auto it = executors_.find(request.executor_id());
+  if (it == executors_.end() || !it->second->alive) {
+    reply->set_reregister(true);
+    return false;
+  }
+  it->second->last_heartbeat = absl::Now();
+  it->second->stats = request;
+  for (const auto& [id, e] : executors_) {
+    if (!e->alive || id == request.executor_id()) continue;
+    auto* peer = reply->add_peers();
+    peer->set_executor_id(id);
+    peer->set_address(e->address);
+  }
+  return true;
+}
+
+void ExecutorRegistry::MarkLostLocked(const ExecutorPtr& e, const std::string& reason,
+                                      std::vector<ExecutorPtr>* lost) {
+  if (!e->alive) return;
+  e->alive = false;
+  for (grpc::ClientContext* call : e->calls) call->TryCancel();
+  lost->push_back(e);
+}
+
+void ExecutorRegistry::MarkLost(const std::string& id, const std::string& reason) {
+  std::vector<ExecutorPtr> lost;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = executors_.find(id);
+    if (it == executors_.end()) return;
+    MarkLostLocked(it->second, reason, &lost);
+  }
+  NotifyLost(lost, reason);
+}
+
+void ExecutorRegistry::NotifyLost(const std::vector<ExecutorPtr>& lost,
+                                  const std::string& reason) {
+  if (lost.empty()) return;
+  std::vector<LossListener> listeners;
+  {
+    absl::MutexLock lock(&listeners_mu_);
+    for (const auto& [token, l] : listeners_) listeners.push_back(l);
+  }
+  for (const auto& e : lost) {
+    LOG(WARNING) << "Lost executor " << e->id << " at " << e->address << ": " << reason;
+    for (const auto& l : listeners) l(e, reason);
+  }
+}
+
+void ExecutorRegistry::MonitorLoop() {
+  absl::Duration period = std::max(absl::Milliseconds(50), options_.heartbeat_timeout / 10);
+  while (true) {
+    std::vector<ExecutorPtr> lost;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.AwaitWithTimeout(absl::Condition(&shutdown_), period);
+      if (shutdown_) return;
+      absl::Time now = absl::Now();
+      for (auto& [id, e] : executors_) {
+        if (e->alive && now - e->last_heartbeat > options_.heartbeat_timeout) {
+          MarkLostLocked(e, "no heartbeat", &lost);
+        }
+      }
+    }
+    NotifyLost(lost, absl::StrCat("no heartbeat for ",
+                                  absl::FormatDuration(options_.heartbeat_timeout)));
+  }
+}
+
+ExecutorPtr ExecutorRegistry::AcquireSlot(const std::vector<std::string>& preferred,
+                                          absl::Duration timeout,
+                                          const std::function<bool()>& cancelled) {
+  absl::Time deadline = absl::Now() + timeout;
+  absl::MutexLock lock(&mu_);
+  while (true) {
+    ExecutorPtr best;
+    for (const std::string& where : preferred) {
+      for (const auto& [id, e] : executors_) {
+        if (e->alive && e->address == where && e->busy < e->slots) {
+          best = e;
+          break;
+        }
+      }
+      if (best != nullptr) break;
+    }
+    if (best == nullptr) {
+      double least = 2;
+      for (const auto& [id, e] : executors_) {
+        if (!e->alive || e->busy >= e->slots) continue;
+        double load = static_cast<double>(e->busy) / e->slots;
+        if (load < least) {
+          least = load;
+          best = e;
+        }
+      }
+    }
+    if (best != nullptr) {
+      ++best->busy;
+      return best;
+    }
+    if (absl::Now() >= deadline || (cancelled && cancelled())) return nullptr;
+    // Woken by a released slot or a registration; re-checks cancellation now and then.
+    slot_freed_.WaitWithTimeout(&mu_, absl::Milliseconds(100));
+    if (shutdown_) return nullptr;
+  }
+}
+
+void ExecutorRegistry::ReleaseSlot(const ExecutorPtr& e) {
+  absl::MutexLock lock(&mu_);
+  --e->busy;
+  slot_freed_.SignalAll();
+}
+
+bool ExecutorRegistry::BeginCall(const ExecutorPtr& e, grpc::ClientContext* call) {
+  absl::MutexLock lock(&mu_);
+  if (!e->alive) return false;
+  e->calls.insert(call);
+  return true;
+}
+
+void ExecutorRegistry::EndCall(const ExecutorPtr& e, grpc::ClientContext* call) {
+  absl::MutexLock lock(&mu_);
+  e->calls.erase(call);
+}
+
+ExecutorPtr ExecutorRegistry::PlaceReceiver(const std::string& avoid) {
+  absl::MutexLock lock(&mu_);
+  ExecutorPtr best;
+  for (const auto& [id, e] : executors_) {
+    if (!e->alive) continue;
+    if (best == nullptr || (best->id == avoid && id != avoid) ||
+        (id != avoid && e->receivers < best->receivers)) {
+      best = e;
+    }
+  }
+  if (best != nullptr) ++best->receivers;
+  return best;
+}
+
+void ExecutorRegistry::ReleaseReceiver(const ExecutorPtr& e) {
+  absl::MutexLock lock(&mu_);
+  if (e->receivers > 0) --e->receivers;
+}
+
+std::vector<ExecutorPtr> ExecutorRegistry::Alive() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<ExecutorPtr> out;
+  for (const auto& [id, e] : executors_) {
+    if (e->alive) out.push_back(e);
+  }
+  return out;
+}
+
+ExecutorPtr ExecutorRegistry::Find(const std::string& id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = executors_.find(id);
+  return it == executors_.end() ? nullptr : it->second;
+}
+
+bool ExecutorRegistry::IsAlive(const ExecutorPtr& e) const {
+  absl::MutexLock lock(&mu_);
+  return e->alive;
+}
+
+int ExecutorRegistry::TotalSlots() const {
+  absl::MutexLock lock(&mu_);
+  int n = 0;
+  for (const auto& [id, e] : executors_) {
+    if (e->alive) n += e->slots;
+  }
+  return n;
+}
+
+std::vector<proto::ExecutorInfo> ExecutorRegistry::Infos() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<proto::ExecutorInfo> out;
+  for (const auto& [id, e] : executors_) {
+    proto::ExecutorInfo info;
+    info.set_executor_id(id);
+    info.set_address(e->address);
+    info.set_slots(e->slots);
+    info.set_running_tasks(e->busy);
+    info.set_blocks(e->stats.blocks());
+    info.set_block_bytes(e->stats.block_bytes());
+    info.set_last_heartbeat_ms(absl::ToUnixMillis(e->last_heartbeat));
+    info.set_alive(e->alive);
+    info.set_receivers(e->receivers);
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+int ExecutorRegistry::AddLossListener(LossListener listener) {
+  absl::MutexLock lock(&listeners_mu_);
+  listeners_[++next_listener_] = std::move(listener);
+  return next_listener_;
+}
+
+void ExecutorRegistry::RemoveLossListener(int token) {
+  absl::MutexLock lock(&listeners_mu_);
+  listeners_.erase(token);
+}
+
+}  // namespace internal
+}  // namespace ember

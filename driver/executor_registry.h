@@ -1,0 +1,102 @@
+#pragma once
+// The driver's view of its executors: registration, heartbeats, loss detection (missed
+// heartbeats, or a call that finds the executor gone), task slots and receiver counts.
+// A lost executor's in-flight calls are cancelled and the loss listeners (the applications)
+// are told, so that they re-run its tasks and restart its receivers elsewhere. Thread-safe.
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "proto/cluster.grpc.pb.h"
+
+namespace ember {
+namespace internal {
+
+struct ExecutorRecord {
+  std::string id;
+  std::string address;
+  int slots = 1;
+  std::unique_ptr<proto::Executor::Stub> stub;
+  // Guarded by the registry's mutex.
+  bool alive = true;
+  int busy = 0;       // slots taken by tasks the driver sent
+  int receivers = 0;  // receivers placed here
+  absl::Time last_heartbeat;
+  proto::HeartbeatRequest stats;
+  std::set<grpc::ClientContext*> calls;
+};
+using ExecutorPtr = std::shared_ptr<ExecutorRecord>;
+
+class ExecutorRegistry {
+ public:
+  struct Options {
+    absl::Duration heartbeat_interval = absl::Seconds(1);
+    absl::Duration heartbeat_timeout = absl::Seconds(10);
+    std::string secret;
+  };
+  explicit ExecutorRegistry(Options options);
+  ~ExecutorRegistry();
+
+  const std::string& secret() const { return options_.secret; }
+  absl::Duration heartbeat_interval() const { return options_.heartbeat_interval; }
+
+  // A new id; an executor registering again from the same address replaces its old record
+  // (the old one is lost: it restarted).
+  std::string Register(const std::string& address, int slots);
+  // False when the executor is unknown or was declared lost: it must register again.
+  bool Heartbeat(const proto::HeartbeatRequest& request, proto::HeartbeatReply* reply);
+  void MarkLost(const std::string& id, const std::string& reason);
+
+  // Waits until a live executor has a free slot, taking one there: an executor whose address
+  // is in `preferred` first, else the least busy. Null at the deadline or when `cancelled`
+  // returns true (checked periodically).
+  ExecutorPtr AcquireSlot(const std::vector<std::string>& preferred, absl::Duration timeout,
+                          const std::function<bool()>& cancelled);
+  void ReleaseSlot(const ExecutorPtr& e);
+  // Tracks a call so that the executor's loss cancels it; false (not tracked) when it is
+  // already lost.
+  bool BeginCall(const ExecutorPtr& e, grpc::ClientContext* call);
+  void EndCall(const ExecutorPtr& e, grpc::ClientContext* call);
+
+  // The live executor with the fewest receivers, not `avoid` if another exists; counts the
+  // receiver. Null when none is alive.
+  ExecutorPtr PlaceReceiver(const std::string& avoid);
+  void ReleaseReceiver(const ExecutorPtr& e);
+
+  std::vector<ExecutorPtr> Alive() const;
+  ExecutorPtr Find(const std::string& id) const;
+  bool IsAlive(const ExecutorPtr& e) const;
+  int TotalSlots() const;
+  std::vector<proto::ExecutorInfo> Infos() const;
+
+  using LossListener = std::function<void(const ExecutorPtr&, const std::string& reason)>;
+  int AddLossListener(LossListener listener);
+  void RemoveLossListener(int token);
+
+ private:
+  void MonitorLoop();
+  void MarkLostLocked(const ExecutorPtr& e, const std::string& reason,
+                      std::vector<ExecutorPtr>* lost) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void NotifyLost(const std::vector<ExecutorPtr>& lost, const std::string& reason);
+
+  const Options options_;
+  mutable absl::Mutex mu_;
+  absl::CondVar slot_freed_;  // a slot was released or an executor registered
+  int next_id_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<std::string, ExecutorPtr> executors_ ABSL_GUARDED_BY(mu_);  // every one ever seen
+  bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Mutex listeners_mu_;
+  int next_listener_ ABSL_GUARDED_BY(listeners_mu_) = 0;
+  std::map<int, LossListener> listeners_ ABSL_GUARDED_BY(listeners_mu_);
+  std::thread monitor_;
+};
+
+}  // namespace internal
+}  // namespace ember

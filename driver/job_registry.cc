@@ -1,0 +1,339 @@
+#include "driver/job_registry.h"
+
+#include <glog/logging.h>
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/errors.h"
+#include "common/rpc.h"
+
+namespace ember {
+namespace internal {
+
+namespace {
+
+constexpr size_t kMaxNameBytes = 256;
+constexpr int kMaxArgs = 4096;
+
+int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
+
+// A file name made of the safe characters of `name`.
+std::string SafeFileName(const std::string& name) {
+  std::string out;
+  for (char c : name.substr(name.find_last_of('/') == std::string::npos
+                                ? 0
+                                : name.find_last_of('/') + 1)) {
+    out += (isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_') ? c : '_';
+  }
+  if (out.empty() || out[0] == '.') out = "job" + out;
+  if (out.size() < 3 || out.substr(out.size() - 3) != ".so") out += ".so";
+  return out;
+}
+
+bool Printable(const std::string& s) {
+  for (unsigned char c : s) {
+    if (c < 0x20 || c == 0x7f) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+JobRegistry::JobRegistry(Options options) : options_(std::move(options)) {}
+
+JobRegistry::~JobRegistry() { Shutdown(); }
+
+void JobRegistry::SetDriverUrl(std::string url) {
+  absl::MutexLock lock(&mu_);
+  driver_url_ = std::move(url);
+}
+
+std::string JobRegistry::NewAppId() {
+  std::time_t now = std::time(nullptr);
+  std::tm tm;
+  gmtime_r(&now, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof(stamp), "%Y%m%d%H%M%S", &tm);
+  return absl::StrFormat("app-%s-%04d", stamp, ++next_app_);
+}
+
+absl::StatusOr<std::string> JobRegistry::Submit(const proto::SubmitJobRequest& request) {
+  if (request.plugin().empty()) return absl::InvalidArgumentError("the job plugin is empty");
+  if (request.name().size() > kMaxNameBytes || !Printable(request.name())) {
+    return absl::InvalidArgumentError("the application name must be at most 256 printable bytes");
+  }
+  if (request.args_size() > kMaxArgs) return absl::InvalidArgumentError("too many job arguments");
+  for (const auto& [k, v] : request.conf()) {
+    if (k.empty() || !Printable(k)) {
+      return absl::InvalidArgumentError("configuration keys must be non-empty and printable");
+    }
+  }
+  auto app = std::make_shared<App>();
+  {
+    absl::MutexLock lock(&mu_);
+    if (shutdown_) return absl::UnavailableError("the driver is shutting down");
+    app->id = NewAppId();
+  }
+  std::string plugin_name = request.plugin_name().empty() ? "job.so" : request.plugin_name();
+  app->name = request.name().empty() ? plugin_name : request.name();
+  std::string dir = options_.work_dir + "/apps/" + app->id;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return absl::InternalError("cannot create " + dir + ": " + ec.message());
+  // A new path per application: dlopen of a path already loaded returns the old library.
+  std::string path = dir + "/" + SafeFileName(plugin_name);
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(request.plugin().data(), static_cast<std::streamsize>(request.plugin().size()));
+    out.close();
+    if (!out) {
+      std::filesystem::remove_all(dir, ec);
+      return absl::InternalError("cannot write the plugin to " + path + " (disk full?)");
+    }
+  }
+  auto plugin = LoadPlugin(path);
+  if (!plugin.ok()) {
+    std::filesystem::remove_all(dir, ec);
+    std::string message(plugin.status().message());
+    // Name the file the user gave, not the driver's copy.
+    size_t at = message.find(path);
+    if (at != std::string::npos) message.replace(at, path.size(), plugin_name);
+    return absl::Status(plugin.status().code(), message);
+  }
+  app->plugin = std::move(*plugin);
+  app->plugin_bytes = request.plugin();
+  app->args.assign(request.args().begin(), request.args().end());
+  for (const auto& [k, v] : options_.defaults.all()) app->conf.set(k, v);
+  for (const auto& [k, v] : request.conf()) app->conf.set(k, v);
+  {
+    absl::MutexLock lock(&mu_);
+    app->conf.setMaster(driver_url_);
+  }
+  app->conf.setAppName(app->name);
+  app->conf.set("ember.app.id", app->id);
+  app->submitted_ms = NowMs();
+  {
+    absl::MutexLock lock(&mu_);
+    apps_[app->id] = app;
+  }
+  LOG(INFO) << "Application " << app->id << " (" << app->name << ", plugin " << plugin_name
+            << ", Ember " << app->plugin->version() << ") submitted";
+  app->thread = std::thread([this, app] { RunApp(app); });
+  return app->id;
+}
+
+void JobRegistry::RunApp(const std::shared_ptr<App>& app) {
+  App* raw = app.get();
+  SetThreadClusterServicesFactory(
+      [this, raw](ContextCore* ctx, const Conf& conf) -> std::shared_ptr<ClusterServices> {
+        {
+          absl::MutexLock lock(&raw->mu);
+          if (raw->killed) throw EmberError("application " + raw->id + " was killed");
+        }
+        AppServices::Options o;
+        o.app_id = raw->id;
+        o.executors = options_.executors;
+        o.emit = [this, raw](const std::string& text) { Append(raw, text); };
+        o.replication = static_cast<int>(conf.getInt("ember.storage.replication", 2));
+        if (o.replication < 1) throw EmberError("ember.storage.replication must be at least 1");
+        o.slot_wait = absl::Milliseconds(
+            conf.getDuration("ember.scheduler.executorWait", Seconds(60)).milliseconds());
+        auto services = std::make_shared<AppServices>(std::move(o), ctx);
+        services->Init();
+        absl::MutexLock lock(&raw->mu);
+        raw->services.push_back(services);
+        return services;
+      });
+  JobContext job(app->conf, app->args);
+  absl::Status s = app->plugin->RunJob(job);
+  SetThreadClusterServicesFactory(nullptr);
+
+  // The application's state on the executors goes with it.
+  proto::CleanupRequest cleanup;
+  cleanup.set_app_id(app->id);
+  cleanup.set_app_ended(true);
+  cleanup.set_clear_cache(true);
+  for (const auto& e : options_.executors->Alive()) {
+    grpc::ClientContext call;
+    rpc::AddSecret(&call, options_.executors->secret());
+    call.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    proto::CleanupReply reply;
+    e->stub->Cleanup(&call, cleanup, &reply);
+  }
+
+  absl::MutexLock lock(&app->mu);
+  if (app->killed) {
+    app->state = "KILLED";
+  } else if (s.ok()) {
+    app->state = "FINISHED";
+  } else {
+    app->state = "FAILED";
+    app->error = std::string(s.message());
+  }
+  app->ended_ms = NowMs();
+  LOG(INFO) << "Application " << app->id << " " << app->state
+            << (app->error.empty() ? "" : ": " + app->error);
+}
+
+void JobRegistry::Append(App* app, const std::string& text) {
+  absl::MutexLock lock(&app->mu);
+  app->output += text;
+  if (app->output.size() > options_.max_output_bytes) {
+    size_t drop = app->output.size() - options_.max_output_bytes;
+    app->output.erase(0, drop);
+    app->output_base += static_cast<int64_t>(drop);
+  }
+}
+
+std::shared_ptr<JobRegistry::App> JobRegistry::Find(const std::string& app_id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = apps_.find(app_id);
+  return it == apps_.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<AppServices> JobRegistry::CurrentServices(App* app) {
+  absl::MutexLock lock(&app->mu);
+  for (auto it = app->services.rbegin(); it != app->services.rend(); ++it) {
+    if (auto s = it->lock()) return s;
+  }
+  return nullptr;
+}
+
+absl::StatusOr<std::string> JobRegistry::Kill(const std::string& app_id) {
+  auto app = Find(app_id);
+  if (app == nullptr) return absl::NotFoundError("no application " + app_id);
+  std::vector<std::shared_ptr<AppServices>> services;
+  {
+    absl::MutexLock lock(&app->mu);
+    if (app->state != "RUNNING") return app->state;
+    app->killed = true;
+    for (auto& w : app->services) {
+      if (auto s = w.lock()) services.push_back(std::move(s));
+    }
+  }
+  LOG(INFO) << "Killing application " << app_id;
+  for (auto& s : services) s->StopContext();
+  // The job's entry point returns once its context stopped (awaitTermination wakes up).
+  absl::MutexLock lock(&app->mu);
+  auto ended = [&app]() ABSL_SHARED_LOCKS_REQUIRED(app->mu) { return app->state != "RUNNING"; };
+  if (!app->mu.AwaitWithTimeout(absl::Condition(&ended), absl::Seconds(30))) {
+    return std::string("KILLING");
+  }
+  return app->state;
+}
+
+absl::Status JobRegistry::Watch(const std::string& app_id, int64_t offset, bool follow,
+                                const std::function<bool(const proto::JobEvent&)>& write,
+                                const std::function<bool()>& cancelled) {
+  auto app = Find(app_id);
+  if (app == nullptr) return absl::NotFoundError("no application " + app_id);
+  if (offset < 0) return absl::InvalidArgumentError("negative output offset");
+  while (true) {
+    proto::JobEvent event;
+    bool finished;
+    {
+      absl::MutexLock lock(&app->mu);
+      int64_t end = app->output_base + static_cast<int64_t>(app->output.size());
+      auto changed = [&]() ABSL_SHARED_LOCKS_REQUIRED(app->mu) {
+        return app->output_base + static_cast<int64_t>(app->output.size()) > offset ||
+               app->state != "RUNNING";
+      };
+      if (follow && end <= offset && app->state == "RUNNING") {
+        app->mu.AwaitWithTimeout(absl::Condition(&changed), absl::Milliseconds(500));
+        end = app->output_base + static_cast<int64_t>(app->output.size());
+      }
+      if (offset < app->output_base) offset = app->output_base;
+      if (end > offset) {
+        event.set_output(app->output.substr(static_cast<size_t>(offset - app->output_base)));
+        offset = end;
+      }
+      finished = app->state != "RUNNING";
+      if (finished) {
+        event.set_finished(true);
+        event.set_state(app->state);
+        event.set_error(app->error);
+      }
+    }
+    if ((!event.output().empty() || event.finished()) && !write(event)) return absl::OkStatus();
+    if (finished || !follow) return absl::OkStatus();
+    if (cancelled && cancelled()) return absl::CancelledError("watch cancelled");
+  }
+}
+
+void JobRegistry::FillInfo(App* app, proto::AppInfo* info) {
+  info->set_app_id(app->id);
+  info->set_name(app->name);
+  info->set_submitted_ms(app->submitted_ms);
+  {
+    absl::MutexLock lock(&app->mu);
+    info->set_state(app->state);
+    info->set_error(app->error);
+    info->set_ended_ms(app->ended_ms);
+  }
+  if (auto s = CurrentServices(app)) s->FillInfo(info);
+}
+
+absl::Status JobRegistry::Status(const std::string& app_id, proto::StatusReply* reply) {
+  if (!app_id.empty()) {
+    auto app = Find(app_id);
+    if (app == nullptr) return absl::NotFoundError("no application " + app_id);
+    FillInfo(app.get(), reply->add_apps());
+    return absl::OkStatus();
+  }
+  std::vector<std::shared_ptr<App>> apps;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, a] : apps_) apps.push_back(a);
+  }
+  for (const auto& a : apps) FillInfo(a.get(), reply->add_apps());
+  for (auto& e : options_.executors->Infos()) *reply->add_executors() = std::move(e);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> JobRegistry::PluginBytes(const std::string& app_id) {
+  auto app = Find(app_id);
+  if (app == nullptr) return absl::NotFoundError("no application " + app_id);
+  return app->plugin_bytes;
+}
+
+void JobRegistry::OnBlock(const proto::ReportBlockRequest& request) {
+  auto app = Find(request.app_id());
+  if (app == nullptr) return;
+  if (auto s = CurrentServices(app.get())) s->OnBlock(request);
+}
+
+void JobRegistry::OnReceiverEvent(const proto::ReportReceiverEventRequest& request) {
+  auto app = Find(request.app_id());
+  if (app == nullptr) return;
+  if (auto s = CurrentServices(app.get())) s->OnReceiverEvent(request);
+}
+
+void JobRegistry::Shutdown() {
+  std::vector<std::shared_ptr<App>> apps;
+  {
+    absl::MutexLock lock(&mu_);
+    shutdown_ = true;
+    for (const auto& [id, a] : apps_) apps.push_back(a);
+  }
+  for (const auto& a : apps) {
+    bool running;
+    {
+      absl::MutexLock lock(&a->mu);
+      running = a->state == "RUNNING";
+    }
+    if (running) Kill(a->id).IgnoreError();
+  }
+  for (const auto& a : apps) {
+    // A job that ignores its context's end cannot be waited for forever.
+    if (a->thread.joinable()) a->thread.detach();
+  }
+}
+
+}  // namespace internal
+}  // namespace ember
