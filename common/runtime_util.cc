@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <random>
 #include <sstream>
 
 #include "absl/container/flat_hash_map.h"
@@ -19,6 +20,7 @@
 #include "common/errors.h"
 #include "common/object_file.h"
 #include "common/result_ops.h"
+#include "common/runtime_hooks.h"
 
 namespace ember {
 namespace internal {
@@ -112,7 +114,10 @@ struct BroadcastEntry {
   std::shared_ptr<const void> value;  // decoded on first use
 };
 absl::Mutex broadcast_mu(absl::kConstInit);
-int64_t next_broadcast_id ABSL_GUARDED_BY(broadcast_mu) = 0;
+// Ids start at a random point so that a restarted driver does not reuse the ids an executor
+// may still remember from its previous run.
+int64_t next_broadcast_id ABSL_GUARDED_BY(broadcast_mu) = -1;
+BroadcastFetcher* broadcast_fetcher ABSL_GUARDED_BY(broadcast_mu) = nullptr;
 absl::flat_hash_map<int64_t, BroadcastEntry>& Broadcasts() {
   static auto* map = new absl::flat_hash_map<int64_t, BroadcastEntry>();
   return *map;
@@ -121,14 +126,44 @@ absl::flat_hash_map<int64_t, BroadcastEntry>& Broadcasts() {
 
 int64_t NewBroadcast(std::string bytes) {
   absl::MutexLock lock(&broadcast_mu);
+  if (next_broadcast_id < 0) {
+    next_broadcast_id = static_cast<int64_t>(std::random_device()() & 0x7fffffff) << 20;
+  }
   int64_t id = next_broadcast_id++;
   Broadcasts()[id].bytes = std::move(bytes);
   return id;
 }
 
+void SetBroadcastFetcher(BroadcastFetcher fetcher) {
+  absl::MutexLock lock(&broadcast_mu);
+  delete broadcast_fetcher;
+  broadcast_fetcher = fetcher ? new BroadcastFetcher(std::move(fetcher)) : nullptr;
+}
+
+bool BroadcastBytes(int64_t id, std::string* out) {
+  absl::MutexLock lock(&broadcast_mu);
+  auto it = Broadcasts().find(id);
+  if (it == Broadcasts().end()) return false;
+  *out = it->second.bytes;
+  return true;
+}
+
 const void* BroadcastValue(int64_t id, BroadcastDecodeFn decode) {
   absl::MutexLock lock(&broadcast_mu);
   auto it = Broadcasts().find(id);
+  if (it == Broadcasts().end() && broadcast_fetcher != nullptr) {
+    // An executor: the bytes live on the driver. Fetch them without holding the lock.
+    BroadcastFetcher fetch = *broadcast_fetcher;
+    broadcast_mu.Unlock();
+    absl::StatusOr<std::string> bytes = fetch(id);
+    broadcast_mu.Lock();
+    if (!bytes.ok()) {
+      throw EmberError("cannot fetch broadcast variable " + std::to_string(id) + ": " +
+                       std::string(bytes.status().message()));
+    }
+    it = Broadcasts().find(id);
+    if (it == Broadcasts().end()) it = Broadcasts().emplace(id, BroadcastEntry{*bytes, nullptr}).first;
+  }
   if (it == Broadcasts().end()) {
     throw EmberError("unknown broadcast variable " + std::to_string(id));
   }

@@ -1,6 +1,7 @@
 #include "driver/driver_service.h"
 
 #include "common/rpc.h"
+#include "common/runtime_hooks.h"
 
 namespace ember {
 namespace internal {
@@ -92,6 +93,17 @@ grpc::Status DriverService::FetchPlugin(grpc::ServerContext* context,
   auto bytes = jobs_->PluginBytes(request->app_id());
   if (!bytes.ok()) return rpc::ToGrpc(bytes.status());
   reply->set_plugin(std::move(*bytes));
+  return grpc::Status::OK;
+}
+
+grpc::Status DriverService::FetchBroadcast(grpc::ServerContext* context,
+                                           const proto::FetchBroadcastRequest* request,
+                                           proto::FetchBroadcastReply* reply) {
+  EMBER_CHECK_SECRET(context);
+  if (!BroadcastBytes(request->id(), reply->mutable_data())) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                        "no broadcast variable " + std::to_string(request->id()));
+  }
   return grpc::Status::OK;
 }
 

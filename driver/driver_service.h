@@ -30,6 +30,9 @@ class DriverService final : public proto::Driver::Service {
                                    proto::ReportReceiverEventReply* reply) override;
   grpc::Status FetchPlugin(grpc::ServerContext* context, const proto::FetchPluginRequest* request,
                            proto::FetchPluginReply* reply) override;
+  grpc::Status FetchBroadcast(grpc::ServerContext* context,
+                              const proto::FetchBroadcastRequest* request,
+                              proto::FetchBroadcastReply* reply) override;
   grpc::Status SubmitJob(grpc::ServerContext* context, const proto::SubmitJobRequest* request,
                          proto::SubmitJobReply* reply) override;
   grpc::Status WatchJob(grpc::ServerContext* context, const proto::WatchJobRequest* request,

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -42,6 +43,7 @@ Subprocess::Subprocess(const std::vector<std::string>& argv, const std::string& 
     dup2(err, 2);
     // The child dies with the test process, whatever happens to the test.
     setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     execv(args[0], args.data());
     _exit(127);
   }

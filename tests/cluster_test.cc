@@ -1,0 +1,441 @@
+// The distributed runtime with real processes on 127.0.0.1: an ember-driver, executors, the
+// text server and ember-submit, ports chosen by the OS. Faults are real too: kill -9 of an
+// executor mid-run. Every wait is a condition with a deadline; every process is killed by its
+// Subprocess's destructor, also when a test fails.
+
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "common/rpc.h"
+#include "proto/cluster.grpc.pb.h"
+#include "tests/process.h"
+
+namespace ember {
+namespace {
+
+using testing::MakeTempDir;
+using testing::Subprocess;
+using namespace std::chrono_literals;
+
+// Polls `ready` (cheap: a file or an RPC) until it holds or the deadline passes.
+bool Eventually(const std::function<bool()>& ready, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (ready()) return true;
+    std::this_thread::sleep_for(50ms);  // polling a condition, not waiting for time to pass
+  }
+  return ready();
+}
+
+std::string ListeningAddress(const Subprocess& p) {
+  std::smatch m;
+  std::string out = p.Stdout();
+  if (!std::regex_search(out, m, std::regex(R"(listening on (\S+:\d+))"))) return "";
+  return m[1];
+}
+
+std::string PortOf(const std::string& address) { return address.substr(address.rfind(':') + 1); }
+
+class Cluster {
+ public:
+  Cluster(const std::string& dir, int executors, std::vector<std::string> driver_args = {},
+          const std::string& secret_file = "")
+      : dir_(dir), secret_file_(secret_file) {
+    std::vector<std::string> argv = {"driver/ember-driver", "--port", "0", "--work-dir",
+                                     dir + "/driver-work", "--conf",
+                                     "ember.executor.heartbeatTimeout=3s"};
+    if (!secret_file.empty()) {
+      argv.push_back("--secret-file");
+      argv.push_back(secret_file);
+      secret_ = testing::ReadFile(secret_file);
+      secret_.erase(secret_.find_last_not_of("\n") + 1);
+    }
+    argv.insert(argv.end(), driver_args.begin(), driver_args.end());
+    driver_ = std::make_unique<Subprocess>(argv, dir, "driver");
+    EXPECT_TRUE(driver_->WaitForOutput("listening on", 20s)) << driver_->Stderr();
+    address_ = ListeningAddress(*driver_);
+    stub_ = proto::Driver::NewStub(rpc::MakeChannel(address_));
+    for (int i = 0; i < executors; ++i) AddExecutor();
+  }
+
+  Subprocess& AddExecutor() {
+    int i = static_cast<int>(executors_.size());
+    std::vector<std::string> argv = {"executor/ember-executor", "--driver", address_, "--port",
+                                     "0", "--data-dir", dir_ + "/exec" + std::to_string(i),
+                                     "--slots", "2"};
+    if (!secret_file_.empty()) {
+      argv.push_back("--secret-file");
+      argv.push_back(secret_file_);
+    }
+    executors_.push_back(
+        std::make_unique<Subprocess>(argv, dir_, "executor" + std::to_string(i)));
+    EXPECT_TRUE(executors_.back()->WaitForOutput("listening on", 20s))
+        << executors_.back()->Stderr();
+    return *executors_.back();
+  }
+
+  // The live executors the driver knows, by address.
+  std::map<std::string, proto::ExecutorInfo> LiveExecutors() {
+    std::map<std::string, proto::ExecutorInfo> out;
+    proto::StatusReply reply;
+    if (!Status("", &reply).ok()) return out;
+    for (const auto& e : reply.executors()) {
+      if (e.alive()) out[e.address()] = e;
+    }
+    return out;
+  }
+
+  bool WaitForExecutors(size_t n) {
+    return Eventually([&] { return LiveExecutors().size() == n; }, 30s);
+  }
+
+  grpc::Status Status(const std::string& app, proto::StatusReply* reply) {
+    grpc::ClientContext call;
+    rpc::AddSecret(&call, secret_);
+    call.set_deadline(std::chrono::system_clock::now() + 5s);
+    proto::StatusRequest request;
+    request.set_app_id(app);
+    return stub_->Status(&call, request, reply);
+  }
+
+  grpc::Status Kill(const std::string& app) {
+    grpc::ClientContext call;
+    rpc::AddSecret(&call, secret_);
+    call.set_deadline(std::chrono::system_clock::now() + 60s);
+    proto::KillJobRequest request;
+    request.set_app_id(app);
+    proto::KillJobReply reply;
+    return stub_->KillJob(&call, request, &reply);
+  }
+
+  // The executor process whose address is `address`.
+  Subprocess* ExecutorAt(const std::string& address) {
+    for (auto& e : executors_) {
+      if (ListeningAddress(*e) == address) return e.get();
+    }
+    return nullptr;
+  }
+
+  std::vector<std::string> Submit(const std::vector<std::string>& rest) {
+    std::vector<std::string> argv = {"tools/ember-submit", "--master", "ember://" + address_};
+    if (!secret_file_.empty()) {
+      argv.push_back("--secret-file");
+      argv.push_back(secret_file_);
+    }
+    argv.insert(argv.end(), rest.begin(), rest.end());
+    return argv;
+  }
+
+  const std::string& address() const { return address_; }
+  Subprocess& driver() { return *driver_; }
+
+ private:
+  std::string dir_, secret_file_, secret_, address_;
+  std::unique_ptr<Subprocess> driver_;
+  std::vector<std::unique_ptr<Subprocess>> executors_;
+  std::unique_ptr<proto::Driver::Stub> stub_;
+};
+
+std::string AppIdIn(const std::string& text) {
+  std::smatch m;
+  if (!std::regex_search(text, m, std::regex(R"((app-\d{14}-\d{4}))"))) return "";
+  return m[1];
+}
+
+// ---------------------------------------------------------------- network word count
+
+const std::string kLine = "to be or not to be that is the question";
+
+// print()'s output: per batch, the counts of the words of the lines received. Fails the test
+// on a line that is neither a header nor a record.
+std::vector<std::map<std::string, int>> ParseCounts(const std::string& out) {
+  std::vector<std::map<std::string, int>> batches;
+  std::istringstream in(out);
+  std::string line;
+  static const std::regex kRecord(R"(\((.*),(\d+)\))");
+  while (std::getline(in, line)) {
+    std::smatch m;
+    if (line.rfind("Time: ", 0) == 0) {
+      batches.emplace_back();
+    } else if (std::regex_match(line, m, kRecord)) {
+      if (batches.empty()) ADD_FAILURE() << "record before a batch header: " << line;
+      else batches.back()[m[1]] += std::stoi(m[2]);
+    } else if (!line.empty() && line != std::string(43, '-')) {
+      ADD_FAILURE() << "unexpected output line: " << line;
+    }
+  }
+  return batches;
+}
+
+// The number of whole `kLine`s a batch's counts make; -1 when they are not whole lines (a
+// block read twice or half).
+int WholeLines(const std::map<std::string, int>& counts) {
+  if (counts.empty()) return 0;
+  int n = counts.count("or") ? counts.at("or") : 0;
+  std::map<std::string, int> expected = {{"to", 2 * n}, {"be", 2 * n}, {"or", n},
+                                         {"not", n},     {"that", n},  {"is", n},
+                                         {"the", n},     {"question", n}};
+  return counts == expected ? n : -1;
+}
+
+TEST(ClusterTest, NetworkWordCountOnThreeExecutorsCountsEveryLineSent) {
+  std::string dir = MakeTempDir("cluster-wc");
+  Cluster cluster(dir, 3);
+  ASSERT_TRUE(cluster.WaitForExecutors(3)) << cluster.driver().Stderr();
+
+  constexpr int kLines = 400;
+  {
+    std::ofstream f(dir + "/input.txt");
+    for (int i = 0; i < kLines; ++i) f << kLine << "\n";
+  }
+  Subprocess server({"tools/ember-textserver", "--port", "0", "--file", dir + "/input.txt",
+                     "--wait-for-clients", "1", "--rate", "200"},
+                    dir, "server");
+  ASSERT_TRUE(server.WaitForOutput("listening on", 10s));
+  std::string port = PortOf(ListeningAddress(server));
+
+  Subprocess job(cluster.Submit({"--name", "netwc", "examples/libnetwork_word_count.so", "--",
+                                 "127.0.0.1", port, "500", "6000"}),
+                 dir, "submit");
+  ASSERT_EQ(job.Wait(90s), 0) << job.Stderr() << cluster.driver().Stderr();
+  int total = 0;
+  auto batches = ParseCounts(job.Stdout());
+  ASSERT_GE(batches.size(), 5u) << job.Stdout();
+  for (const auto& b : batches) {
+    int n = WholeLines(b);
+    EXPECT_GE(n, 0) << "a batch's counts are not whole lines";
+    total += std::max(n, 0);
+  }
+  // The text server sends its 400 lines in 2 s; the job runs 6 s: every line is counted once.
+  EXPECT_EQ(total, kLines) << job.Stdout();
+  EXPECT_NE(job.Stderr().find("submitted application app-"), std::string::npos) << job.Stderr();
+}
+
+TEST(ClusterTest, KilledReceiverExecutorIsReplacedAndNoReportedBlockIsLost) {
+  std::string dir = MakeTempDir("cluster-rcv");
+  Cluster cluster(dir, 3);
+  ASSERT_TRUE(cluster.WaitForExecutors(3));
+  {
+    std::ofstream f(dir + "/input.txt");
+    f << kLine << "\n";
+  }
+  Subprocess server({"tools/ember-textserver", "--port", "0", "--file", dir + "/input.txt",
+                     "--loop", "--rate", "100", "--wait-for-clients", "1"},
+                    dir, "server");
+  ASSERT_TRUE(server.WaitForOutput("listening on", 10s));
+  std::string port = PortOf(ListeningAddress(server));
+  Subprocess job(cluster.Submit({"--name", "rcv", "examples/libnetwork_word_count.so", "--",
+                                 "127.0.0.1", port, "500", "120000"}),
+                 dir, "submit");
+  std::string app;
+  ASSERT_TRUE(Eventually([&] { return !(app = AppIdIn(job.Stderr())).empty(); }, 30s))
+      << job.Stderr();
+
+  // The receiver runs somewhere and batches carry its records.
+  std::string receiver_executor;
+  auto receiver_on = [&](std::string* executor_id) {
+    proto::StatusReply reply;
+    if (!cluster.Status(app, &reply).ok() || reply.apps_size() != 1) return false;
+    for (const auto& r : reply.apps(0).receivers()) {
+      if (r.active() && !r.executor_id().empty()) {
+        *executor_id = r.executor_id();
+        return true;
+      }
+    }
+    return false;
+  };
+  ASSERT_TRUE(Eventually([&] { return receiver_on(&receiver_executor); }, 30s))
+      << cluster.driver().Stderr();
+  ASSERT_TRUE(Eventually(
+      [&] {
+        int lines = 0;
+        for (const auto& b : ParseCounts(job.Stdout())) lines += std::max(0, WholeLines(b));
+        return lines >= 50;
+      },
+      30s))
+      << job.Stdout() << cluster.driver().Stderr();
+
+  std::string victim_address;
+  for (const auto& [address, info] : cluster.LiveExecutors()) {
+    if (info.executor_id() == receiver_executor) victim_address = address;
+  }
+  Subprocess* victim = cluster.ExecutorAt(victim_address);
+  ASSERT_NE(victim, nullptr);
+  size_t batches_before = ParseCounts(job.Stdout()).size();
+  victim->Kill(SIGKILL);
+
+  // Back on another executor within a few batch intervals (the loss is noticed within the
+  // 3 s heartbeat timeout), and new lines are counted again.
+  std::string new_executor;
+  ASSERT_TRUE(Eventually(
+      [&] { return receiver_on(&new_executor) && new_executor != receiver_executor; }, 20s))
+      << cluster.driver().Stderr();
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto batches = ParseCounts(job.Stdout());
+        int lines = 0;
+        for (size_t i = batches_before + 1; i < batches.size(); ++i) {
+          lines += std::max(0, WholeLines(batches[i]));
+        }
+        return lines >= 50;
+      },
+      30s))
+      << job.Stdout() << cluster.driver().Stderr();
+
+  // Every batch holds whole lines: no reported block was lost in part or read twice.
+  for (const auto& b : ParseCounts(job.Stdout())) EXPECT_GE(WholeLines(b), 0);
+  EXPECT_TRUE(cluster.Kill(app).ok());
+  EXPECT_EQ(job.Wait(60s), 1) << job.Stderr();
+  EXPECT_NE(job.Stderr().find("KILLED"), std::string::npos) << job.Stderr();
+  EXPECT_EQ(cluster.LiveExecutors().size(), 2u);
+}
+
+// ---------------------------------------------------------------------- shuffle job
+
+struct Expected {
+  int64_t total = 0;
+  int64_t digest = 0;
+};
+
+// What tests/jobs/shuffle_sum.cc prints for batch i.
+Expected ShuffleSum(int64_t i, int64_t n) {
+  std::map<int64_t, int64_t> by101, by7;
+  for (int64_t x = i * n; x < (i + 1) * n; ++x) by101[x % 101] += x;
+  for (const auto& [k, s] : by101) by7[k % 7] += s;
+  Expected e;
+  for (const auto& [g, s] : by7) {
+    e.total += s;
+    e.digest = (e.digest + (g + 1) * (s % 1000000007)) % 1000000007;
+  }
+  return e;
+}
+
+TEST(ClusterTest, ShuffleResultsStayExactWhenAnExecutorIsKilled) {
+  std::string dir = MakeTempDir("cluster-shuffle");
+  Cluster cluster(dir, 3);
+  ASSERT_TRUE(cluster.WaitForExecutors(3));
+  constexpr int kBatches = 40;
+  constexpr int64_t kN = 20000;
+  Subprocess job(cluster.Submit({"--name", "shuffle", "tests/jobs/libshuffle_sum.so", "--",
+                                 std::to_string(kBatches), std::to_string(kN), "300",
+                                 "20000"}),
+                 dir, "submit");
+  auto results = [&] {
+    std::vector<std::string> lines;
+    std::istringstream in(job.Stdout());
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("result ", 0) == 0) lines.push_back(line);
+    }
+    return lines;
+  };
+  ASSERT_TRUE(Eventually([&] { return results().size() >= 8; }, 60s))
+      << job.Stdout() << job.Stderr() << cluster.driver().Stderr();
+  // Kill one executor that ran tasks (all do: 3 executors x 2 slots, 8 partitions).
+  auto live = cluster.LiveExecutors();
+  ASSERT_EQ(live.size(), 3u);
+  cluster.ExecutorAt(live.begin()->first)->Kill(SIGKILL);
+
+  ASSERT_EQ(job.Wait(120s), 0) << job.Stderr() << cluster.driver().Stderr();
+  std::set<std::string> expected;
+  for (int i = 0; i < kBatches; ++i) {
+    Expected e = ShuffleSum(i, kN);
+    expected.insert("result total=" + std::to_string(e.total) +
+                    " groups=7 digest=" + std::to_string(e.digest));
+  }
+  std::vector<std::string> got = results();
+  EXPECT_EQ(got.size(), static_cast<size_t>(kBatches)) << job.Stdout();
+  std::set<std::string> seen;
+  for (const auto& line : got) {
+    EXPECT_TRUE(expected.count(line)) << "wrong result: " << line;
+    EXPECT_TRUE(seen.insert(line).second) << "batch output twice: " << line;
+  }
+  EXPECT_EQ(cluster.LiveExecutors().size(), 2u);
+}
+
+// -------------------------------------------------------------------------- errors
+
+TEST(ClusterTest, BadInputGetsClearErrorsAndTheClusterStaysHealthy) {
+  std::string dir = MakeTempDir("cluster-errors");
+  std::string secret = dir + "/secret";
+  {
+    std::ofstream f(secret);
+    f << "s3cret-for-tests\n";
+  }
+  chmod(secret.c_str(), 0600);
+  Cluster cluster(dir, 1, {}, secret);
+  ASSERT_TRUE(cluster.WaitForExecutors(1)) << cluster.driver().Stderr();
+
+  // A corrupt plugin: refused with the loader's message, exit 3.
+  std::ofstream(dir + "/libcorrupt.so") << "this is not an ELF file";
+  Subprocess corrupt(cluster.Submit({dir + "/libcorrupt.so"}), dir, "corrupt");
+  EXPECT_EQ(corrupt.Wait(30s), 3) << corrupt.Stderr();
+  EXPECT_NE(corrupt.Stderr().find("libcorrupt.so"), std::string::npos) << corrupt.Stderr();
+
+  // A wrong secret: refused, exit 5, and the message says why.
+  std::string wrong = dir + "/wrong";
+  std::ofstream(wrong) << "not-the-secret\n";
+  chmod(wrong.c_str(), 0600);
+  Subprocess refused({"tools/ember-submit", "--master", "ember://" + cluster.address(),
+                      "--secret-file", wrong, "--list"},
+                     dir, "refused");
+  EXPECT_EQ(refused.Wait(30s), 5) << refused.Stderr();
+  EXPECT_NE(refused.Stderr().find("secret"), std::string::npos) << refused.Stderr();
+
+  // No secret at all: also refused.
+  grpc::ClientContext call;
+  proto::StatusRequest request;
+  proto::StatusReply reply;
+  auto stub = proto::Driver::NewStub(rpc::MakeChannel(cluster.address()));
+  EXPECT_EQ(stub->Status(&call, request, &reply).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+
+  // A malformed request changes nothing.
+  grpc::ClientContext bad;
+  rpc::AddSecret(&bad, "s3cret-for-tests");
+  proto::RegisterExecutorRequest reg;
+  reg.set_address("no port here");
+  reg.set_slots(-3);
+  proto::RegisterExecutorReply reg_reply;
+  EXPECT_EQ(stub->RegisterExecutor(&bad, reg, &reg_reply).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+
+  // A driver that is down: exit 5, quickly.
+  Subprocess down({"tools/ember-submit", "--master", "ember://127.0.0.1:1", "--list"}, dir,
+                  "down");
+  EXPECT_EQ(down.Wait(60s), 5) << down.Stderr();
+  EXPECT_NE(down.Stderr().find("127.0.0.1:1"), std::string::npos) << down.Stderr();
+
+  // An executor pointed at a wrong address keeps retrying and says why.
+  Subprocess lost({"executor/ember-executor", "--driver", "127.0.0.1:1", "--port", "0",
+                   "--data-dir", dir + "/lost"},
+                  dir, "lost");
+  EXPECT_TRUE(lost.WaitForOutput("127.0.0.1:1", 20s, /*in_stderr=*/true)) << lost.Stderr();
+  EXPECT_TRUE(lost.running());
+
+  // After all that, a job still runs and ends well.
+  Subprocess job(cluster.Submit({"tests/jobs/libshuffle_sum.so", "--", "3", "1000", "200",
+                                 "1500"}),
+                 dir, "job");
+  EXPECT_EQ(job.Wait(60s), 0) << job.Stderr() << cluster.driver().Stderr();
+  EXPECT_NE(job.Stdout().find("result total=499500 groups=7"), std::string::npos)
+      << job.Stdout();
+  EXPECT_EQ(cluster.LiveExecutors().size(), 1u);
+}
+
+}  // namespace
+}  // namespace ember
