@@ -237,6 +237,12 @@ bool AppServices::PlaceOne(int stream_id) {
     request.set_block_interval_ms(block_interval_ms_);
     request.set_restart_delay_ms(restart_delay_ms_);
     request.set_replication(options_.replication);
+    for (const auto& other : options_.executors->Alive()) {
+      if (other == e) continue;
+      auto* peer = request.add_peers();
+      peer->set_executor_id(other->id);
+      peer->set_address(other->address);
+    }
   }
   grpc::ClientContext call;
   rpc::AddSecret(&call, options_.executors->secret());

@@ -5,23 +5,27 @@
 
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "common/conf.h"
 #include "common/job.h"
 #include "driver/local_backend.h"
+#include "common/rpc.h"
 #include "executor/plugin_loader.h"
+#include "tools/cluster_client.h"
 
 namespace {
 
-constexpr int kExitOk = 0;
-constexpr int kExitJobFailed = 1;
-constexpr int kExitUsage = 2;
-constexpr int kExitBadPlugin = 3;
-constexpr int kExitUnsupported = 4;
+using ember::submit::kExitBadPlugin;
+using ember::submit::kExitJobFailed;
+using ember::submit::kExitOk;
+using ember::submit::kExitUsage;
 
 constexpr char kUsage[] = R"(Usage: ember-submit [options] PLUGIN.so [-- JOB ARGS...]
+       ember-submit --master ember://HOST:PORT --status [APP] | --list | --kill APP |
+                    --logs APP [--follow]
 
 Runs an Ember job plugin (a shared library with an EMBER_JOB entry point).
 
@@ -32,10 +36,22 @@ Options:
   --name NAME             the application name (ember.app.name)
   --conf KEY=VALUE        a configuration key; repeatable
   --properties-file FILE  KEY=VALUE lines ('#' starts a comment); --conf wins over it
+  --secret-file FILE      the cluster secret (ember:// only)
+  --detach                submit, print the application id and return (ember:// only);
+                          otherwise ember-submit follows the job's output until it ends
+  --connect-timeout S     seconds to wait for the driver (default 10)
   --help                  this text
 
-Exit codes: 0 the job finished, 1 the job failed, 2 bad usage, 3 the plugin cannot be
-loaded, 4 the master is not supported by this build.
+Cluster commands (with --master ember://HOST:PORT, no plugin):
+  --status [APP]          the executors and applications, or one application's batches,
+                          delays and receivers
+  --list                  one line per application: id, name, state
+  --kill APP              stop an application
+  --logs APP [--follow]   the application's output so far (and what follows)
+
+Exit codes: 0 ok, 1 the job failed or was killed, 2 bad usage, 3 the plugin cannot be loaded
+or the driver refused it, 5 the driver cannot be reached or refused the call (wrong secret),
+6 no such application.
 )";
 
 bool SplitKeyValue(const std::string& kv, std::string* key, std::string* value) {
@@ -61,6 +77,9 @@ int main(int argc, char** argv) {
   std::vector<std::pair<std::string, std::string>> confs;
   std::string plugin, properties;
   std::vector<std::string> job_args;
+  std::string command, app, secret_file;
+  bool detach = false, follow = false;
+  int connect_timeout = 10;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&](const char* flag) -> const char* {
@@ -88,6 +107,28 @@ int main(int argc, char** argv) {
           return Usage("--conf takes KEY=VALUE, not " + std::string(v));
         confs.emplace_back(key, val);
       }
+    } else if (a == "--detach") {
+      detach = true;
+    } else if (a == "--follow") {
+      follow = true;
+    } else if (a == "--list") {
+      command = "list";
+    } else if (a == "--status") {
+      command = "status";
+      if (i + 1 < argc && std::string(argv[i + 1]).rfind("--", 0) != 0) app = argv[++i];
+    } else if (a == "--kill" || a == "--logs" || a == "--secret-file" ||
+               a == "--connect-timeout") {
+      const char* v = value(a.c_str());
+      if (v == nullptr) return Usage(a + " needs a value");
+      if (a == "--secret-file") {
+        secret_file = v;
+      } else if (a == "--connect-timeout") {
+        connect_timeout = std::atoi(v);
+        if (connect_timeout <= 0) return Usage("--connect-timeout takes a positive number");
+      } else {
+        command = a.substr(2);
+        app = v;
+      }
     } else if (a.rfind("--", 0) == 0) {
       return Usage("unknown option " + a);
     } else if (plugin.empty()) {
@@ -96,7 +137,10 @@ int main(int argc, char** argv) {
       return Usage("unexpected argument " + a + " (job arguments go after --)");
     }
   }
-  if (plugin.empty()) return Usage("no job plugin given");
+  if (!command.empty() && !plugin.empty()) {
+    return Usage("--" + command + " takes no plugin (" + plugin + ")");
+  }
+  if (plugin.empty() && command.empty()) return Usage("no job plugin given");
 
   if (!properties.empty()) {
     std::ifstream in(properties);
@@ -122,13 +166,33 @@ int main(int argc, char** argv) {
     conf.setAppName(base);
   }
 
+  std::string master = conf.master();
+  if (master.rfind("ember://", 0) == 0) {
+    std::string address = master.substr(8);
+    if (address.empty() || address.rfind(':') == std::string::npos) {
+      return Usage("--master ember://HOST:PORT needs a host and a port, not " + master);
+    }
+    std::string secret;
+    if (!secret_file.empty()) {
+      auto s = ember::rpc::ReadSecretFile(secret_file);
+      if (!s.ok()) return Usage(std::string(s.status().message()));
+      secret = *s;
+    }
+    ember::submit::ClusterClient client(address, secret, std::cout, std::cerr, connect_timeout);
+    if (command == "status") return client.Status(app);
+    if (command == "list") return client.List();
+    if (command == "kill") return client.Kill(app);
+    if (command == "logs") return client.Follow(app, follow);
+    std::map<std::string, std::string> all(conf.all().begin(), conf.all().end());
+    return client.Submit(plugin, conf.appName(), all, job_args, detach);
+  }
+  if (!command.empty()) return Usage("--" + command + " needs --master ember://HOST:PORT");
+  if (detach || !secret_file.empty()) {
+    return Usage("--detach and --secret-file apply to --master ember://HOST:PORT only");
+  }
+
   int slots = 0, failures = 0;
   if (!ember::internal::ParseLocalMaster(conf.master(), &slots, &failures)) {
-    if (conf.master().rfind("ember://", 0) == 0) {
-      std::cerr << "ember-submit: this build runs jobs in local mode only; cluster submission ("
-                << conf.master() << ") comes with the distributed runtime\n";
-      return kExitUnsupported;
-    }
     return Usage("unknown master '" + conf.master() +
                  "' (use local, local[N], local[*], local[N,F] or ember://HOST:PORT)");
   }

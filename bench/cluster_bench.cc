@@ -1,0 +1,151 @@
+// Cluster throughput: the seed's network word count on a driver and two executors (real
+// processes on 127.0.0.1, blocks replicated to the other executor) against the same job in
+// local[3], in the same run, fed by ember-textserver generating 10-word lines from an 8-word
+// vocabulary as fast as the receiver reads.
+//
+// For each mode it prints the records (words) and MB received per second of run time (what
+// the receiver sustained) and per second of batch processing time (what the engine could
+// sustain), then `ratio: X.XX` last (cluster / local, by processing rate).
+//
+//   bench/cluster_bench [--seconds N] [--batch-ms N]
+
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "tests/process.h"
+
+namespace {
+
+using ember::testing::MakeTempDir;
+using ember::testing::Subprocess;
+using namespace std::chrono_literals;
+
+struct Run {
+  int64_t words = 0;
+  int64_t batches = 0;
+  double execution_s = 0;
+  double seconds = 0;
+};
+
+std::string Address(const Subprocess& p) {
+  std::smatch m;
+  std::string out = p.Stdout();
+  return std::regex_search(out, m, std::regex(R"(listening on (\S+:\d+))")) ? m[1].str() : "";
+}
+
+// Words per batch from print()'s records, execution time per batch from the driver's
+// "Total delay" log lines.
+Run Measure(const std::string& out, const std::string& log, int seconds) {
+  Run r;
+  static const std::regex kRecord(R"(\((.*),(\d+)\))");
+  static const std::regex kExec(R"(Total delay: [0-9.]+ s for time \d+ ms \(execution: ([0-9.]+) s\))");
+  std::istringstream in(out);
+  std::string line;
+  std::smatch m;
+  while (std::getline(in, line)) {
+    if (std::regex_match(line, m, kRecord)) r.words += std::stoll(m[2]);
+  }
+  for (auto it = std::sregex_iterator(log.begin(), log.end(), kExec); it != std::sregex_iterator();
+       ++it) {
+    r.execution_s += std::stod((*it)[1]);
+    ++r.batches;
+  }
+  r.seconds = seconds;
+  return r;
+}
+
+void Report(const char* mode, const Run& r, double bytes_per_word) {
+  double mb = static_cast<double>(r.words) * bytes_per_word / 1e6;
+  std::printf("%-8s %10lld words in %lld batches | received %10.0f words/s %6.2f MB/s | "
+              "processed %10.0f words/s %6.2f MB/s\n",
+              mode, static_cast<long long>(r.words), static_cast<long long>(r.batches),
+              r.words / r.seconds, mb / r.seconds, r.execution_s > 0 ? r.words / r.execution_s : 0,
+              r.execution_s > 0 ? mb / r.execution_s : 0);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int seconds = 10, batch_ms = 1000;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string a = argv[i];
+    if (a == "--seconds") seconds = std::stoi(argv[i + 1]);
+    else if (a == "--batch-ms") batch_ms = std::stoi(argv[i + 1]);
+    else {
+      std::fprintf(stderr, "usage: cluster_bench [--seconds N] [--batch-ms N]\n");
+      return 2;
+    }
+  }
+  std::string dir = MakeTempDir("cluster-bench");
+  // "w0".."w7" plus a space: 3 bytes per word on the wire.
+  const double kBytesPerWord = 3.0;
+  auto source = [&](const std::string& name) {
+    return std::make_unique<Subprocess>(
+        std::vector<std::string>{"tools/ember-textserver", "--port", "0", "--generate",
+                                 "--vocabulary", "8", "--words-per-line", "10", "--rate", "0"},
+        dir, name);
+  };
+  std::vector<std::string> job_args = {"examples/libnetwork_word_count.so", "--", "127.0.0.1"};
+  std::string run_ms = std::to_string(seconds * 1000);
+
+  // Local mode.
+  Run local;
+  {
+    auto server = source("local-source");
+    if (!server->WaitForOutput("listening on", 10s)) return 1;
+    std::string port = Address(*server).substr(Address(*server).rfind(':') + 1);
+    Subprocess job({"tools/ember-submit", "--master", "local[3]", job_args[0], "--", "127.0.0.1",
+                    port, std::to_string(batch_ms), run_ms},
+                   dir, "local");
+    if (job.Wait(std::chrono::seconds(seconds + 60)) != 0) {
+      std::fprintf(stderr, "local run failed:\n%s\n", job.Stderr().c_str());
+      return 1;
+    }
+    local = Measure(job.Stdout(), job.Stderr(), seconds);
+  }
+
+  // Cluster: a driver and two executors, replication on (the default, 2 copies).
+  Run cluster;
+  {
+    Subprocess driver({"driver/ember-driver", "--port", "0", "--work-dir", dir + "/work"}, dir,
+                      "driver");
+    if (!driver.WaitForOutput("listening on", 20s)) return 1;
+    std::string address = Address(driver);
+    std::vector<std::unique_ptr<Subprocess>> executors;
+    for (int i = 0; i < 2; ++i) {
+      executors.push_back(std::make_unique<Subprocess>(
+          std::vector<std::string>{"executor/ember-executor", "--driver", address, "--port", "0",
+                                   "--data-dir", dir + "/e" + std::to_string(i), "--slots", "2"},
+          dir, "executor" + std::to_string(i)));
+      if (!executors.back()->WaitForOutput("listening on", 20s)) return 1;
+    }
+    for (auto& e : executors) {
+      if (!e->WaitForOutput("registered", 20s, /*in_stderr=*/true)) return 1;
+    }
+    auto server = source("cluster-source");
+    if (!server->WaitForOutput("listening on", 10s)) return 1;
+    std::string port = Address(*server).substr(Address(*server).rfind(':') + 1);
+    Subprocess job({"tools/ember-submit", "--master", "ember://" + address, "--conf",
+                    "ember.storage.replication=2", job_args[0], "--", "127.0.0.1", port,
+                    std::to_string(batch_ms), run_ms},
+                   dir, "cluster");
+    if (job.Wait(std::chrono::seconds(seconds + 60)) != 0) {
+      std::fprintf(stderr, "cluster run failed:\n%s\n%s\n", job.Stderr().c_str(),
+                   driver.Stderr().c_str());
+      return 1;
+    }
+    cluster = Measure(job.Stdout(), driver.Stderr(), seconds);
+  }
+
+  Report("local[3]", local, kBytesPerWord);
+  Report("cluster", cluster, kBytesPerWord);
+  double l = local.execution_s > 0 ? local.words / local.execution_s : 0;
+  double c = cluster.execution_s > 0 ? cluster.words / cluster.execution_s : 0;
+  std::printf("ratio: %.2f\n", l > 0 ? c / l : 0.0);
+  return 0;
+}

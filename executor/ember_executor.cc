@@ -1,0 +1,139 @@
+// ember-executor: runs tasks and receivers for a driver. See --help.
+
+#include <glog/logging.h>
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <iostream>
+#include <string>
+#include <thread>
+
+#include "common/rpc.h"
+#include "executor/executor_server.h"
+
+namespace {
+
+constexpr char kUsage[] = R"(Usage: ember-executor --driver HOST:PORT [options]
+
+An Ember executor: registers with the driver, runs its tasks in task slots, hosts receivers
+and keeps their blocks in RocksDB, replicated to another executor.
+
+Options:
+  --driver HOST:PORT   the driver's address (required)
+  --bind ADDR          address to listen on (default 127.0.0.1)
+  --port N             port to listen on (default 0: chosen by the system)
+  --data-dir DIR       RocksDB blocks and fetched plugins (default ./ember-executor-data)
+  --slots N            task slots (default: the number of cores)
+  --secret-file FILE   the cluster secret (first line; the file must be private to its owner)
+  --conf KEY=VALUE     a configuration key (repeatable; none is read by the executor yet)
+  --help               this text
+
+Prints "ember-executor listening on HOST:PORT" once it serves, then registers (retrying with
+backoff while the driver is unreachable). Exit codes: 0 stopped by SIGTERM/SIGINT, 1 cannot
+start (data directory, port), 2 bad usage.
+)";
+
+int Usage(const std::string& error) {
+  std::cerr << "ember-executor: " << error << "\n\n" << kUsage;
+  return 2;
+}
+
+bool ParseInt(const std::string& text, int max, int* out) {
+  if (text.empty() || text.size() > 9) return false;
+  for (char c : text) {
+    if (c < '0' || c > '9') return false;
+  }
+  *out = std::stoi(text);
+  return *out <= max;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  google::InitGoogleLogging(argv[0]);
+  FLAGS_logtostderr = true;
+
+  ember::internal::ExecutorServer::Options o;
+  o.data_dir = "./ember-executor-data";
+  o.slots = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  std::string bind = "127.0.0.1", secret_file;
+  int port = 0;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::cout << kUsage;
+      return 0;
+    }
+    if (a != "--driver" && a != "--bind" && a != "--port" && a != "--data-dir" &&
+        a != "--slots" && a != "--secret-file" && a != "--conf") {
+      return Usage("unknown option " + a);
+    }
+    if (i + 1 >= argc) return Usage(a + " needs a value");
+    std::string v = argv[++i];
+    if (a == "--driver") {
+      o.driver = v;
+    } else if (a == "--bind") {
+      bind = v;
+    } else if (a == "--port") {
+      if (!ParseInt(v, 65535, &port)) return Usage("--port takes a port number, not " + v);
+    } else if (a == "--data-dir") {
+      o.data_dir = v;
+    } else if (a == "--slots") {
+      if (!ParseInt(v, 4096, &o.slots) || o.slots < 1) {
+        return Usage("--slots takes a number from 1 to 4096, not " + v);
+      }
+    } else if (a == "--secret-file") {
+      secret_file = v;
+    } else if (v.find('=') == std::string::npos || v[0] == '=') {
+      return Usage("--conf takes KEY=VALUE, not " + v);
+    }
+  }
+  if (o.driver.empty()) return Usage("--driver HOST:PORT is required");
+  if (o.driver.rfind(':') == std::string::npos) {
+    return Usage("--driver takes HOST:PORT, not " + o.driver);
+  }
+  if (!secret_file.empty()) {
+    auto s = ember::rpc::ReadSecretFile(secret_file);
+    if (!s.ok()) return Usage(std::string(s.status().message()));
+    o.secret = *s;
+  }
+
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto server = ember::internal::ExecutorServer::Create(o);
+  if (!server.ok()) {
+    std::cerr << "ember-executor: " << server.status().message() << "\n";
+    return 1;
+  }
+  grpc::ServerBuilder builder;
+  builder.SetMaxReceiveMessageSize(ember::rpc::kMaxMessageBytes);
+  builder.SetMaxSendMessageSize(ember::rpc::kMaxMessageBytes);
+  std::string host = bind.find(':') != std::string::npos ? "[" + bind + "]" : bind;
+  int selected = 0;
+  builder.AddListeningPort(host + ":" + std::to_string(port), grpc::InsecureServerCredentials(),
+                           &selected);
+  builder.RegisterService(server->get());
+  std::unique_ptr<grpc::Server> grpc_server = builder.BuildAndStart();
+  if (grpc_server == nullptr || selected == 0) {
+    std::cerr << "ember-executor: cannot listen on " << host << ":" << port << "\n";
+    return 1;
+  }
+  std::string address = host + ":" + std::to_string(selected);
+  std::cout << "ember-executor listening on " << address << std::endl;
+  LOG(INFO) << "ember-executor listening on " << address << " with " << o.slots
+            << " slot(s), data in " << o.data_dir << ", driver " << o.driver;
+  (*server)->Start(address);
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  LOG(INFO) << "ember-executor: signal " << sig << ", shutting down";
+  (*server)->Shutdown();
+  grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  std::cout << std::flush;
+  _exit(0);
+}

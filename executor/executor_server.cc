@@ -1,0 +1,777 @@
+#include "executor/executor_server.h"
+
+#include <glog/logging.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/clock.h"
+#include "common/rpc.h"
+#include "common/runtime_hooks.h"
+#include "executor/task_runner.h"
+
+namespace ember {
+namespace internal {
+
+namespace {
+
+constexpr int kMaxIdBytes = 512;
+
+std::chrono::system_clock::time_point In(std::chrono::milliseconds d) {
+  return std::chrono::system_clock::now() + d;
+}
+
+grpc::Status Invalid(const std::string& message) {
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message);
+}
+
+bool ValidId(const std::string& id) { return !id.empty() && id.size() <= kMaxIdBytes; }
+
+std::string SafeName(const std::string& id) {
+  std::string out;
+  for (char c : id) out += (isalnum(static_cast<unsigned char>(c)) || c == '-') ? c : '_';
+  return out;
+}
+
+// A task's tree may not be deeper than this (a hostile spec could exhaust the stack).
+bool DepthOk(const proto::ComputeNode& node, int depth) {
+  if (depth > 256) return false;
+  if (!node.has_narrow()) return node.kind_case() != proto::ComputeNode::KIND_NOT_SET;
+  for (const auto& input : node.narrow().inputs()) {
+    if (!DepthOk(input, depth + 1)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+#define EMBER_CHECK_SECRET(context)                                   \
+  do {                                                                \
+    grpc::Status auth = rpc::CheckSecret((context), options_.secret); \
+    if (!auth.ok()) return auth;                                      \
+  } while (0)
+
+// ------------------------------------------------------------------- replicating store
+
+// Where a receiver's blocks go: the local RocksDB store, then `replication - 1` peers. It
+// remembers where each block went, for the report.
+class ExecutorServer::ReplicatingStore : public BlockStore {
+ public:
+  ReplicatingStore(ExecutorServer* server, int replication, std::vector<proto::Peer> initial)
+      : server_(server), replication_(std::max(1, replication)), initial_(std::move(initial)) {}
+
+  absl::Status Put(const std::string& id, std::string bytes) override {
+    std::vector<std::string> where = {server_->address_};
+    // The heartbeat's list, or the driver's at the receiver's start until the first comes.
+    std::vector<proto::Peer> peers = server_->Peers();
+    if (peers.empty()) peers = initial_;
+    proto::PutBlockRequest request;
+    request.set_block_id(id);
+    request.set_data(bytes);
+    absl::Status s = server_->blocks_->Put(id, std::move(bytes));
+    if (!s.ok()) return s;
+    server_->CountBlock(id, static_cast<int64_t>(request.data().size()));
+    // Rotate the starting peer so that replicas spread.
+    size_t start = peers.empty() ? 0 : static_cast<size_t>(next_++) % peers.size();
+    for (size_t k = 0; k < peers.size() && static_cast<int>(where.size()) < replication_; ++k) {
+      const proto::Peer& peer = peers[(start + k) % peers.size()];
+      grpc::ClientContext call;
+      rpc::AddSecret(&call, server_->options_.secret);
+      call.set_deadline(In(std::chrono::seconds(10)));
+      proto::PutBlockReply reply;
+      grpc::Status r = server_->PeerStub(peer.address())->PutBlock(&call, request, &reply);
+      if (r.ok()) {
+        where.push_back(peer.address());
+      } else {
+        LOG(WARNING) << "cannot replicate block " << id << " to " << peer.executor_id() << " ("
+                     << peer.address() << "): " << r.error_message();
+      }
+    }
+    if (static_cast<int>(where.size()) < replication_) {
+      LOG_EVERY_N(WARNING, 20) << "block " << id << " has " << where.size() << " of "
+                               << replication_ << " copies: not enough live peers";
+    }
+    absl::MutexLock lock(&mu_);
+    locations_[id] = std::move(where);
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::shared_ptr<const std::string>> Get(const std::string& id) const override {
+    return server_->blocks_->Get(id);
+  }
+  void Remove(const std::vector<std::string>& ids) override { server_->blocks_->Remove(ids); }
+  size_t size() const override { return server_->blocks_->size(); }
+
+  std::vector<std::string> TakeLocations(const std::string& id) {
+    absl::MutexLock lock(&mu_);
+    auto it = locations_.find(id);
+    if (it == locations_.end()) return {server_->address_};
+    std::vector<std::string> out = std::move(it->second);
+    locations_.erase(it);
+    return out;
+  }
+
+ private:
+  ExecutorServer* server_;
+  const int replication_;
+  const std::vector<proto::Peer> initial_;
+  std::atomic<uint64_t> next_{0};
+  absl::Mutex mu_;
+  std::map<std::string, std::vector<std::string>> locations_ ABSL_GUARDED_BY(mu_);
+};
+
+// ---------------------------------------------------------------------------- lifecycle
+
+ExecutorServer::ExecutorServer(Options options) : options_(std::move(options)) {}
+
+absl::StatusOr<std::unique_ptr<ExecutorServer>> ExecutorServer::Create(Options options) {
+  std::error_code ec;
+  std::filesystem::create_directories(options.data_dir + "/plugins", ec);
+  if (ec) {
+    return absl::FailedPreconditionError("cannot use data directory " + options.data_dir + ": " +
+                                         ec.message());
+  }
+  auto server = std::unique_ptr<ExecutorServer>(new ExecutorServer(std::move(options)));
+  RocksDbBlockStore::Options o;
+  o.path = server->options_.data_dir + "/blocks";
+  // Blocks are replicated on another executor before they are reported: a process crash must
+  // not lose them, a machine crash is covered by the replica.
+  o.sync_writes = false;
+  auto store = RocksDbBlockStore::Open(o);
+  if (!store.ok()) return store.status();
+  server->blocks_ = std::move(*store);
+  std::vector<std::string> old = server->blocks_->ListBlockIds("");
+  if (!old.empty()) {
+    // The driver that allocated them no longer knows this executor (it registers anew).
+    absl::Status s = server->blocks_->TryRemove(old);
+    LOG(INFO) << "removed " << old.size() << " block(s) left by an earlier run"
+              << (s.ok() ? "" : ": " + s.ToString());
+  }
+  // Old plugin copies are never loaded again.
+  for (const auto& entry :
+       std::filesystem::directory_iterator(server->options_.data_dir + "/plugins", ec)) {
+    std::filesystem::remove(entry.path(), ec);
+  }
+  server->driver_ = proto::Driver::NewStub(rpc::MakeChannel(server->options_.driver));
+  return server;
+}
+
+ExecutorServer::~ExecutorServer() { Shutdown(); }
+
+void ExecutorServer::Start(const std::string& address) {
+  address_ = address;
+  // Broadcast variables this process does not hold come from the driver.
+  SetBroadcastFetcher([this](int64_t id) -> absl::StatusOr<std::string> {
+    grpc::ClientContext call;
+    rpc::AddSecret(&call, options_.secret);
+    call.set_deadline(In(std::chrono::seconds(30)));
+    proto::FetchBroadcastRequest request;
+    request.set_id(id);
+    proto::FetchBroadcastReply reply;
+    grpc::Status s = driver_->FetchBroadcast(&call, request, &reply);
+    if (!s.ok()) return rpc::FromGrpc(s);
+    return std::move(*reply.mutable_data());
+  });
+  driver_thread_ = std::thread([this] { DriverLoop(); });
+}
+
+void ExecutorServer::Shutdown() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (shutdown_) return;
+    shutdown_ = true;
+  }
+  StopReceivers("", /*all=*/true);
+  if (driver_thread_.joinable()) driver_thread_.join();
+  SetBroadcastFetcher(nullptr);
+}
+
+std::string ExecutorServer::executor_id() const {
+  absl::MutexLock lock(&mu_);
+  return executor_id_;
+}
+
+bool ExecutorServer::registered() const {
+  absl::MutexLock lock(&mu_);
+  return registered_;
+}
+
+void ExecutorServer::CountBlock(const std::string& id, int64_t bytes) {
+  absl::MutexLock lock(&mu_);
+  auto [it, inserted] = block_bytes_.emplace(id, bytes);
+  if (!inserted) {
+    total_block_bytes_ -= it->second;
+    it->second = bytes;
+  }
+  total_block_bytes_ += bytes;
+}
+
+void ExecutorServer::UncountBlocks(const std::vector<std::string>& ids) {
+  absl::MutexLock lock(&mu_);
+  for (const auto& id : ids) {
+    auto it = block_bytes_.find(id);
+    if (it == block_bytes_.end()) continue;
+    total_block_bytes_ -= it->second;
+    block_bytes_.erase(it);
+  }
+}
+
+// -------------------------------------------------------------------------- driver link
+
+bool ExecutorServer::Register() {
+  grpc::ClientContext call;
+  rpc::AddSecret(&call, options_.secret);
+  call.set_deadline(In(std::chrono::seconds(5)));
+  proto::RegisterExecutorRequest request;
+  request.set_address(address_);
+  request.set_slots(options_.slots);
+  {
+    absl::MutexLock lock(&mu_);
+    request.set_previous_id(executor_id_);
+  }
+  proto::RegisterExecutorReply reply;
+  grpc::Status s = driver_->RegisterExecutor(&call, request, &reply);
+  if (!s.ok()) {
+    last_driver_error_ = s.error_code() == grpc::StatusCode::UNAUTHENTICATED
+                             ? "the driver refused the secret: " + s.error_message()
+                             : s.error_message();
+    return false;
+  }
+  absl::MutexLock lock(&mu_);
+  executor_id_ = reply.executor_id();
+  heartbeat_interval_ms_ = std::max<int64_t>(50, reply.heartbeat_interval_ms());
+  registered_ = true;
+  LOG(INFO) << "registered with driver " << options_.driver << " as " << executor_id_;
+  return true;
+}
+
+void ExecutorServer::Heartbeat() {
+  proto::HeartbeatRequest request;
+  {
+    absl::MutexLock lock(&mu_);
+    request.set_executor_id(executor_id_);
+    request.set_block_bytes(total_block_bytes_);
+    request.set_receivers(static_cast<int>(receivers_.size()));
+  }
+  {
+    absl::MutexLock lock(&slots_mu_);
+    request.set_running_tasks(running_tasks_);
+  }
+  request.set_blocks(static_cast<int64_t>(blocks_->size()));
+  grpc::ClientContext call;
+  rpc::AddSecret(&call, options_.secret);
+  call.set_deadline(In(std::chrono::seconds(5)));
+  proto::HeartbeatReply reply;
+  grpc::Status s = driver_->Heartbeat(&call, request, &reply);
+  if (!s.ok()) {
+    ++heartbeat_failures_;
+    if (heartbeat_failures_ == 1 || heartbeat_failures_ % 10 == 0) {
+      LOG(WARNING) << "heartbeat to driver " << options_.driver << " failed ("
+                   << heartbeat_failures_ << " in a row): " << s.error_message();
+    }
+    return;
+  }
+  heartbeat_failures_ = 0;
+  if (reply.reregister()) {
+    LOG(WARNING) << "the driver does not know this executor (it restarted, or declared "
+                 << request.executor_id() << " lost): dropping its work and registering again";
+    DropAllApps();
+    absl::MutexLock lock(&mu_);
+    registered_ = false;
+    return;
+  }
+  absl::MutexLock lock(&mu_);
+  peers_.assign(reply.peers().begin(), reply.peers().end());
+}
+
+void ExecutorServer::DriverLoop() {
+  int64_t backoff_ms = 200;
+  while (true) {
+    bool registered;
+    int64_t wait_ms;
+    {
+      absl::MutexLock lock(&mu_);
+      if (shutdown_) return;
+      registered = registered_;
+    }
+    if (!registered) {
+      if (Register()) {
+        backoff_ms = 200;
+        continue;
+      }
+      LOG(WARNING) << "cannot reach driver " << options_.driver << ": " << last_driver_error_
+                   << "; retrying in " << backoff_ms << " ms";
+      wait_ms = backoff_ms;
+      backoff_ms = std::min<int64_t>(5000, backoff_ms * 2);
+    } else {
+      Heartbeat();
+      absl::MutexLock lock(&mu_);
+      wait_ms = heartbeat_interval_ms_;
+    }
+    absl::MutexLock lock(&mu_);
+    mu_.AwaitWithTimeout(absl::Condition(&shutdown_), absl::Milliseconds(wait_ms));
+  }
+}
+
+std::vector<proto::Peer> ExecutorServer::Peers() const {
+  absl::MutexLock lock(&mu_);
+  return peers_;
+}
+
+proto::Executor::Stub* ExecutorServer::PeerStub(const std::string& address) {
+  absl::MutexLock lock(&mu_);
+  auto& stub = peer_stubs_[address];
+  if (stub == nullptr) stub = proto::Executor::NewStub(rpc::MakeChannel(address));
+  return stub.get();
+}
+
+// --------------------------------------------------------------------------------- apps
+
+std::shared_ptr<ExecutorServer::App> ExecutorServer::FindApp(const std::string& app_id) {
+  absl::MutexLock lock(&mu_);
+  auto it = apps_.find(app_id);
+  return it == apps_.end() ? nullptr : it->second;
+}
+
+absl::StatusOr<std::shared_ptr<ExecutorServer::App>> ExecutorServer::LoadedApp(
+    const std::string& app_id) {
+  std::shared_ptr<App> app;
+  int n;
+  {
+    absl::MutexLock lock(&mu_);
+    if (shutdown_) return absl::UnavailableError("executor shutting down");
+    auto& slot = apps_[app_id];
+    if (slot == nullptr) {
+      slot = std::make_shared<App>();
+      slot->id = app_id;
+    }
+    app = slot;
+    n = ++plugin_loads_;
+  }
+  absl::MutexLock lock(&app->load_mu);
+  if (app->loaded) {
+    if (!app->load_status.ok()) return app->load_status;
+    return app;
+  }
+  app->loaded = true;
+  grpc::ClientContext call;
+  rpc::AddSecret(&call, options_.secret);
+  call.set_deadline(In(std::chrono::seconds(60)));
+  proto::FetchPluginRequest request;
+  request.set_app_id(app_id);
+  proto::FetchPluginReply reply;
+  grpc::Status s = driver_->FetchPlugin(&call, request, &reply);
+  if (!s.ok()) {
+    app->load_status = absl::Status(static_cast<absl::StatusCode>(s.error_code()),
+                                    "cannot fetch the plugin of " + app_id +
+                                        " from the driver: " + s.error_message());
+    // A driver that could not be reached may answer next time: do not remember that.
+    if (s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+        s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+      app->loaded = false;
+    }
+    return app->load_status;
+  }
+  // A new path per load: dlopen of a path already loaded returns the old library.
+  std::string path = absl::StrCat(options_.data_dir, "/plugins/", SafeName(app_id), "-", n, ".so");
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(reply.plugin().data(), static_cast<std::streamsize>(reply.plugin().size()));
+    out.close();
+    if (!out) {
+      app->load_status = absl::ResourceExhaustedError("cannot write " + path + " (disk full?)");
+      app->loaded = false;
+      return app->load_status;
+    }
+  }
+  auto plugin = LoadPlugin(path);
+  if (!plugin.ok()) {
+    app->load_status = plugin.status();
+    return app->load_status;
+  }
+  app->plugin = std::move(*plugin);
+  app->resolver = std::make_unique<OpResolver>(app->plugin->registry());
+  app->load_status = absl::OkStatus();
+  LOG(INFO) << "loaded the plugin of " << app_id << " (Ember " << app->plugin->version() << ")";
+  return app;
+}
+
+void ExecutorServer::DropApp(const std::string& app_id) {
+  StopReceivers(app_id, /*all=*/false);
+  absl::MutexLock lock(&mu_);
+  apps_.erase(app_id);  // running tasks hold their own reference
+}
+
+void ExecutorServer::DropAllApps() {
+  StopReceivers("", /*all=*/true);
+  absl::MutexLock lock(&mu_);
+  apps_.clear();
+}
+
+// -------------------------------------------------------------------------------- tasks
+
+absl::StatusOr<std::shared_ptr<const std::string>> ExecutorServer::FetchBlock(
+    const proto::BlockInput& block) {
+  std::vector<std::string> tried;
+  for (const std::string& where : block.locations()) {
+    if (where == address_) continue;
+    grpc::ClientContext call;
+    rpc::AddSecret(&call, options_.secret);
+    call.set_deadline(In(std::chrono::seconds(10)));
+    proto::GetBlockRequest request;
+    request.set_block_id(block.block_id());
+    proto::GetBlockReply reply;
+    grpc::Status s = PeerStub(where)->GetBlock(&call, request, &reply);
+    if (s.ok() && reply.found()) {
+      return std::make_shared<const std::string>(std::move(*reply.mutable_data()));
+    }
+    tried.push_back(where + (s.ok() ? " (not there)" : " (" + s.error_message() + ")"));
+  }
+  return absl::NotFoundError(absl::StrCat("block ", block.block_id(),
+                                          " is on no live executor; tried here and ",
+                                          tried.empty() ? "nowhere else" : absl::StrJoin(tried, ", ")));
+}
+
+absl::StatusOr<std::vector<std::string>> ExecutorServer::FetchShuffleBuckets(
+    App* app, const proto::ShuffleRef& ref, int reduce_id) {
+  if (ref.num_maps() < 0 || ref.num_maps() > 1000000) {
+    return absl::InvalidArgumentError("bad map count");
+  }
+  std::vector<std::string> buckets(static_cast<size_t>(ref.num_maps()));
+  bool located = ref.map_locations_size() == ref.num_maps();
+  std::map<std::string, std::vector<int>> remote;
+  auto missing = [&](int m, const std::string& why) {
+    return absl::NotFoundError(
+        absl::StrCat("missing map output ", m, " of shuffle ", ref.shuffle_id(), " (", why, ")"));
+  };
+  for (int m = 0; m < ref.num_maps(); ++m) {
+    std::string where = located ? ref.map_locations(m) : address_;
+    if (where.empty()) return missing(m, "its location is unknown");
+    if (where != address_) {
+      remote[where].push_back(m);
+      continue;
+    }
+    auto b = app->shuffles.Get(ref.shuffle_id(), m);
+    if (b == nullptr || reduce_id >= static_cast<int>(b->size())) {
+      return missing(m, "not on this executor");
+    }
+    buckets[static_cast<size_t>(m)] = (*b)[static_cast<size_t>(reduce_id)];
+  }
+  for (const auto& [where, maps] : remote) {
+    grpc::ClientContext call;
+    rpc::AddSecret(&call, options_.secret);
+    call.set_deadline(In(std::chrono::seconds(60)));
+    proto::FetchShuffleRequest request;
+    request.set_app_id(app->id);
+    request.set_shuffle_id(ref.shuffle_id());
+    request.set_reduce_id(reduce_id);
+    for (int m : maps) request.add_map_ids(m);
+    auto reader = PeerStub(where)->FetchShuffle(&call, request);
+    proto::ShuffleChunk chunk;
+    std::set<int> complete;
+    while (reader->Read(&chunk)) {
+      int m = chunk.map_id();
+      if (m < 0 || m >= ref.num_maps()) continue;
+      if (chunk.missing()) {
+        call.TryCancel();
+        reader->Finish().IgnoreError();
+        return missing(m, "executor " + where + " no longer has it");
+      }
+      buckets[static_cast<size_t>(m)] += chunk.data();
+      if (chunk.last()) complete.insert(m);
+    }
+    grpc::Status s = reader->Finish();
+    for (int m : maps) {
+      if (!complete.count(m)) {
+        return missing(m, "executor " + where + " unreachable: " +
+                              (s.ok() ? "stream ended early" : s.error_message()));
+      }
+    }
+  }
+  return buckets;
+}
+
+grpc::Status ExecutorServer::RunTask(grpc::ServerContext* context,
+                                     const proto::RunTaskRequest* request,
+                                     proto::RunTaskReply* reply) {
+  EMBER_CHECK_SECRET(context);
+  if (!ValidId(request->app_id())) return Invalid("task without an application id");
+  if (!request->has_task() || !DepthOk(request->task().root(), 0)) {
+    return Invalid("malformed task: no or too deep an operator tree");
+  }
+  auto fail = [reply](const absl::Status& s) {
+    reply->set_error_code(static_cast<int>(s.code()));
+    reply->set_error(std::string(s.message()));
+    return grpc::Status::OK;
+  };
+  auto app = LoadedApp(request->app_id());
+  if (!app.ok()) return fail(app.status());
+  App* a = app->get();
+  {
+    absl::MutexLock lock(&slots_mu_);
+    auto free = [this]() ABSL_SHARED_LOCKS_REQUIRED(slots_mu_) {
+      return running_tasks_ < options_.slots;
+    };
+    slots_mu_.Await(absl::Condition(&free));
+    ++running_tasks_;
+  }
+  TaskEnv env;
+  env.ops = a->resolver.get();
+  env.blocks = blocks_.get();
+  env.shuffles = &a->shuffles;
+  env.cache = &a->cache;
+  env.fetch_block = [this](const proto::BlockInput& b) { return FetchBlock(b); };
+  env.fetch_shuffle = [this, a](const proto::ShuffleRef& ref, int reduce_id) {
+    return FetchShuffleBuckets(a, ref, reduce_id);
+  };
+  auto result = ember::internal::RunTask(request->task(), env);
+  {
+    absl::MutexLock lock(&slots_mu_);
+    --running_tasks_;
+  }
+  if (!result.ok()) return fail(result.status());
+  *reply->mutable_result() = std::move(*result);
+  return grpc::Status::OK;
+}
+
+grpc::Status ExecutorServer::FetchShuffle(grpc::ServerContext* context,
+                                          const proto::FetchShuffleRequest* request,
+                                          grpc::ServerWriter<proto::ShuffleChunk>* writer) {
+  EMBER_CHECK_SECRET(context);
+  if (!ValidId(request->app_id()) || request->reduce_id() < 0) {
+    return Invalid("malformed shuffle fetch");
+  }
+  std::shared_ptr<App> app = FindApp(request->app_id());
+  for (int m : request->map_ids()) {
+    proto::ShuffleChunk chunk;
+    chunk.set_map_id(m);
+    ShuffleStore::Buckets b =
+        app == nullptr ? nullptr : app->shuffles.Get(request->shuffle_id(), m);
+    if (b == nullptr || request->reduce_id() >= static_cast<int>(b->size())) {
+      chunk.set_missing(true);
+      if (!writer->Write(chunk)) return grpc::Status::CANCELLED;
+      continue;
+    }
+    const std::string& bucket = (*b)[static_cast<size_t>(request->reduce_id())];
+    size_t at = 0;
+    do {
+      size_t n = std::min(rpc::kChunkBytes, bucket.size() - at);
+      chunk.set_data(bucket.substr(at, n));
+      at += n;
+      chunk.set_last(at >= bucket.size());
+      if (!writer->Write(chunk)) return grpc::Status::CANCELLED;
+    } while (at < bucket.size());
+  }
+  return grpc::Status::OK;
+}
+
+// ------------------------------------------------------------------------------- blocks
+
+grpc::Status ExecutorServer::PutBlock(grpc::ServerContext* context,
+                                      const proto::PutBlockRequest* request,
+                                      proto::PutBlockReply*) {
+  EMBER_CHECK_SECRET(context);
+  if (!ValidId(request->block_id())) return Invalid("block without an id");
+  absl::Status s = blocks_->Put(request->block_id(), request->data());
+  if (!s.ok()) return rpc::ToGrpc(s);
+  CountBlock(request->block_id(), static_cast<int64_t>(request->data().size()));
+  return grpc::Status::OK;
+}
+
+grpc::Status ExecutorServer::GetBlock(grpc::ServerContext* context,
+                                      const proto::GetBlockRequest* request,
+                                      proto::GetBlockReply* reply) {
+  EMBER_CHECK_SECRET(context);
+  if (!ValidId(request->block_id())) return Invalid("block without an id");
+  auto bytes = blocks_->Get(request->block_id());
+  if (!bytes.ok()) {
+    if (absl::IsNotFound(bytes.status())) return grpc::Status::OK;  // found = false
+    return rpc::ToGrpc(bytes.status());
+  }
+  reply->set_found(true);
+  reply->set_data(**bytes);
+  return grpc::Status::OK;
+}
+
+grpc::Status ExecutorServer::RemoveBlocks(grpc::ServerContext* context,
+                                          const proto::RemoveBlocksRequest* request,
+                                          proto::RemoveBlocksReply*) {
+  EMBER_CHECK_SECRET(context);
+  std::vector<std::string> ids(request->block_ids().begin(), request->block_ids().end());
+  for (const auto& id : ids) {
+    if (!ValidId(id)) return Invalid("empty or oversized block id");
+  }
+  blocks_->Remove(ids);
+  UncountBlocks(ids);
+  return grpc::Status::OK;
+}
+
+grpc::Status ExecutorServer::Cleanup(grpc::ServerContext* context,
+                                     const proto::CleanupRequest* request, proto::CleanupReply*) {
+  EMBER_CHECK_SECRET(context);
+  if (!ValidId(request->app_id())) return Invalid("cleanup without an application id");
+  if (request->app_ended()) {
+    DropApp(request->app_id());
+    return grpc::Status::OK;
+  }
+  std::shared_ptr<App> app = FindApp(request->app_id());
+  if (app == nullptr) return grpc::Status::OK;
+  for (int id : request->shuffle_ids()) app->shuffles.RemoveShuffle(id);
+  if (request->clear_cache()) app->cache.Clear();
+  return grpc::Status::OK;
+}
+
+// ---------------------------------------------------------------------------- receivers
+
+grpc::Status ExecutorServer::StartReceiver(grpc::ServerContext* context,
+                                           const proto::StartReceiverRequest* request,
+                                           proto::StartReceiverReply* reply) {
+  EMBER_CHECK_SECRET(context);
+  if (!ValidId(request->app_id()) || request->stream_id() < 0 || request->incarnation() <= 0 ||
+      request->block_interval_ms() <= 0 || request->restart_delay_ms() < 0 ||
+      request->factory().key().empty()) {
+    return Invalid("malformed receiver start");
+  }
+  auto fail = [reply](const absl::Status& s) {
+    reply->set_error_code(static_cast<int>(s.code()));
+    reply->set_error(std::string(s.message()));
+    return grpc::Status::OK;
+  };
+  auto app = LoadedApp(request->app_id());
+  if (!app.ok()) return fail(app.status());
+  auto factory = (*app)->resolver->CreateAs<ReceiverFactoryOp>(request->factory());
+  if (!factory.ok()) return fail(factory.status());
+  std::unique_ptr<ReceiverBase> receiver;
+  try {
+    receiver = (*factory)->Create();
+  } catch (const std::exception& e) {
+    return fail(absl::InvalidArgumentError(std::string("cannot create receiver: ") + e.what()));
+  }
+  // A stream's older run here (the driver restarted it) goes first.
+  std::pair<std::string, int> key(request->app_id(), request->stream_id());
+  std::shared_ptr<RunningReceiver> old;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = receivers_.find(key);
+    if (it != receivers_.end()) {
+      old = it->second;
+      receivers_.erase(it);
+    }
+  }
+  if (old != nullptr) old->supervisor->Stop("superseded by a newer start");
+
+  auto running = std::make_shared<RunningReceiver>();
+  running->incarnation = request->incarnation();
+  running->store = std::make_unique<ReplicatingStore>(
+      this, request->replication(),
+      std::vector<proto::Peer>(request->peers().begin(), request->peers().end()));
+  running->clock = std::make_unique<SystemClock>();
+  std::string app_id = request->app_id();
+  int64_t incarnation = request->incarnation();
+  ReplicatingStore* store = running->store.get();
+  ReceiverSupervisor::Options o;
+  o.stream_id = request->stream_id();
+  o.clock = running->clock.get();
+  o.block_interval = Milliseconds(request->block_interval_ms());
+  o.restart_delay_ms = request->restart_delay_ms();
+  o.store = store;
+  o.block_prefix = absl::StrCat(app_id, "/", incarnation, "/");
+  o.report = [this, app_id, incarnation, store](const ReceivedBlock& b) {
+    proto::ReportBlockRequest r;
+    r.set_app_id(app_id);
+    r.set_incarnation(incarnation);
+    auto* block = r.mutable_block();
+    block->set_stream_id(b.stream_id);
+    block->set_block_id(b.block_id);
+    block->set_records(b.records);
+    block->set_time_ms(b.time.milliseconds());
+    if (!b.block_id.empty()) {
+      for (auto& where : store->TakeLocations(b.block_id)) block->add_locations(where);
+    }
+    // The block is stored (and replicated): the driver must hear of it. Retry briefly.
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      grpc::ClientContext call;
+      rpc::AddSecret(&call, options_.secret);
+      call.set_deadline(In(std::chrono::seconds(5)));
+      proto::ReportBlockReply ignored;
+      grpc::Status s = driver_->ReportBlock(&call, r, &ignored);
+      if (s.ok()) return;
+      if (attempt == 4) {
+        LOG(WARNING) << "cannot report block " << b.block_id << " to the driver: "
+                     << s.error_message();
+      }
+    }
+  };
+  o.on_event = [this, app_id, incarnation](int stream, const std::string& event,
+                                           const std::string& message) {
+    proto::ReportReceiverEventRequest r;
+    r.set_app_id(app_id);
+    r.set_stream_id(stream);
+    r.set_incarnation(incarnation);
+    r.set_executor_id(executor_id());
+    r.set_event(event);
+    r.set_message(message);
+    grpc::ClientContext call;
+    rpc::AddSecret(&call, options_.secret);
+    call.set_deadline(In(std::chrono::seconds(5)));
+    proto::ReportReceiverEventReply ignored;
+    grpc::Status s = driver_->ReportReceiverEvent(&call, r, &ignored);
+    if (!s.ok()) LOG(WARNING) << "cannot report receiver " << event << ": " << s.error_message();
+  };
+  running->supervisor = std::make_unique<ReceiverSupervisor>(std::move(o), std::move(receiver));
+  {
+    absl::MutexLock lock(&mu_);
+    if (shutdown_) return fail(absl::UnavailableError("executor shutting down"));
+    receivers_[key] = running;
+  }
+  running->supervisor->Start();
+  LOG(INFO) << "started receiver for stream " << request->stream_id() << " of "
+            << request->app_id() << " (run " << incarnation << ")";
+  return grpc::Status::OK;
+}
+
+grpc::Status ExecutorServer::StopReceiver(grpc::ServerContext* context,
+                                          const proto::StopReceiverRequest* request,
+                                          proto::StopReceiverReply*) {
+  EMBER_CHECK_SECRET(context);
+  if (!ValidId(request->app_id()) || request->stream_id() < 0) {
+    return Invalid("malformed receiver stop");
+  }
+  std::shared_ptr<RunningReceiver> running;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = receivers_.find({request->app_id(), request->stream_id()});
+    if (it == receivers_.end() || it->second->incarnation != request->incarnation()) {
+      return grpc::Status::OK;
+    }
+    running = it->second;
+    receivers_.erase(it);
+  }
+  running->supervisor->Stop(request->reason().empty() ? "stopped by the driver"
+                                                      : request->reason());
+  return grpc::Status::OK;
+}
+
+void ExecutorServer::StopReceivers(const std::string& app_id, bool all) {
+  std::vector<std::shared_ptr<RunningReceiver>> stopping;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto it = receivers_.begin(); it != receivers_.end();) {
+      if (all || it->first.first == app_id) {
+        stopping.push_back(it->second);
+        it = receivers_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& r : stopping) r->supervisor->Stop("executor dropped the application");
+}
+
+#undef EMBER_CHECK_SECRET
+
+}  // namespace internal
+}  // namespace ember
