@@ -66,11 +66,22 @@ class Cluster {
       secret_.erase(secret_.find_last_not_of("\n") + 1);
     }
     argv.insert(argv.end(), driver_args.begin(), driver_args.end());
+    driver_argv_ = argv;
     driver_ = std::make_unique<Subprocess>(argv, dir, "driver");
     EXPECT_TRUE(driver_->WaitForOutput("listening on", 20s)) << driver_->Stderr();
     address_ = ListeningAddress(*driver_);
     stub_ = proto::Driver::NewStub(rpc::MakeChannel(address_));
     for (int i = 0; i < executors; ++i) AddExecutor();
+  }
+
+  // kill -9 of the driver, and a new one on the same port and work directory.
+  void RestartDriver() {
+    driver_->Kill(SIGKILL);
+    driver_->Wait(10s);
+    std::vector<std::string> argv = driver_argv_;
+    argv[2] = PortOf(address_);
+    driver_ = std::make_unique<Subprocess>(argv, dir_, "driver" + std::to_string(++restarts_));
+    EXPECT_TRUE(driver_->WaitForOutput("listening on", 20s)) << driver_->Stderr();
   }
 
   Subprocess& AddExecutor() {
@@ -146,6 +157,8 @@ class Cluster {
 
  private:
   std::string dir_, secret_file_, secret_, address_;
+  std::vector<std::string> driver_argv_;
+  int restarts_ = 0;
   std::unique_ptr<Subprocess> driver_;
   std::vector<std::unique_ptr<Subprocess>> executors_;
   std::unique_ptr<proto::Driver::Stub> stub_;
@@ -368,6 +381,46 @@ TEST(ClusterTest, ShuffleResultsStayExactWhenAnExecutorIsKilled) {
   EXPECT_EQ(cluster.LiveExecutors().size(), 2u);
 }
 
+TEST(ClusterTest, ConcurrentJobsAreIsolated) {
+  std::string dir = MakeTempDir("cluster-two");
+  Cluster cluster(dir, 2);
+  ASSERT_TRUE(cluster.WaitForExecutors(2));
+  // The same plugin twice (same operator keys, same shuffle ids in each driver-side context)
+  // with different inputs: each job sees only its own data.
+  Subprocess a(cluster.Submit({"--name", "a", "tests/jobs/libshuffle_sum.so", "--", "6", "1000",
+                               "250", "3000"}),
+               dir, "a");
+  Subprocess b(cluster.Submit({"--name", "b", "tests/jobs/libshuffle_sum.so", "--", "6", "3000",
+                               "250", "3000"}),
+               dir, "b");
+  ASSERT_EQ(a.Wait(60s), 0) << a.Stderr() << cluster.driver().Stderr();
+  ASSERT_EQ(b.Wait(60s), 0) << b.Stderr() << cluster.driver().Stderr();
+  for (auto [job, n] : {std::make_pair(&a, 1000), std::make_pair(&b, 3000)}) {
+    std::string expected;
+    for (int i = 0; i < 6; ++i) {
+      Expected e = ShuffleSum(i, n);
+      expected += "result total=" + std::to_string(e.total) +
+                  " groups=7 digest=" + std::to_string(e.digest) + "\n";
+    }
+    EXPECT_EQ(job->Stdout(), expected);
+  }
+}
+
+TEST(ClusterTest, ExecutorsRegisterAgainAfterADriverRestart) {
+  std::string dir = MakeTempDir("cluster-restart");
+  Cluster cluster(dir, 2);
+  ASSERT_TRUE(cluster.WaitForExecutors(2));
+  cluster.RestartDriver();
+  // The new driver knows no executor; their heartbeats are refused, and they register again.
+  ASSERT_TRUE(cluster.WaitForExecutors(2)) << cluster.driver().Stderr();
+  Subprocess job(cluster.Submit({"tests/jobs/libshuffle_sum.so", "--", "2", "1000", "200",
+                                 "1000"}),
+                 dir, "job");
+  EXPECT_EQ(job.Wait(60s), 0) << job.Stderr() << cluster.driver().Stderr();
+  EXPECT_NE(job.Stdout().find("result total=499500 groups=7"), std::string::npos)
+      << job.Stdout();
+}
+
 // -------------------------------------------------------------------------- errors
 
 TEST(ClusterTest, BadInputGetsClearErrorsAndTheClusterStaysHealthy) {
@@ -413,6 +466,34 @@ TEST(ClusterTest, BadInputGetsClearErrorsAndTheClusterStaysHealthy) {
   proto::RegisterExecutorReply reg_reply;
   EXPECT_EQ(stub->RegisterExecutor(&bad, reg, &reg_reply).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
+
+  // The executor service checks the secret and its requests too.
+  {
+    auto live = cluster.LiveExecutors();
+    ASSERT_EQ(live.size(), 1u);
+    auto executor = proto::Executor::NewStub(rpc::MakeChannel(live.begin()->first));
+    grpc::ClientContext anonymous;
+    proto::RunTaskRequest task;
+    proto::RunTaskReply task_reply;
+    EXPECT_EQ(executor->RunTask(&anonymous, task, &task_reply).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+    grpc::ClientContext empty;
+    rpc::AddSecret(&empty, "s3cret-for-tests");
+    EXPECT_EQ(executor->RunTask(&empty, task, &task_reply).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
+    grpc::ClientContext no_root;
+    rpc::AddSecret(&no_root, "s3cret-for-tests");
+    task.set_app_id("app-x");
+    task.mutable_task()->set_partition(1);
+    EXPECT_EQ(executor->RunTask(&no_root, task, &task_reply).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
+    grpc::ClientContext unknown_app;
+    rpc::AddSecret(&unknown_app, "s3cret-for-tests");
+    task.mutable_task()->mutable_root()->mutable_empty();
+    EXPECT_TRUE(executor->RunTask(&unknown_app, task, &task_reply).ok());
+    EXPECT_EQ(task_reply.error_code(), static_cast<int>(grpc::StatusCode::NOT_FOUND))
+        << task_reply.error();
+  }
 
   // A driver that is down: exit 5, quickly.
   Subprocess down({"tools/ember-submit", "--master", "ember://127.0.0.1:1", "--list"}, dir,
