@@ -22,6 +22,9 @@ and keeps their blocks in RocksDB, replicated to another executor.
 Options:
   --driver HOST:PORT   the driver's address (required)
   --bind ADDR          address to listen on (default 127.0.0.1)
+  --advertise HOST     the host name or address the driver and other executors reach this
+                       executor at (default: the --bind address, or the machine's host name
+                       when binding 0.0.0.0 or ::)
   --port N             port to listen on (default 0: chosen by the system)
   --data-dir DIR       RocksDB blocks and fetched plugins (default ./ember-executor-data)
   --slots N            task slots (default: the number of cores)
@@ -57,7 +60,7 @@ int main(int argc, char** argv) {
   ember::internal::ExecutorServer::Options o;
   o.data_dir = "./ember-executor-data";
   o.slots = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  std::string bind = "127.0.0.1", secret_file;
+  std::string bind = "127.0.0.1", secret_file, advertise;
   int port = 0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -65,7 +68,7 @@ int main(int argc, char** argv) {
       std::cout << kUsage;
       return 0;
     }
-    if (a != "--driver" && a != "--bind" && a != "--port" && a != "--data-dir" &&
+    if (a != "--driver" && a != "--bind" && a != "--advertise" && a != "--port" && a != "--data-dir" &&
         a != "--slots" && a != "--secret-file" && a != "--conf") {
       return Usage("unknown option " + a);
     }
@@ -75,6 +78,8 @@ int main(int argc, char** argv) {
       o.driver = v;
     } else if (a == "--bind") {
       bind = v;
+    } else if (a == "--advertise") {
+      advertise = v;
     } else if (a == "--port") {
       if (!ParseInt(v, 65535, &port)) return Usage("--port takes a port number, not " + v);
     } else if (a == "--data-dir") {
@@ -123,7 +128,17 @@ int main(int argc, char** argv) {
     std::cerr << "ember-executor: cannot listen on " << host << ":" << port << "\n";
     return 1;
   }
-  std::string address = host + ":" + std::to_string(selected);
+  if (advertise.empty()) {
+    advertise = host;
+    if (bind == "0.0.0.0" || bind == "::") {
+      char name[256] = {0};
+      gethostname(name, sizeof(name) - 1);
+      advertise = name;
+    }
+  } else if (advertise.find(':') != std::string::npos && advertise[0] != '[') {
+    advertise = "[" + advertise + "]";
+  }
+  std::string address = advertise + ":" + std::to_string(selected);
   std::cout << "ember-executor listening on " << address << std::endl;
   LOG(INFO) << "ember-executor listening on " << address << " with " << o.slots
             << " slot(s), data in " << o.data_dir << ", driver " << o.driver;
