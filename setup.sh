@@ -10,6 +10,8 @@ PACKAGES=(
   libabsl-dev librocksdb-dev libgoogle-glog-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev python3
+  # the compose test's base image, made without a registry (deploy/base-image.sh)
+  debootstrap
   # lint (documented in the README)
   clang-format clang-tidy
 )
