@@ -12,6 +12,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev python3
   # the compose test's base image, made without a registry (deploy/base-image.sh)
   debootstrap
+  # the job template's builds in the toolkit test (tools/toolkit_test.sh)
+  cmake make
   # lint (documented in the README)
   clang-format clang-tidy
 )

@@ -99,7 +99,13 @@ eventually 60 executors_are 2 || fail "executors did not register with the resta
 $compose exec -T driver bash -c "ls /var/lib/ember/work/apps/$app" | grep -q '\.so$' \
   || fail "the driver's volume lost $app"
 kill -9 "$submit_pid" 2>/dev/null; submit_pid=""
-tools/ember-submit --master "$master" examples/libnetwork_word_count.so \
+
+echo "== a job built in the ember-sdk image, run on the restarted cluster"
+mkdir -p "$work/sdkjob" && chmod 777 "$work/sdkjob"
+docker run --rm -v "$work/sdkjob:/job" ember-sdk:latest bash -c \
+  'cp -r /usr/local/share/ember/template/. /job && cd /job && cmake -S . -B build >/dev/null && cmake --build build >/dev/null' \
+  || fail "building the template in ember-sdk"
+tools/ember-submit --master "$master" "$work/sdkjob/build/libwordcount.so" \
   -- textsource 9999 1000 3000 >"$work/after.out" 2>"$work/after.err" \
   || fail "a job after the driver restart: $(cat "$work/after.err")"
 grep -qE '^\(w[0-7],[0-9]+\)$' "$work/after.out" || fail "no output after the driver restart"
