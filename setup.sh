@@ -8,12 +8,16 @@ PACKAGES=(
   bazel-bootstrap bazel-platforms bazel-rules-java g++ pkg-config
   protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev
   libabsl-dev librocksdb-dev libgoogle-glog-dev
+  # the driver's web UI and REST API: HTTP server, JSON, charts served by the driver itself
+  libcpp-httplib-dev nlohmann-json3-dev libjs-chart.js
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev python3
   # the compose test's base image, made without a registry (deploy/base-image.sh)
   debootstrap
   # the job template's builds in the toolkit test (tools/toolkit_test.sh)
   cmake make
+  # the web UI's browser test
+  chromium chromium-driver
   # lint (documented in the README)
   clang-format clang-tidy
 )

@@ -268,18 +268,21 @@ class DStream {
     foreachRDD([num, ctx](const Rdd<T, Stack>& rdd, Time t) {
       internal::EmitOutput(ctx, internal::FormatBatch(rdd.take(num + 1), num, t));
     });
+    internal::NameLastOutput(node_, "print");
   }
   // Every batch: a directory `prefix-<batch time ms>[.suffix]` of part-NNNNN text files.
   void saveAsTextFiles(const std::string& prefix, const std::string& suffix = "") const {
     foreachRDD([prefix, suffix](const Rdd<T, Stack>& rdd, Time t) {
       rdd.saveAsTextFile(internal::BatchDirectory(prefix, suffix, t));
     });
+    internal::NameLastOutput(node_, "saveAsTextFiles");
   }
   // Every batch: a directory of object files (common/object_file.h; read with ReadObjectFiles).
   void saveAsObjectFiles(const std::string& prefix, const std::string& suffix = "") const {
     foreachRDD([prefix, suffix](const Rdd<T, Stack>& rdd, Time t) {
       rdd.saveAsObjectFile(internal::BatchDirectory(prefix, suffix, t));
     });
+    internal::NameLastOutput(node_, "saveAsObjectFiles");
   }
 
   // Keeps each batch's RDD once computed, for the outputs that share it. Returns the

@@ -6,6 +6,7 @@
 #include "common/dstream.h"
 #include "common/errors.h"
 #include "common/job.h"
+#include "common/listener.h"
 #include "common/object_file.h"
 #include "common/rdd.h"
 #include "common/receiver.h"

@@ -51,6 +51,8 @@ StreamRef MakeDerivedStream(std::vector<StreamRef> parents, ComputeFn fn);
 StreamRef MakeSourceStream(ContextCore* ctx, std::function<RddRef(Time)> fn);
 // Output operations run for every batch, in the order they were registered.
 void RegisterOutput(const StreamRef& stream, std::function<void(const RddRef&, Time)> fn);
+// The name the UI and listeners show for the output registered last ("foreachRDD" otherwise).
+void NameLastOutput(const StreamRef& stream, const std::string& name);
 void PersistStream(const StreamRef& stream);
 // window(length, slide); throws EmberError unless both are multiples of the parent's slide.
 StreamRef MakeWindowedStream(const StreamRef& parent, Duration length, Duration slide);
@@ -59,6 +61,7 @@ std::vector<RddRef> SliceStream(const StreamRef& stream, Time from, Time to);
 Duration SlideOf(const StreamRef& stream);
 ContextCore* ContextOf(const StreamRef& stream);
 // Where print() writes: the job's driver-side output.
+// (Listeners: StreamingContext::addStreamingListener, implemented by the runtime.)
 void EmitOutput(ContextCore* ctx, const std::string& text);
 
 }  // namespace internal

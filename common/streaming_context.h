@@ -14,6 +14,7 @@
 #include "common/broadcast.h"
 #include "common/conf.h"
 #include "common/dstream.h"
+#include "common/listener.h"
 #include "common/engine_api.h"
 #include "common/rdd.h"
 #include "common/receiver.h"
@@ -144,6 +145,9 @@ class StreamingContext {
   // Returns true when the context stopped within `timeoutMs`; rethrows the job's error.
   bool awaitTerminationOrTimeout(int64_t timeoutMs);
   StreamingContextState getState() const;
+
+  // Subscribes a listener to this context's events (common/listener.h).
+  void addStreamingListener(std::shared_ptr<StreamingListener> listener);
 
   Duration batchDuration() const;
   const Conf& conf() const;

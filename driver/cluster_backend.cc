@@ -315,8 +315,8 @@ void AppServices::OnExecutorLost(const ExecutorPtr& e, const std::string& reason
     r.next_try = absl::Now();
     if (tracker_ != nullptr && receivers_running_) {
       std::string message = "executor " + e->id + " (" + e->address + ") lost: " + reason;
-      tracker_->OnEvent(id, "error", message);
-      tracker_->OnEvent(id, "stopped", message);
+      tracker_->OnEvent(id, "error", message, e->id);
+      tracker_->OnEvent(id, "stopped", message, e->id);
     }
   }
   keeper_wake_ = true;
@@ -349,7 +349,7 @@ void AppServices::OnReceiverEvent(const proto::ReportReceiverEventRequest& reque
   if (!request.executor_id().empty() && request.event() != "started") {
     message += " [on executor " + request.executor_id() + "]";
   }
-  tracker_->OnEvent(request.stream_id(), request.event(), message);
+  tracker_->OnEvent(request.stream_id(), request.event(), message, request.executor_id());
 }
 
 void AppServices::StopReceivers() {

@@ -119,6 +119,13 @@ ContextCore::ContextCore(Conf conf, Duration batch_interval)
     absl::MutexLock lock(&default_sink_mu);
     sink_ = DefaultSink();
   }
+  bus_ = std::make_unique<ListenerBus>();
+  std::string app_id = conf_.get("ember.app.id", "local-" + std::to_string(clock_->NowMs()));
+  progress_ = std::make_shared<StreamingProgress>(
+      app_id, conf_.appName(), batch_interval_.milliseconds(),
+      static_cast<size_t>(conf_.getInt("ember.streaming.ui.retainedBatches", 1000)));
+  bus_->Add(progress_);
+  Monitor::Global().Add(progress_);
   blocks_ = std::make_unique<MemoryBlockStore>();
   shuffles_ = std::make_unique<ShuffleStore>();
   cache_ = std::make_unique<PartitionCache>();
@@ -132,6 +139,9 @@ ContextCore::ContextCore(Conf conf, Duration batch_interval)
       conf_.getDuration("ember.streaming.receiverRestartDelay", Seconds(2)).milliseconds();
   t.store = blocks_.get();
   t.cluster = cluster_.get();
+  t.on_event = [this](const ReceiverStatus& status, const std::string& event) {
+    PostReceiverEvent(status, event);
+  };
   tracker_ = std::make_unique<ReceiverTracker>(t);
   BuildBackend(local_slots_);
 }
@@ -145,6 +155,8 @@ ContextCore::~ContextCore() {
   scheduler_.reset();
   tracker_.reset();
   // Outputs hold streams which hold RDDs whose shuffles call back into this object.
+  // Listeners hear everything posted before the context goes.
+  bus_.reset();
   absl::MutexLock lock(&mu_);
   outputs_.clear();
   file_streams_.clear();
@@ -179,6 +191,61 @@ void ContextCore::AddOutput(StreamRef stream, std::function<void(const RddRef&, 
   CheckCanAddStreams();
   absl::MutexLock lock(&mu_);
   outputs_.emplace_back(std::move(stream), std::move(fn));
+  output_names_.push_back("foreachRDD");
+}
+
+void ContextCore::NameLastOutput(const std::string& name) {
+  absl::MutexLock lock(&mu_);
+  if (!output_names_.empty()) output_names_.back() = name;
+}
+
+void ContextCore::AddStreamingListener(std::shared_ptr<StreamingListener> listener) {
+  if (listener == nullptr) throw EmberError("addStreamingListener: null listener");
+  bus_->Add(std::move(listener));
+}
+
+void ContextCore::PostBatchEvent(const BatchInfo& info, const char* event) {
+  ember::BatchInfo b;
+  b.batchTime = info.batch_time;
+  b.numRecords = info.records;
+  b.submissionTime = info.submission_ms;
+  b.processingStartTime = info.processing_start_ms;
+  b.processingEndTime = info.processing_end_ms;
+  std::string e = event;
+  if (e == "completed") {
+    absl::MutexLock lock(&mu_);
+    auto it = batch_ops_.find(info.batch_time.milliseconds());
+    if (it != batch_ops_.end()) {
+      b.outputOperationInfos = std::move(it->second);
+      batch_ops_.erase(it);
+    }
+  }
+  if (e == "submitted") {
+    bus_->Post([b](StreamingListener& l) { l.onBatchSubmitted(b); });
+  } else if (e == "started") {
+    bus_->Post([b](StreamingListener& l) { l.onBatchStarted(b); });
+  } else {
+    bus_->Post([b](StreamingListener& l) { l.onBatchCompleted(b); });
+  }
+}
+
+void ContextCore::PostReceiverEvent(const ReceiverStatus& status, const std::string& event) {
+  ReceiverInfo r;
+  r.streamId = status.stream_id;
+  r.name = "stream " + std::to_string(status.stream_id);
+  r.active = status.active;
+  r.executorId = status.executor_id;
+  r.location = status.executor_id == "driver" ? "localhost" : status.executor_id;
+  r.lastErrorMessage = status.last_error;
+  r.lastError = status.last_error;
+  r.lastErrorTime = status.last_error.empty() ? -1 : status.last_error_time_ms;
+  if (event == "started") {
+    bus_->Post([r](StreamingListener& l) { l.onReceiverStarted(r); });
+  } else if (event == "stopped") {
+    bus_->Post([r](StreamingListener& l) { l.onReceiverStopped(r); });
+  } else {
+    bus_->Post([r](StreamingListener& l) { l.onReceiverError(r); });
+  }
 }
 
 StreamRef ContextCore::AddReceiverStream(std::shared_ptr<const ReceiverFactoryOp> factory,
@@ -285,6 +352,9 @@ void ContextCore::Start() {
   o.has_pending_input = [this] { return tracker_->HasUnallocatedBlocks(); };
   o.retained_batches =
       static_cast<size_t>(conf_.getInt("ember.streaming.ui.retainedBatches", 1000));
+  o.on_batch = [this](const BatchInfo& info, const char* event) { PostBatchEvent(info, event); };
+  int64_t started = clock_->NowMs();
+  bus_->Post([started](StreamingListener& l) { l.onStreamingStarted(started); });
   scheduler_ = std::make_unique<JobScheduler>(o);
   {
     absl::MutexLock lock(&mu_);
@@ -301,12 +371,24 @@ std::string ContextCore::RunBatch(Time t) {
     absl::MutexLock lock(&mu_);
     outputs = outputs_;
   }
+  std::vector<std::string> names;
+  {
+    absl::MutexLock lock(&mu_);
+    names = output_names_;
+  }
   current_batch_time = t;
   std::string failure;
   for (size_t i = 0; i < outputs.size(); ++i) {
+    OutputOperationInfo op;
+    op.batchTime = t;
+    op.id = static_cast<int>(i);
+    op.name = i < names.size() ? names[i] : "foreachRDD";
+    op.description = op.name + " (output operation " + std::to_string(i) + ")";
     try {
       RddRef rdd = outputs[i].first->GetOrCompute(t);
       if (rdd == nullptr) continue;  // not a multiple of this output's slide
+      op.startTime = clock_->NowMs();
+      bus_->Post([op](StreamingListener& l) { l.onOutputOperationStarted(op); });
       outputs[i].second(rdd, t);
     } catch (const std::exception& e) {
       std::string message = "Error running job streaming job " + std::to_string(t.milliseconds()) +
@@ -314,7 +396,13 @@ std::string ContextCore::RunBatch(Time t) {
       LOG(ERROR) << message;
       if (failure.empty()) failure = message;
       ReportError(message);
+      op.failureReason = message;
+      if (op.startTime < 0) op.startTime = clock_->NowMs();
     }
+    op.endTime = clock_->NowMs();
+    bus_->Post([op](StreamingListener& l) { l.onOutputOperationCompleted(op); });
+    absl::MutexLock lock(&mu_);
+    batch_ops_[t.milliseconds()][op.id] = op;
   }
   return failure;
 }
@@ -364,6 +452,7 @@ void ContextCore::Stop(bool graceful) {
     // Receivers first: their last blocks are reported before the generator drains.
     tracker_->StopAll();
     scheduler_->Stop(graceful);
+    progress_->SetEnded(clock_->NowMs());
     {
       absl::MutexLock lock(&mu_);
       state_ = static_cast<int>(StreamingContextState::STOPPED);

@@ -5,6 +5,7 @@
 // generator thread call back into it. Thread-safe.
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -18,6 +19,8 @@
 #include "driver/cluster_services.h"
 #include "driver/dag_scheduler.h"
 #include "driver/job_scheduler.h"
+#include "driver/listener_bus.h"
+#include "driver/streaming_progress.h"
 #include "driver/local_backend.h"
 #include "driver/receiver_tracker.h"
 #include "driver/stream_graph.h"
@@ -49,6 +52,8 @@ class ContextCore : public std::enable_shared_from_this<ContextCore> {
   // ------------------------------------------------------------------------- graph
   void CheckCanAddStreams() const;
   void AddOutput(StreamRef stream, std::function<void(const RddRef&, Time)> fn);
+  void NameLastOutput(const std::string& name);
+  void AddStreamingListener(std::shared_ptr<StreamingListener> listener);
   StreamRef AddReceiverStream(std::shared_ptr<const ReceiverFactoryOp> factory,
                               std::shared_ptr<const DecoderOp> decoder);
   StreamRef AddFileStream(FileInputStream::Options options);
@@ -74,11 +79,16 @@ class ContextCore : public std::enable_shared_from_this<ContextCore> {
   JobMetrics job_metrics() const { return dag_->metrics(); }
   const BlockStore& block_store() const { return *blocks_; }
   const ShuffleStore& shuffle_store() const { return *shuffles_; }
+  const std::shared_ptr<StreamingProgress>& progress() const { return progress_; }
+  // Waits until the listeners have been told everything posted so far.
+  bool WaitForListeners(absl::Duration timeout) { return bus_->WaitUntilEmpty(timeout); }
 
  private:
   std::string RunBatch(Time t);
   void CleanupBatch(Time t);
   void ReportError(const std::string& message);
+  void PostBatchEvent(const BatchInfo& info, const char* event);
+  void PostReceiverEvent(const ReceiverStatus& status, const std::string& event);
   void BuildBackend(int slots);
 
   Time zero_time_;
@@ -87,6 +97,8 @@ class ContextCore : public std::enable_shared_from_this<ContextCore> {
   const Duration batch_interval_;
   std::shared_ptr<ClusterServices> cluster_;  // null in local mode
   std::unique_ptr<Clock> clock_;
+  std::unique_ptr<ListenerBus> bus_;
+  std::shared_ptr<StreamingProgress> progress_;
   int local_slots_ = 1;
   int max_failures_ = 1;
   int default_parallelism_ = 1;
@@ -105,6 +117,9 @@ class ContextCore : public std::enable_shared_from_this<ContextCore> {
   std::vector<std::pair<StreamRef, std::function<void(const RddRef&, Time)>>> outputs_
       ABSL_GUARDED_BY(mu_);
   std::vector<std::shared_ptr<FileInputStream>> file_streams_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> output_names_ ABSL_GUARDED_BY(mu_);
+  // The output operations of the batches being processed, for their completion events.
+  std::map<int64_t, std::map<int, OutputOperationInfo>> batch_ops_ ABSL_GUARDED_BY(mu_);
   std::string error_ ABSL_GUARDED_BY(mu_);
   OutputSink sink_ ABSL_GUARDED_BY(mu_);
 };

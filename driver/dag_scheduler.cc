@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/op_registry.h"
+#include "driver/streaming_progress.h"
 
 namespace ember {
 namespace internal {
@@ -100,6 +101,7 @@ absl::Status DagScheduler::RunStage(std::vector<proto::TaskSpec> tasks,
   std::vector<size_t> pending(tasks.size());
   for (size_t i = 0; i < tasks.size(); ++i) pending[i] = i;
   metrics_.tasks += static_cast<int64_t>(tasks.size());
+  Monitor::Global().CountTasks(static_cast<int64_t>(tasks.size()), 0);
   for (int attempt = 0; !pending.empty(); ++attempt) {
     std::vector<proto::TaskSpec> batch;
     for (size_t i : pending) {
@@ -119,6 +121,7 @@ absl::Status DagScheduler::RunStage(std::vector<proto::TaskSpec> tasks,
       if (absl::IsNotFound(last_error)) return last_error;
       failed.push_back(pending[k]);
       ++metrics_.failed_attempts;
+      Monitor::Global().CountTasks(0, 1);
       LOG(WARNING) << "task " << tasks[pending[k]].partition() << " of stage "
                    << tasks[pending[k]].stage_id() << " failed (attempt " << attempt + 1 << "/"
                    << max_failures_ << "): " << last_error.message();

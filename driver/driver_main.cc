@@ -16,6 +16,8 @@
 #include "driver/driver_service.h"
 #include "driver/executor_registry.h"
 #include "driver/job_registry.h"
+#include "driver/streaming_progress.h"
+#include "driver/web_ui.h"
 
 namespace {
 
@@ -30,7 +32,8 @@ Options:
   --bind ADDR             address to listen on (default 127.0.0.1); an address beyond
                           loopback needs --secret-file or --allow-insecure
   --port N                gRPC port (default 7077; 0 = chosen by the system)
-  --ui-port N             web UI / REST port (default 4040; served by a later release)
+  --ui-port N             web UI, REST API and /metrics port (default 4040; 0 = chosen by
+                          the system), on the --bind address
   --work-dir DIR          where submitted plugins and checkpoints live (default ./ember-work)
   --secret-file FILE      the cluster secret (first line; the file must be private to its
                           owner); every call must carry it
@@ -206,7 +209,32 @@ int main(int argc, char** argv) {
                         std::to_string(selected);
   // Jobs see the real address as their master (the port may have been chosen just now).
   jobs->SetDriverUrl("ember://" + address);
+  ember::internal::WebUi::Options uo;
+  uo.bind = bind;
+  uo.port = ui_port;
+  ember::internal::ExecutorRegistry* registry = executors.get();
+  uo.executors = [registry] {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& e : registry->Infos()) {
+      out.push_back({{"id", e.executor_id()},
+                     {"address", e.address()},
+                     {"slots", e.slots()},
+                     {"runningTasks", e.running_tasks()},
+                     {"blocks", e.blocks()},
+                     {"blockBytes", e.block_bytes()},
+                     {"receivers", e.receivers()},
+                     {"lastHeartbeat", ember::internal::IsoTime(e.last_heartbeat_ms())},
+                     {"state", e.alive() ? "alive" : "lost"}});
+    }
+    return out;
+  };
+  auto ui = ember::internal::WebUi::Start(uo);
+  if (!ui.ok()) {
+    std::cerr << "ember-driver: " << ui.status().message() << "\n";
+    return 1;
+  }
   std::cout << "ember-driver listening on " << address << std::endl;
+  std::cout << "ember-driver web UI at " << (*ui)->url() << std::endl;
   LOG(INFO) << "ember-driver listening on " << address << ", work directory " << work_dir
             << (secret.empty() ? ", no cluster secret" : ", cluster secret required");
 

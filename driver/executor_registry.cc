@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/rpc.h"
+#include "driver/streaming_progress.h"
 
 namespace ember {
 namespace internal {
@@ -93,6 +94,7 @@ void ExecutorRegistry::NotifyLost(const std::vector<ExecutorPtr>& lost,
     for (const auto& [token, l] : listeners_) listeners.push_back(l);
   }
   for (const auto& e : lost) {
+    Monitor::Global().CountExecutorLoss();
     LOG(WARNING) << "Lost executor " << e->id << " at " << e->address << ": " << reason;
     for (const auto& l : listeners) l(e, reason);
   }

@@ -48,6 +48,8 @@ class JobScheduler {
     std::function<void(Time)> cleanup;           // job thread, after the batch
     std::function<bool()> has_pending_input;     // for a graceful stop
     size_t retained_batches = 1000;
+    // Told when a batch is queued (generator thread), starts and completes (job thread).
+    std::function<void(const BatchInfo&, const char* event)> on_batch;
   };
   explicit JobScheduler(Options options) : options_(std::move(options)) {}
   ~JobScheduler();

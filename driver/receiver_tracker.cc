@@ -91,25 +91,32 @@ void ReceiverTracker::OnBlock(const ReceivedBlock& block) {
   mark = std::max(mark, block.time.milliseconds());
 }
 
-void ReceiverTracker::OnEvent(int stream_id, const std::string& event, const std::string& message) {
-  absl::MutexLock lock(&mu_);
-  ReceiverStatus& s = statuses_[stream_id];
-  s.stream_id = stream_id;
-  if (event == "started") {
-    s.active = true;
-    // A receiver restarted (elsewhere, on a cluster): batches wait for it again.
-    if (running_ && watermarks_.count(stream_id) == 0) {
-      watermarks_[stream_id] = options_.clock->NowMs();
+void ReceiverTracker::OnEvent(int stream_id, const std::string& event, const std::string& message,
+                              const std::string& executor_id) {
+  ReceiverStatus copy;
+  {
+    absl::MutexLock lock(&mu_);
+    ReceiverStatus& s = statuses_[stream_id];
+    s.stream_id = stream_id;
+    if (event == "started") {
+      s.active = true;
+      s.executor_id = executor_id;
+      // A receiver restarted (elsewhere, on a cluster): batches wait for it again.
+      if (running_ && watermarks_.count(stream_id) == 0) {
+        watermarks_[stream_id] = options_.clock->NowMs();
+      }
+      LOG(INFO) << "Receiver for stream " << stream_id << " started";
+    } else if (event == "stopped") {
+      s.active = false;
+      watermarks_.erase(stream_id);  // batches no longer wait for it
+      LOG(INFO) << "Receiver for stream " << stream_id << " stopped: " << message;
+    } else {
+      s.last_error = message;
+      s.last_error_time_ms = options_.clock->NowMs();
     }
-    LOG(INFO) << "Receiver for stream " << stream_id << " started";
-  } else if (event == "stopped") {
-    s.active = false;
-    watermarks_.erase(stream_id);  // batches no longer wait for it
-    LOG(INFO) << "Receiver for stream " << stream_id << " stopped: " << message;
-  } else {
-    s.last_error = message;
-    s.last_error_time_ms = options_.clock->NowMs();
+    copy = s;
   }
+  if (options_.on_event) options_.on_event(copy, event);
 }
 
 void ReceiverTracker::AllocateBatch(Time t) {

@@ -7,6 +7,7 @@
 // In local mode it also runs the receivers, in-process, through the same supervisor code the
 // executors use; on a cluster the cluster services place them on executors. Thread-safe.
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -27,6 +28,7 @@ namespace internal {
 struct ReceiverStatus {
   int stream_id = 0;
   bool active = false;
+  std::string executor_id;  // "driver" in local mode
   std::string last_error;
   int64_t last_error_time_ms = 0;
 };
@@ -40,6 +42,8 @@ class ReceiverTracker {
     BlockStore* store = nullptr;
     // On a cluster the receivers run on executors, placed by these services.
     ClusterServices* cluster = nullptr;
+    // Told of every receiver event (started, error, stopped) with the receiver's status.
+    std::function<void(const ReceiverStatus&, const std::string& event)> on_event;
     // How long (real time) a batch waits for receivers to cut their blocks up to its time.
     absl::Duration watermark_wait = absl::Seconds(2);
   };
@@ -65,7 +69,8 @@ class ReceiverTracker {
   // Called by the receivers' supervisors, in this process or (through the cluster services)
   // on executors.
   void OnBlock(const ReceivedBlock& block);
-  void OnEvent(int stream_id, const std::string& event, const std::string& message);
+  void OnEvent(int stream_id, const std::string& event, const std::string& message,
+               const std::string& executor_id = "driver");
 
  private:
 

@@ -147,6 +147,10 @@ void RegisterOutput(const StreamRef& stream, std::function<void(const RddRef&, T
   stream->ctx()->AddOutput(stream, std::move(fn));
 }
 
+void NameLastOutput(const StreamRef& stream, const std::string& name) {
+  stream->ctx()->NameLastOutput(name);
+}
+
 void PersistStream(const StreamRef& stream) { stream->Persist(); }
 
 StreamRef MakeWindowedStream(const StreamRef& parent, Duration length, Duration slide) {

@@ -55,6 +55,10 @@ internal::StreamRef StreamingContext::ReceiverStream(
 
 void StreamingContext::start() { core_->Start(); }
 
+void StreamingContext::addStreamingListener(std::shared_ptr<StreamingListener> listener) {
+  core_->AddStreamingListener(std::move(listener));
+}
+
 void StreamingContext::stop(bool /*stopSparkContext*/, bool stopGracefully) {
   core_->Stop(stopGracefully);
 }

@@ -12,6 +12,7 @@
 #include "common/conf.h"
 #include "common/job.h"
 #include "driver/local_backend.h"
+#include "driver/web_ui.h"
 #include "common/rpc.h"
 #include "executor/plugin_loader.h"
 #include "tools/cluster_client.h"
@@ -195,6 +196,34 @@ int main(int argc, char** argv) {
   if (!ember::internal::ParseLocalMaster(conf.master(), &slots, &failures)) {
     return Usage("unknown master '" + conf.master() +
                  "' (use local, local[N], local[*], local[N,F] or ember://HOST:PORT)");
+  }
+
+  // As Spark: while a local job runs, this process serves its web UI.
+  std::unique_ptr<ember::internal::WebUi> ui;
+  if (conf.getBoolean("ember.ui.enabled", true)) {
+    ember::internal::WebUi::Options uo;
+    uo.bind = conf.get("ember.ui.bind", "127.0.0.1");
+    uo.port = static_cast<int>(conf.getInt("ember.ui.port", 4040));
+    uo.port_retries = 16;
+    int local_slots = slots;
+    uo.executors = [local_slots] {
+      return nlohmann::json::array({{{"id", "driver"},
+                                     {"address", "localhost"},
+                                     {"slots", local_slots},
+                                     {"runningTasks", nullptr},
+                                     {"blocks", nullptr},
+                                     {"blockBytes", nullptr},
+                                     {"receivers", nullptr},
+                                     {"lastHeartbeat", nullptr},
+                                     {"state", "alive"}}});
+    };
+    auto started = ember::internal::WebUi::Start(uo);
+    if (started.ok()) {
+      ui = std::move(*started);
+      LOG(INFO) << "web UI at " << ui->url();
+    } else {
+      LOG(WARNING) << "no web UI: " << started.status().message();
+    }
   }
 
   auto loaded = ember::internal::LoadPlugin(plugin);
