@@ -141,7 +141,8 @@ function histogram(values) {
   const max = Math.max(...v), bins = 10, width = max > 0 ? max / bins : 1;
   const counts = new Array(bins).fill(0);
   v.forEach(x => counts[Math.min(bins - 1, Math.floor(x / width))]++);
-  return { labels: counts.map((_, i) => Math.round(i * width) + '-' + Math.round((i + 1) * width)),
+  const f = x => width < 10 ? x.toFixed(1) : Math.round(x);
+  return { labels: counts.map((_, i) => f(i * width) + '-' + f((i + 1) * width)),
            counts: counts };
 }
 function setLine(id, labels, values) {

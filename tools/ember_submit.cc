@@ -200,7 +200,14 @@ int main(int argc, char** argv) {
 
   // As Spark: while a local job runs, this process serves its web UI.
   std::unique_ptr<ember::internal::WebUi> ui;
-  if (conf.getBoolean("ember.ui.enabled", true)) {
+  bool ui_enabled = true;
+  try {
+    ui_enabled = conf.getBoolean("ember.ui.enabled", true);
+    conf.getInt("ember.ui.port", 4040);
+  } catch (const std::exception& e) {
+    return Usage(e.what());
+  }
+  if (ui_enabled) {
     ember::internal::WebUi::Options uo;
     uo.bind = conf.get("ember.ui.bind", "127.0.0.1");
     uo.port = static_cast<int>(conf.getInt("ember.ui.port", 4040));

@@ -1,0 +1,275 @@
+// StreamingListener events, the REST API and /metrics against batches whose records and delays
+// are known: a manual clock, a receiver that stores a known number of records, and an output
+// operation that advances the clock by a known processing time.
+
+#include <httplib.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "driver/testing.h"
+#include "driver/web_ui.h"
+
+namespace ember {
+namespace {
+
+using testing::ManualStreams;
+
+constexpr int64_t kProcessingMs = 40;
+
+class FiveRecords : public Receiver<std::string> {
+ public:
+  void onStart() override { store(std::vector<std::string>{"a", "b", "c", "d", "e"}); }
+  void onStop() override {}
+};
+
+// Records every event it hears, as text.
+class Recorder : public StreamingListener {
+ public:
+  void onStreamingStarted(int64_t) override { Add("started"); }
+  void onBatchSubmitted(const BatchInfo& b) override { Add("submitted " + Time(b)); }
+  void onBatchStarted(const BatchInfo& b) override { Add("batch-started " + Time(b)); }
+  void onBatchCompleted(const BatchInfo& b) override {
+    Add("completed " + Time(b) + " records=" + std::to_string(b.numRecords) +
+        " processing=" + std::to_string(b.processingDelay()) +
+        " ops=" + std::to_string(b.outputOperationInfos.size()));
+  }
+  void onOutputOperationStarted(const OutputOperationInfo& op) override {
+    Add("op-started " + std::to_string(op.id) + " " + op.name);
+  }
+  void onOutputOperationCompleted(const OutputOperationInfo& op) override {
+    Add("op-completed " + std::to_string(op.id) + (op.failureReason.empty() ? "" : " failed"));
+  }
+  void onReceiverStarted(const ReceiverInfo& r) override {
+    Add("receiver-started " + std::to_string(r.streamId) + " on " + r.executorId);
+  }
+  std::vector<std::string> events() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return events_;
+  }
+
+ private:
+  static std::string Time(const BatchInfo& b) { return std::to_string(b.batchTime.milliseconds()); }
+  void Add(std::string e) {
+    std::lock_guard<std::mutex> lock(mu_);
+    events_.push_back(std::move(e));
+  }
+  std::mutex mu_;
+  std::vector<std::string> events_;
+};
+
+class Throwing : public StreamingListener {
+ public:
+  void onBatchCompleted(const BatchInfo&) override { throw std::runtime_error("listener bug"); }
+};
+
+bool WaitFor(const std::function<bool()>& ready) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (ready()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // polling a condition
+  }
+  return ready();
+}
+
+struct Fixture {
+  explicit Fixture(const std::string& app_id, const std::string& name = "monitored")
+      : env(Seconds(1), "local[3]",
+            testing::ManualConf().set("ember.app.id", app_id).setAppName(name)) {}
+  ManualStreams env;
+};
+
+TEST(MonitoringTest, ListenersHearEveryEventInOrderAndAThrowingOneBreaksNothing) {
+  Fixture f("listener-app");
+  auto recorder = std::make_shared<Recorder>();
+  f.env.ssc().addStreamingListener(std::make_shared<Throwing>());
+  f.env.ssc().addStreamingListener(recorder);
+  auto lines = f.env.ssc().receiverStream<FiveRecords>();
+  ManualClock* clock = &f.env.clock();
+  lines.foreachRDD([clock](const Rdd<std::string>& rdd) {
+    rdd.count();
+    clock->Advance(kProcessingMs);
+  });
+  lines.count().print();
+  f.env.ssc().start();
+  ASSERT_TRUE(WaitFor([&] {
+    for (const auto& s : f.env.ssc().core()->receiver_tracker().Statuses()) {
+      if (s.active) return true;
+    }
+    return false;
+  }));
+  auto times = f.env.RunBatches(2);
+  f.env.ssc().stop();
+  ASSERT_TRUE(f.env.ssc().core()->WaitForListeners(absl::Seconds(10)));
+  std::string t0 = std::to_string(times[0].milliseconds());
+  std::string t1 = std::to_string(times[1].milliseconds());
+  std::vector<std::string> expected = {
+      "started",
+      "receiver-started 0 on driver",
+      "submitted " + t0,
+      "batch-started " + t0,
+      "op-started 0 foreachRDD",
+      "op-completed 0",
+      "op-started 1 print",
+      "op-completed 1",
+      "completed " + t0 + " records=5 processing=40 ops=2",
+      "submitted " + t1,
+      "batch-started " + t1,
+      "op-started 0 foreachRDD",
+      "op-completed 0",
+      "op-started 1 print",
+      "op-completed 1",
+      "completed " + t1 + " records=0 processing=40 ops=2",
+  };
+  std::vector<std::string> got = recorder->events();
+  // The receiver may start before or after the streaming-started event is posted.
+  std::vector<std::string> filtered;
+  for (const auto& e : got) {
+    if (e.rfind("receiver-started", 0) != 0 && e != "started") filtered.push_back(e);
+  }
+  std::vector<std::string> expected_filtered(expected.begin() + 2, expected.end());
+  EXPECT_EQ(filtered, expected_filtered);
+  EXPECT_NE(std::find(got.begin(), got.end(), "receiver-started 0 on driver"), got.end());
+  EXPECT_NE(std::find(got.begin(), got.end(), "started"), got.end());
+}
+
+nlohmann::json Get(httplib::Client& c, const std::string& path, int want_status = 200) {
+  auto res = c.Get(path.c_str());
+  EXPECT_TRUE(res) << path;
+  if (!res) return nullptr;
+  EXPECT_EQ(res->status, want_status) << path << ": " << res->body;
+  EXPECT_EQ(res->get_header_value("Content-Type"), "application/json") << path;
+  return nlohmann::json::parse(res->body, nullptr, false);
+}
+
+TEST(MonitoringTest, RestApiReportsKnownRecordsAndDelays) {
+  Fixture f("rest-app", "<script>alert('name')</script>");
+  auto lines = f.env.ssc().receiverStream<FiveRecords>();
+  ManualClock* clock = &f.env.clock();
+  lines.foreachRDD([clock](const Rdd<std::string>& rdd, Time t) {
+    rdd.count();
+    clock->Advance(kProcessingMs);
+  });
+  lines.foreachRDD([](const Rdd<std::string>&, Time t) {
+    if (t.milliseconds() % 3000 == 0) throw EmberError("<b>boom</b> at " + t.toString());
+  });
+  f.env.ssc().start();
+  ASSERT_TRUE(WaitFor([&] {
+    for (const auto& s : f.env.ssc().core()->receiver_tracker().Statuses()) {
+      if (s.active) return true;
+    }
+    return false;
+  }));
+  auto times = f.env.RunBatches(3);
+  ASSERT_TRUE(f.env.ssc().core()->WaitForListeners(absl::Seconds(10)));
+
+  internal::WebUi::Options o;
+  o.port = 0;
+  auto ui = internal::WebUi::Start(o);
+  ASSERT_TRUE(ui.ok()) << ui.status();
+  httplib::Client c("127.0.0.1", (*ui)->port());
+
+  nlohmann::json apps = Get(c, "/api/v1/applications");
+  bool found = false;
+  for (const auto& a : apps) {
+    if (a["id"] == "rest-app") {
+      found = true;
+      EXPECT_EQ(a["name"], "<script>alert('name')</script>");  // JSON carries it as data
+      EXPECT_EQ(a["batchDuration"], 1000);
+    }
+  }
+  EXPECT_TRUE(found) << apps.dump();
+
+  nlohmann::json stats = Get(c, "/api/v1/applications/rest-app/streaming/statistics");
+  EXPECT_EQ(stats["batchDuration"], 1000);
+  EXPECT_EQ(stats["numTotalCompletedBatches"], 3);
+  EXPECT_EQ(stats["numRetainedCompletedBatches"], 3);
+  EXPECT_EQ(stats["numProcessedRecords"], 5);
+  EXPECT_EQ(stats["numReceivers"], 1);
+  EXPECT_EQ(stats["numActiveReceivers"], 1);
+  EXPECT_DOUBLE_EQ(stats["avgProcessingTime"].get<double>(), kProcessingMs);
+  // Each batch's output advances the clock 40 ms, so batch i starts 40*i ms late.
+  EXPECT_DOUBLE_EQ(stats["avgSchedulingDelay"].get<double>(), kProcessingMs);
+  EXPECT_DOUBLE_EQ(stats["avgTotalDelay"].get<double>(), 2 * kProcessingMs);
+
+  nlohmann::json batches = Get(c, "/api/v1/applications/rest-app/streaming/batches");
+  ASSERT_EQ(batches.size(), 3u) << batches.dump();
+  // Newest first.
+  for (size_t i = 0; i < 3; ++i) {
+    const auto& b = batches[2 - i];
+    EXPECT_EQ(b["batchId"], times[i].milliseconds());
+    EXPECT_EQ(b["status"], "COMPLETED");
+    EXPECT_EQ(b["inputSize"], i == 0 ? 5 : 0);
+    EXPECT_EQ(b["processingTime"], kProcessingMs);
+    EXPECT_EQ(b["schedulingDelay"], kProcessingMs * static_cast<int64_t>(i));
+    EXPECT_EQ(b["totalDelay"], kProcessingMs * static_cast<int64_t>(i + 1));
+    EXPECT_EQ(b["numTotalOutputOps"], 2);
+  }
+  int failed = 0;
+  for (const auto& b : batches) {
+    if (b["numFailedOutputOps"] == 1) {
+      ++failed;
+      EXPECT_NE(b["firstFailureReason"].get<std::string>().find("<b>boom</b>"), std::string::npos);
+    }
+  }
+  EXPECT_EQ(failed, 1);
+  EXPECT_EQ(Get(c, "/api/v1/applications/rest-app/streaming/batches?status=COMPLETED").size(), 3u);
+  EXPECT_EQ(Get(c, "/api/v1/applications/rest-app/streaming/batches?status=QUEUED").size(), 0u);
+
+  std::string t0 = std::to_string(times[0].milliseconds());
+  nlohmann::json one = Get(c, "/api/v1/applications/rest-app/streaming/batches/" + t0);
+  EXPECT_EQ(one["inputSize"], 5);
+  nlohmann::json ops = Get(c, "/api/v1/applications/rest-app/streaming/batches/" + t0 + "/operations");
+  ASSERT_EQ(ops.size(), 2u);
+  EXPECT_EQ(ops[0]["outputOpId"], 0);
+  EXPECT_EQ(ops[0]["name"], "foreachRDD");
+  EXPECT_EQ(ops[0]["duration"], kProcessingMs);
+
+  nlohmann::json receivers = Get(c, "/api/v1/applications/rest-app/streaming/receivers");
+  ASSERT_EQ(receivers.size(), 1u);
+  EXPECT_EQ(receivers[0]["isActive"], true);
+  EXPECT_EQ(receivers[0]["executorId"], "driver");
+
+  // Unknown applications, batches and paths: 404 with a JSON error.
+  EXPECT_TRUE(Get(c, "/api/v1/applications/nope/streaming/statistics", 404).contains("error"));
+  EXPECT_TRUE(Get(c, "/api/v1/applications/rest-app/streaming/batches/123", 404).contains("error"));
+  EXPECT_TRUE(Get(c, "/api/v1/applications/rest-app/streaming/batches/abc", 404).contains("error"));
+  EXPECT_TRUE(Get(c, "/api/v1/nothing/here", 404).contains("error"));
+
+  // Pages carry no user string: they fill themselves from the API, as text.
+  auto page = c.Get("/apps/rest-app/");
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  EXPECT_EQ(page->body.find("alert('name')"), std::string::npos);
+  EXPECT_NE(page->body.find("textContent"), std::string::npos);
+  auto common = c.Get("/static/common.js");
+  ASSERT_TRUE(common);
+  EXPECT_EQ(common->body.find("innerHTML"), std::string::npos);
+
+  auto metrics = c.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("ember_streaming_batches_total{app=\"rest-app\"} 3"),
+            std::string::npos)
+      << metrics->body;
+  EXPECT_NE(metrics->body.find("ember_streaming_records_total{app=\"rest-app\"} 5"),
+            std::string::npos);
+  EXPECT_NE(metrics->body.find(
+                "ember_streaming_processing_time_seconds_bucket{app=\"rest-app\",le=\"0.05\"} 3"),
+            std::string::npos);
+  EXPECT_NE(metrics->body.find("ember_streaming_failed_batches_total{app=\"rest-app\"} 1"),
+            std::string::npos);
+  EXPECT_EQ(internal::PromEscape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+  try {
+    f.env.ssc().stop();
+  } catch (const EmberError&) {
+  }
+}
+
+}  // namespace
+}  // namespace ember
