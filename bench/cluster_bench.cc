@@ -112,7 +112,8 @@ int main(int argc, char** argv) {
   // Cluster: a driver and two executors, replication on (the default, 2 copies).
   Run cluster;
   {
-    Subprocess driver({"driver/ember-driver", "--port", "0", "--work-dir", dir + "/work"}, dir,
+    Subprocess driver({"driver/ember-driver", "--port", "0", "--ui-port", "0", "--work-dir",
+                       dir + "/work"}, dir,
                       "driver");
     if (!driver.WaitForOutput("listening on", 20s)) return 1;
     std::string address = Address(driver);

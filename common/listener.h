@@ -57,15 +57,15 @@ struct ReceiverInfo {
 class StreamingListener {
  public:
   virtual ~StreamingListener() = default;
-  virtual void onStreamingStarted(int64_t time) {}
-  virtual void onBatchSubmitted(const BatchInfo& batch) {}
-  virtual void onBatchStarted(const BatchInfo& batch) {}
-  virtual void onBatchCompleted(const BatchInfo& batch) {}
-  virtual void onOutputOperationStarted(const OutputOperationInfo& op) {}
-  virtual void onOutputOperationCompleted(const OutputOperationInfo& op) {}
-  virtual void onReceiverStarted(const ReceiverInfo& receiver) {}
-  virtual void onReceiverError(const ReceiverInfo& receiver) {}
-  virtual void onReceiverStopped(const ReceiverInfo& receiver) {}
+  virtual void onStreamingStarted(int64_t /*time*/) {}
+  virtual void onBatchSubmitted(const BatchInfo& /*batch*/) {}
+  virtual void onBatchStarted(const BatchInfo& /*batch*/) {}
+  virtual void onBatchCompleted(const BatchInfo& /*batch*/) {}
+  virtual void onOutputOperationStarted(const OutputOperationInfo& /*op*/) {}
+  virtual void onOutputOperationCompleted(const OutputOperationInfo& /*op*/) {}
+  virtual void onReceiverStarted(const ReceiverInfo& /*receiver*/) {}
+  virtual void onReceiverError(const ReceiverInfo& /*receiver*/) {}
+  virtual void onReceiverStopped(const ReceiverInfo& /*receiver*/) {}
 };
 
 }  // namespace ember

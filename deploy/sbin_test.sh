@@ -8,7 +8,7 @@ bin=$tmp/bin
 mkdir -p "$bin/bin"
 ln -s "$root/driver/ember-driver" "$root/executor/ember-executor" "$bin/bin/"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-export EMBER_CONF_DIR=$tmp/conf EMBER_HOME=$bin EMBER_DRIVER_HOST=127.0.0.1 \
+export EMBER_UI_PORT=0 EMBER_CONF_DIR=$tmp/conf EMBER_HOME=$bin EMBER_DRIVER_HOST=127.0.0.1 \
   EMBER_DRIVER_PORT=$port EMBER_EXECUTOR_PORT=0 EMBER_SLOTS=1 EMBER_WORK_DIR=$tmp/work \
   EMBER_DATA_DIR=$tmp/data EMBER_LOG_DIR=$tmp/log EMBER_PID_DIR=$tmp/run \
   EMBER_HOSTS_FILE=$tmp/conf/executors

@@ -212,6 +212,7 @@ int main(int argc, char** argv) {
   ember::internal::WebUi::Options uo;
   uo.bind = bind;
   uo.port = ui_port;
+  uo.port_retries = 16;  // as Spark: the next ports when this one is taken
   ember::internal::ExecutorRegistry* registry = executors.get();
   uo.executors = [registry] {
     nlohmann::json out = nlohmann::json::array();

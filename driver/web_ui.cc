@@ -3,6 +3,7 @@
 #include <glog/logging.h>
 #include <httplib.h>
 
+#include <chrono>
 #include <fstream>
 #include <sstream>
 
@@ -291,6 +292,11 @@ absl::StatusOr<std::unique_ptr<WebUi>> WebUi::Start(Options options) {
   httplib::Server* server = ui->server_.get();
   // Bound and listening already: connections wait in the backlog until the thread accepts.
   ui->thread_ = std::thread([server] { server->listen_after_bind(); });
+  // stop() is a no-op until the loop runs: wait for it, so that destruction never hangs.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!server->is_running() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   return ui;
 }
 

@@ -4,6 +4,7 @@
 // Subprocess's destructor, also when a test fails.
 
 #include <grpcpp/grpcpp.h>
+#include <httplib.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -20,6 +21,8 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
 
 #include "common/rpc.h"
 #include "proto/cluster.grpc.pb.h"
@@ -56,8 +59,8 @@ class Cluster {
   Cluster(const std::string& dir, int executors, std::vector<std::string> driver_args = {},
           const std::string& secret_file = "")
       : dir_(dir), secret_file_(secret_file) {
-    std::vector<std::string> argv = {"driver/ember-driver", "--port", "0", "--work-dir",
-                                     dir + "/driver-work", "--conf",
+    std::vector<std::string> argv = {"driver/ember-driver", "--port", "0", "--ui-port", "0",
+                                     "--work-dir", dir + "/driver-work", "--conf",
                                      "ember.executor.heartbeatTimeout=3s"};
     if (!secret_file.empty()) {
       argv.push_back("--secret-file");
@@ -237,6 +240,24 @@ TEST(ClusterTest, NetworkWordCountOnThreeExecutorsCountsEveryLineSent) {
   // The text server sends its 400 lines in 2 s; the job runs 6 s: every line is counted once.
   EXPECT_EQ(total, kLines) << job.Stdout();
   EXPECT_NE(job.Stderr().find("submitted application app-"), std::string::npos) << job.Stderr();
+
+  // The driver's web UI and REST API know the job and the executors.
+  std::smatch m;
+  std::string out = cluster.driver().Stdout();
+  ASSERT_TRUE(std::regex_search(out, m, std::regex(R"(web UI at http://([^:/]+):(\d+)/)"))) << out;
+  httplib::Client ui(m[1].str(), std::stoi(m[2]));
+  auto apps = ui.Get("/api/v1/applications");
+  ASSERT_TRUE(apps);
+  auto list = nlohmann::json::parse(apps->body);
+  ASSERT_EQ(list.size(), 1u) << apps->body;
+  EXPECT_EQ(list[0]["name"], "netwc");
+  auto stats = ui.Get(("/api/v1/applications/" + list[0]["id"].get<std::string>() +
+                       "/streaming/statistics").c_str());
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(nlohmann::json::parse(stats->body)["numProcessedRecords"], kLines) << stats->body;
+  auto executors = ui.Get("/api/v1/executors");
+  ASSERT_TRUE(executors);
+  EXPECT_EQ(nlohmann::json::parse(executors->body).size(), 3u);
 }
 
 TEST(ClusterTest, KilledReceiverExecutorIsReplacedAndNoReportedBlockIsLost) {

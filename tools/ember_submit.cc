@@ -198,6 +198,11 @@ int main(int argc, char** argv) {
                  "' (use local, local[N], local[*], local[N,F] or ember://HOST:PORT)");
   }
 
+  auto loaded = ember::internal::LoadPlugin(plugin);
+  if (!loaded.ok()) {
+    std::cerr << "ember-submit: " << loaded.status().message() << "\n";
+    return kExitBadPlugin;
+  }
   // As Spark: while a local job runs, this process serves its web UI.
   std::unique_ptr<ember::internal::WebUi> ui;
   bool ui_enabled = true;
@@ -233,11 +238,6 @@ int main(int argc, char** argv) {
     }
   }
 
-  auto loaded = ember::internal::LoadPlugin(plugin);
-  if (!loaded.ok()) {
-    std::cerr << "ember-submit: " << loaded.status().message() << "\n";
-    return kExitBadPlugin;
-  }
   ember::JobContext job(conf, job_args);
   absl::Status s = (*loaded)->RunJob(job);
   if (!s.ok()) {

@@ -44,7 +44,7 @@ port=$(sed -n 's/.*listening on [^:]*:\([0-9]*\).*/\1/p' ts.out)
 grep -qE '^\(b,[0-9]+\)$' local.out || { cat local.out; fail "no counts in local mode"; }
 
 # A driver and two executors from the installed binaries, with the make build.
-"$prefix/bin/ember-driver" --port 0 --work-dir "$tmp/work" >driver.out 2>driver.err &
+"$prefix/bin/ember-driver" --port 0 --ui-port 0 --work-dir "$tmp/work" >driver.out 2>driver.err &
 pids+=($!)
 eventually 20 grep -q 'listening on' driver.out || fail "driver"
 driver=$(sed -n 's/.*listening on \(.*\)/\1/p' driver.out)
