@@ -388,10 +388,11 @@ void AppServices::StopReceivers() {
 
 // ------------------------------------------------------------------------- job control
 
-void AppServices::StopContext() {
-  stopping_ = true;
+void AppServices::StopContext(bool graceful) {
+  // A graceful stop still runs batches: their tasks must not give up waiting for slots.
+  if (!graceful) stopping_ = true;
   absl::MutexLock lock(&ctx_mu_);
-  if (ctx_ != nullptr) ctx_->Stop(false);
+  if (ctx_ != nullptr) ctx_->Stop(graceful);
 }
 
 void AppServices::FillInfo(proto::AppInfo* info) {

@@ -63,7 +63,7 @@ class AppServices : public ClusterServices,
   void OnReceiverEvent(const proto::ReportReceiverEventRequest& request);
 
   // Stops the context (a kill): pending slot waits give up.
-  void StopContext();
+  void StopContext(bool graceful = false);
   // Fills the job's numbers for `ember-submit --status`.
   void FillInfo(proto::AppInfo* info);
 

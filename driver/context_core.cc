@@ -44,6 +44,11 @@ void CollectStreams(const StreamRef& s, std::set<StreamNode*>* seen,
 
 namespace {
 thread_local ClusterServicesFactory cluster_services_factory;
+absl::Mutex live_mu(absl::kConstInit);
+std::set<ContextCore*>& LiveContexts() {
+  static auto* live = new std::set<ContextCore*>();
+  return *live;
+}
 }  // namespace
 
 void SetThreadClusterServicesFactory(ClusterServicesFactory factory) {
@@ -144,9 +149,21 @@ ContextCore::ContextCore(Conf conf, Duration batch_interval)
   };
   tracker_ = std::make_unique<ReceiverTracker>(t);
   BuildBackend(local_slots_);
+  absl::MutexLock lock(&live_mu);
+  LiveContexts().insert(this);
+}
+
+void StopAllContexts(bool graceful) {
+  // Holding the lock keeps every context alive while it stops: a destructor unregisters first.
+  absl::MutexLock lock(&live_mu);
+  for (ContextCore* ctx : LiveContexts()) ctx->Stop(graceful);
 }
 
 ContextCore::~ContextCore() {
+  {
+    absl::MutexLock lock(&live_mu);
+    LiveContexts().erase(this);
+  }
   Stop(false);
   // From here on the cluster services never call into this context.
   if (cluster_ != nullptr) cluster_->Detach();

@@ -36,6 +36,10 @@ namespace internal {
 using OutputSink = std::function<void(const std::string&)>;
 void SetDefaultOutputSink(OutputSink sink);
 
+// Stops every StreamingContext of this process (SIGTERM in ember-submit: with
+// ember.streaming.stopGracefullyOnShutdown, gracefully).
+void StopAllContexts(bool graceful);
+
 class ContextCore : public std::enable_shared_from_this<ContextCore> {
  public:
   ContextCore(Conf conf, Duration batch_interval);

@@ -205,7 +205,7 @@ std::shared_ptr<AppServices> JobRegistry::CurrentServices(App* app) {
   return nullptr;
 }
 
-absl::StatusOr<std::string> JobRegistry::Kill(const std::string& app_id) {
+absl::StatusOr<std::string> JobRegistry::Kill(const std::string& app_id, bool graceful) {
   auto app = Find(app_id);
   if (app == nullptr) return absl::NotFoundError("no application " + app_id);
   std::vector<std::shared_ptr<AppServices>> services;
@@ -218,7 +218,7 @@ absl::StatusOr<std::string> JobRegistry::Kill(const std::string& app_id) {
     }
   }
   LOG(INFO) << "Killing application " << app_id;
-  for (auto& s : services) s->StopContext();
+  for (auto& s : services) s->StopContext(graceful);
   // The job's entry point returns once its context stopped (awaitTermination wakes up).
   absl::MutexLock lock(&app->mu);
   auto ended = [&app]() ABSL_SHARED_LOCKS_REQUIRED(app->mu) { return app->state != "RUNNING"; };
@@ -327,7 +327,12 @@ void JobRegistry::Shutdown() {
       absl::MutexLock lock(&a->mu);
       running = a->state == "RUNNING";
     }
-    if (running) Kill(a->id).IgnoreError();
+    bool graceful = false;
+    try {
+      graceful = a->conf.getBoolean("ember.streaming.stopGracefullyOnShutdown", false);
+    } catch (const std::exception&) {
+    }
+    if (running) Kill(a->id, graceful).IgnoreError();
   }
   for (const auto& a : apps) {
     // A job that ignores its context's end cannot be waited for forever.

@@ -40,7 +40,7 @@ class JobRegistry {
 
   absl::StatusOr<std::string> Submit(const proto::SubmitJobRequest& request);
   // The state after the kill (KILLED, or the end state of an application that had ended).
-  absl::StatusOr<std::string> Kill(const std::string& app_id);
+  absl::StatusOr<std::string> Kill(const std::string& app_id, bool graceful = false);
   // Calls `write` with the output from `offset` on and, once the job has ended, a final event;
   // without `follow`, returns at the end of the output so far. Stops when `write` returns
   // false or `cancelled` returns true.

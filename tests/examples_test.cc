@@ -4,6 +4,9 @@
 
 #include <sys/stat.h>
 
+#include <signal.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -11,6 +14,7 @@
 #include <regex>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -109,6 +113,46 @@ TEST(ExamplesTest, NetworkWordCountCountsEveryWordSent) {
   }
   EXPECT_EQ(total, CountWords(text));
   EXPECT_NE(job.Stderr().find("Total delay: "), std::string::npos);
+}
+
+TEST(ExamplesTest, SigtermStopsGracefullyAfterEveryReceivedLine) {
+  std::string dir = MakeTempDir("sigterm");
+  std::string text;
+  for (int i = 0; i < 200; ++i) text += "to be or not to be\n";
+  std::ofstream(dir + "/input.txt") << text;
+  Subprocess server({"tools/ember-textserver", "--port", "0", "--file", dir + "/input.txt",
+                     "--wait-for-clients", "1", "--record", dir + "/sent.txt"},
+                    dir, "server");
+  ASSERT_TRUE(server.WaitForOutput("listening on", 10s)) << server.Stderr();
+  std::smatch m;
+  std::string listening = server.Stdout();
+  ASSERT_TRUE(std::regex_search(listening, m, std::regex(R"(listening on [^:]+:(\d+))")));
+  // 2 s batches, running "forever": only the signal ends it.
+  Subprocess job({"tools/ember-submit", "--master", "local[2]", "--conf",
+                  "ember.streaming.stopGracefullyOnShutdown=true", "--conf", "ember.ui.port=0",
+                  "examples/libnetwork_word_count.so", "--", "127.0.0.1", m[1].str(), "2000",
+                  "600000"},
+                 dir, "job");
+  // Every line has been sent (and so received, or about to be) before the signal.
+  auto all_sent = [&] {
+    std::ifstream in(dir + "/sent.txt");
+    return std::count(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>(),
+                      '\n') == 200;
+  };
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (!all_sent() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);  // polling a file
+  }
+  ASSERT_TRUE(all_sent());
+  ASSERT_TRUE(job.WaitForOutput("Receiver for stream 0 started", 20s, /*in_stderr=*/true));
+  job.Kill(SIGTERM);
+  ASSERT_EQ(job.Wait(60s), 0) << job.Stderr();
+  std::map<std::string, int> total;
+  for (const Batch& b : ParseBatches(job.Stdout())) {
+    for (const auto& [w, n] : b.records) total[w] += n;
+  }
+  // The graceful stop processed every line the receiver had before it stopped.
+  EXPECT_EQ(total, CountWords(text)) << job.Stdout() << job.Stderr();
 }
 
 TEST(ExamplesTest, FileWordCountSortsEachBatchByCount) {

@@ -3,17 +3,21 @@
 
 #include <glog/logging.h>
 
+#include <signal.h>
+
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/conf.h"
 #include "common/job.h"
+#include "common/rpc.h"
+#include "driver/context_core.h"
 #include "driver/local_backend.h"
 #include "driver/web_ui.h"
-#include "common/rpc.h"
 #include "executor/plugin_loader.h"
 #include "tools/cluster_client.h"
 
@@ -203,6 +207,13 @@ int main(int argc, char** argv) {
     std::cerr << "ember-submit: " << loaded.status().message() << "\n";
     return kExitBadPlugin;
   }
+  // Signals go to one thread (below): block them before any other thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
   // As Spark: while a local job runs, this process serves its web UI.
   std::unique_ptr<ember::internal::WebUi> ui;
   bool ui_enabled = true;
@@ -237,6 +248,23 @@ int main(int argc, char** argv) {
       LOG(WARNING) << "no web UI: " << started.status().message();
     }
   }
+
+  // SIGTERM/SIGINT stop the job's contexts (gracefully with
+  // ember.streaming.stopGracefullyOnShutdown: every received block is processed first), and
+  // the job's entry point returns as from an ordinary stop.
+  bool graceful = false;
+  try {
+    graceful = conf.getBoolean("ember.streaming.stopGracefullyOnShutdown", false);
+  } catch (const std::exception& e) {
+    return Usage(e.what());
+  }
+  std::thread([signals, graceful]() mutable {
+    int sig = 0;
+    if (sigwait(&signals, &sig) != 0) return;
+    LOG(INFO) << "signal " << sig << ": stopping the job's streaming contexts"
+              << (graceful ? " gracefully" : "");
+    ember::internal::StopAllContexts(graceful);
+  }).detach();
 
   ember::JobContext job(conf, job_args);
   absl::Status s = (*loaded)->RunJob(job);
