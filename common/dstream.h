@@ -254,6 +254,32 @@ class DStream {
     return out;
   }
 
+  // ------------------------------------------------------------------------------ state
+  // The state of every key, updated every batch (Spark's updateStateByKey):
+  //   f(const std::vector<V>& new_values, const std::optional<S>& state) -> std::optional<S>
+  // f sees every key that has state or new values, every batch (with no new values too);
+  // returning std::nullopt removes the key. S is deduced from f's return type (write
+  // updateStateByKey<S>(f) for a generic f). `initial` gives keys a state before the first
+  // batch.
+  //
+  // Between batches the state is kept by the driver: each batch's new state is computed on
+  // the executors, collected and shipped back with the next batch's tasks (see the README).
+  template <typename S = void, typename F>
+  auto updateStateByKey(F f, int num_partitions = 0) const {
+    EMBER_ASSERT_PAIR(T, "updateStateByKey");
+    using St = internal::StateTypeOf<S, F>;
+    return UpdateState<St>(std::move(f), num_partitions, nullptr);
+  }
+  template <typename S = void, typename F, typename InitialRdd>
+  auto updateStateByKey(F f, int num_partitions, const InitialRdd& initial) const {
+    EMBER_ASSERT_PAIR(T, "updateStateByKey");
+    using St = internal::StateTypeOf<S, F>;
+    static_assert(std::is_same_v<typename InitialRdd::value_type,
+                                 std::pair<typename T::first_type, St>>,
+                  "updateStateByKey: the initial state must be an Rdd<std::pair<K, S>>");
+    return UpdateState<St>(std::move(f), num_partitions, initial.ref());
+  }
+
   // --------------------------------------------------------------------------- outputs
   // f(Rdd<T>) or f(Rdd<T>, Time), run on the driver every batch, in registration order.
   template <typename F>
@@ -302,6 +328,47 @@ class DStream {
     }
   }
   internal::StreamRef ref() const { return materialize().node_; }
+
+  template <typename St, typename F, typename P = T>
+  DStream<std::pair<typename P::first_type, St>> UpdateState(F f, int num_partitions,
+                                                             internal::RddRef initial) const {
+    using K = typename P::first_type;
+    using V = typename T::second_type;
+    using Out = std::pair<K, St>;
+    DStream<T> parent = materialize();
+    internal::ContextCore* ctx = internal::ContextOf(node_);
+    // The state after the last batch computed, and its time. Batches are computed in order:
+    // the state stream is an output of its own (below), so it is computed every batch.
+    struct Holder {
+      internal::RddRef last;
+      int64_t last_ms = -1;
+    };
+    auto holder = std::make_shared<Holder>();
+    holder->last = initial;
+    internal::UpdateStateFn<F, K, V, St> fn{{std::move(f)}};
+    auto node = internal::MakeDerivedStream(
+        {parent.node_},
+        [holder, fn, num_partitions, ctx](const std::vector<internal::RddRef>& ps,
+                                          Time t) -> internal::RddRef {
+          if (holder->last_ms >= t.milliseconds()) {
+            throw EmberError("updateStateByKey: batch " + t.toString() +
+                             " computed out of order");
+          }
+          Rdd<Out> prev(holder->last != nullptr ? holder->last : internal::MakeEmptyRdd(ctx));
+          Rdd<T> values(ps[0] != nullptr ? ps[0] : internal::MakeEmptyRdd(ctx));
+          auto next = prev.cogroup(values, num_partitions).flatMap(fn);
+          // Cut the lineage: the new state becomes driver-held partitions.
+          std::vector<std::string> parts = internal::RunJob(
+              next.ref(), std::make_shared<internal::CollectOp<Out, internal::EmptyStack<Out>>>());
+          holder->last = internal::MakeInlineRdd(
+              ctx, std::move(parts), std::make_shared<internal::VectorDecoder<Out>>());
+          holder->last_ms = t.milliseconds();
+          return holder->last;
+        });
+    internal::RegisterOutput(node, [](const internal::RddRef&, Time) {});
+    internal::NameLastOutput(node, "updateStateByKey");
+    return DStream<Out>(node);
+  }
 
  private:
   template <typename, typename>

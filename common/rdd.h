@@ -124,6 +124,32 @@ struct FlatApplyToValue : WrappedFn<F> {
   }
 };
 
+// updateStateByKey's state type: S when given, else the value type of f's std::optional result.
+template <typename F, typename = void>
+struct CallResult;
+template <typename C, typename R, typename... A>
+struct CallResult<R (C::*)(A...) const> {
+  using type = R;
+};
+template <typename F>
+struct CallResult<F, std::void_t<decltype(&F::operator())>> : CallResult<decltype(&F::operator())> {};
+template <typename S, typename F>
+using StateTypeOf = std::conditional_t<std::is_void_v<S>,
+                                       typename CallResult<F>::type::value_type, S>;
+
+// cogroup(previous state, new values) -> the new state of each key (dropped when empty).
+template <typename F, typename K, typename V, typename S>
+struct UpdateStateFn : WrappedFn<F> {
+  std::vector<std::pair<K, S>> operator()(
+      const std::pair<K, std::pair<std::vector<S>, std::vector<V>>>& kv) const {
+    std::optional<S> state;
+    if (!kv.second.first.empty()) state = kv.second.first.front();
+    std::optional<S> next = this->f(kv.second.second, state);
+    if (!next) return {};
+    return {std::make_pair(kv.first, std::move(*next))};
+  }
+};
+
 enum class JoinKind { kInner, kLeft, kRight, kFull };
 template <typename K, typename V, typename W, JoinKind kKind>
 struct JoinFn {

@@ -1,0 +1,113 @@
+// updateStateByKey against a brute-force recomputation: seeded random batch plans (empty
+// batches, RDDs with no records, 1..5 partitions, local[1..4]), with and without an initial
+// state and a partition count; the state function removes keys and sees keys with no new
+// values.
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <optional>
+#include <random>
+#include <vector>
+
+#include "tests/engine/engine_test_util.h"
+
+namespace ember {
+namespace enginetest {
+namespace {
+
+constexpr int kSeeds = 12;
+
+// The state: (sum of every value seen, batches seen without new values). A key is removed
+// when its sum becomes a multiple of 7 or it went 2 batches without values.
+using State = std::pair<int64_t, int32_t>;
+
+std::optional<State> Update(const std::vector<int64_t>& values, const std::optional<State>& s) {
+  State next = s.value_or(State(0, 0));
+  if (values.empty()) {
+    ++next.second;
+  } else {
+    next.second = 0;
+    for (int64_t v : values) next.first += v;
+  }
+  if (next.first % 7 == 0 || next.second >= 2) return std::nullopt;
+  return next;
+}
+
+TEST(StateOpsTest, UpdateStateByKeyMatchesBruteForce) {
+  for (uint32_t seed = 1; seed <= kSeeds; ++seed) {
+    std::mt19937 rng(seed);
+    std::string master = Master(rng);
+    ManualStreams env(Seconds(1), master);
+    auto plan = RandomPlan(rng, 8, 12, 40);
+    auto q = std::make_shared<RddQueue<KV>>();
+    DStream<KV> s = env.ssc().queueStream(q);
+    auto values = s.map([](const KV& kv) { return std::make_pair(kv.first, kv.second); });
+    bool with_initial = seed % 2 == 0;
+    int partitions = static_cast<int>(rng() % 4);  // 0: the default
+    std::vector<std::pair<int32_t, State>> initial = {{1, {3, 0}}, {2, {5, 0}}, {100, {1, 0}}};
+    Collector<std::pair<int32_t, State>> out;
+    auto fn = [](const std::vector<int64_t>& vs, const std::optional<State>& st) {
+      return Update(vs, st);
+    };
+    if (with_initial) {
+      out.Attach(values.updateStateByKey(fn, partitions, env.ssc().parallelize(initial, 2)));
+    } else {
+      out.Attach(values.updateStateByKey(fn, partitions));
+    }
+    auto times = RunPlans<KV>(env, {{q.get(), &plan}});
+
+    std::map<int32_t, State> state;
+    if (with_initial) {
+      for (const auto& [k, st] : initial) state[k] = st;
+    }
+    for (size_t i = 0; i < times.size(); ++i) {
+      std::map<int32_t, std::vector<int64_t>> batch;
+      for (const auto& kv : plan[i].records) batch[kv.first].push_back(kv.second);
+      std::map<int32_t, State> next;
+      std::map<int32_t, bool> keys;
+      for (const auto& [k, st] : state) keys[k] = true;
+      for (const auto& [k, vs] : batch) keys[k] = true;
+      for (const auto& [k, unused] : keys) {
+        std::optional<State> prev;
+        if (auto it = state.find(k); it != state.end()) prev = it->second;
+        auto it = batch.find(k);
+        // Values within a batch reach the function in no set order: the sum does not care.
+        auto r = Update(it == batch.end() ? std::vector<int64_t>{} : it->second, prev);
+        if (r) next[k] = *r;
+      }
+      state = next;
+      std::vector<std::pair<int32_t, State>> expected(state.begin(), state.end());
+      EXPECT_EQ(Sorted(out.At(times[i])), expected)
+          << "seed " << seed << " batch " << i << " master " << master;
+    }
+    ExpectNoFailures(env, times.size());
+  }
+}
+
+TEST(StateOpsTest, StateOfAKeyWithNoValuesIsStillUpdated) {
+  ManualStreams env(Seconds(1), "local[2]");
+  auto q = std::make_shared<RddQueue<std::pair<std::string, int>>>();
+  Collector<std::pair<std::string, int>> out;
+  // Counts down from the first value; gone at zero.
+  out.Attach(env.ssc().queueStream(q).updateStateByKey(
+      [](const std::vector<int>& vs, const std::optional<int>& st) -> std::optional<int> {
+        int n = st ? *st - 1 : 0;
+        for (int v : vs) n += v;
+        if (n <= 0) return std::nullopt;
+        return n;
+      }));
+  env.ssc().start();
+  q->push(env.ssc().parallelize(std::vector<std::pair<std::string, int>>{{"a", 2}}, 1));
+  auto times = env.RunBatches(4);
+  using P = std::vector<std::pair<std::string, int>>;
+  EXPECT_EQ(out.At(times[0]), (P{{"a", 2}}));
+  EXPECT_EQ(out.At(times[1]), (P{{"a", 1}}));
+  EXPECT_EQ(out.At(times[2]), P{});
+  EXPECT_EQ(out.At(times[3]), P{});
+  ExpectNoFailures(env, 4);
+}
+
+}  // namespace
+}  // namespace enginetest
+}  // namespace ember
