@@ -4,6 +4,9 @@
 // keep `auto` for chains, or name `DStream<T>` to materialize.
 
 #include <functional>
+#include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -12,11 +15,14 @@
 #include "common/engine_api.h"
 #include "common/rdd.h"
 #include "common/show.h"
+#include "common/state.h"
 
 namespace ember {
 
 template <typename T, typename Stack = internal::EmptyStack<T>>
 class DStream;
+template <typename M, typename K, typename S>
+class MapWithStateDStream;
 
 namespace internal {
 template <typename T>
@@ -280,6 +286,108 @@ class DStream {
     return UpdateState<St>(std::move(f), num_partitions, initial.ref());
   }
 
+  // mapWithState(StateSpec::function(f)...): f(key, value, State<S>&) -> M for every record
+  // of every batch, and for keys timing out (common/state.h). Returns the stream of what f
+  // returns; its stateSnapshots() is the (key, state) of every key after each batch. As
+  // updateStateByKey, the state is kept by the driver between batches.
+  template <typename F>
+  auto mapWithState(const StateSpecOf<F>& spec) const {
+    EMBER_ASSERT_PAIR(T, "mapWithState");
+    using Spec = StateSpecOf<F>;
+    using K = typename Spec::K;
+    using V = typename Spec::V;
+    using S = typename Spec::S;
+    using M = typename Spec::M;
+    static_assert(std::is_same_v<T, std::pair<K, V>>,
+                  "mapWithState: the function must take (const K&, const std::optional<V>&, "
+                  "ember::State<S>&) for a stream of std::pair<K, V>");
+    using Stored = std::pair<S, int64_t>;
+    using StateRec = std::pair<K, Stored>;
+    using Snapshot = std::pair<K, S>;
+    using Combined = std::pair<K, std::pair<std::optional<Stored>, std::vector<M>>>;
+    DStream<T> parent = materialize();
+    internal::ContextCore* ctx = internal::ContextOf(node_);
+    struct Holder {
+      internal::RddRef state;  // Rdd<StateRec>
+      bool initialized = false;
+      int64_t last_ms = -1;
+      std::map<int64_t, internal::RddRef> mapped;
+    };
+    auto holder = std::make_shared<Holder>();
+    internal::RddRef initial = spec.initial();
+    internal::MapWithStateFn<F, K, V, S, M> fn{{spec.fn()}, spec.timeout_ms(), 0};
+    int n = spec.partitions();
+    auto core = internal::MakeDerivedStream(
+        {parent.node_},
+        [holder, fn, n, ctx, initial](const std::vector<internal::RddRef>& ps,
+                                      Time t) -> internal::RddRef {
+          if (holder->last_ms >= t.milliseconds()) {
+            throw EmberError("mapWithState: batch " + t.toString() + " computed out of order");
+          }
+          if (!holder->initialized) {
+            holder->initialized = true;
+            if (initial != nullptr) {
+              // The initial state counts as updated at the first batch.
+              std::vector<Snapshot> init = Rdd<Snapshot>(initial).collect();
+              std::vector<StateRec> stamped;
+              for (auto& kv : init) {
+                stamped.emplace_back(kv.first, Stored(std::move(kv.second), t.milliseconds()));
+              }
+              holder->state = internal::MakeParallelRdd(ctx, stamped, 0);
+            }
+          }
+          Rdd<StateRec> prev(holder->state != nullptr ? holder->state
+                                                      : internal::MakeEmptyRdd(ctx));
+          Rdd<T> values(ps[0] != nullptr ? ps[0] : internal::MakeEmptyRdd(ctx));
+          auto batch_fn = fn;
+          batch_fn.now = t.milliseconds();
+          auto combined = prev.cogroup(values, n).flatMap(batch_fn);
+          std::vector<std::string> parts = internal::RunJob(
+              combined.ref(),
+              std::make_shared<internal::CollectOp<Combined, internal::EmptyStack<Combined>>>());
+          // Split each partition on the driver: the kept state, the outputs, the snapshot.
+          std::vector<std::string> state_parts(parts.size()), mapped_parts(parts.size()),
+              snapshot_parts(parts.size());
+          for (size_t p = 0; p < parts.size(); ++p) {
+            std::vector<Combined> records;
+            if (!DecodeVector(parts[p], &records)) throw EmberError("mapWithState: bad result");
+            std::vector<StateRec> kept;
+            std::vector<M> mapped;
+            std::vector<Snapshot> snapshot;
+            for (auto& rec : records) {
+              if (rec.second.first) {
+                snapshot.emplace_back(rec.first, rec.second.first->first);
+                kept.emplace_back(rec.first, std::move(*rec.second.first));
+              }
+              for (auto& m : rec.second.second) mapped.push_back(std::move(m));
+            }
+            EncodeVector(kept, &state_parts[p]);
+            EncodeVector(mapped, &mapped_parts[p]);
+            EncodeVector(snapshot, &snapshot_parts[p]);
+          }
+          holder->state = internal::MakeInlineRdd(
+              ctx, std::move(state_parts), std::make_shared<internal::VectorDecoder<StateRec>>());
+          holder->mapped[t.milliseconds()] = internal::MakeInlineRdd(
+              ctx, std::move(mapped_parts), std::make_shared<internal::VectorDecoder<M>>());
+          // Outputs no one asked for go after a while.
+          while (holder->mapped.size() > 16) holder->mapped.erase(holder->mapped.begin());
+          holder->last_ms = t.milliseconds();
+          return internal::MakeInlineRdd(ctx, std::move(snapshot_parts),
+                                         std::make_shared<internal::VectorDecoder<Snapshot>>());
+        });
+    internal::RegisterOutput(core, [](const internal::RddRef&, Time) {});
+    internal::NameLastOutput(core, "mapWithState");
+    auto mapped = internal::MakeDerivedStream(
+        std::vector<internal::StreamRef>{core}, [holder, ctx](const std::vector<internal::RddRef>&, Time t) -> internal::RddRef {
+          auto it = holder->mapped.find(t.milliseconds());
+          if (it == holder->mapped.end()) return internal::MakeEmptyRdd(ctx);
+          internal::RddRef rdd = it->second;
+          holder->mapped.erase(it);
+          return rdd;
+        });
+    return MapWithStateDStream<M, K, S>(DStream<M>(mapped), DStream<Snapshot>(core));
+  }
+
   // --------------------------------------------------------------------------- outputs
   // f(Rdd<T>) or f(Rdd<T>, Time), run on the driver every batch, in registration order.
   template <typename F>
@@ -426,6 +534,19 @@ class DStream {
 
   internal::StreamRef node_;
   Stack stack_;
+};
+
+// What mapWithState returns: the stream of the mapping function's results, and the state.
+template <typename M, typename K, typename S>
+class MapWithStateDStream : public DStream<M> {
+ public:
+  MapWithStateDStream(DStream<M> mapped, DStream<std::pair<K, S>> snapshots)
+      : DStream<M>(std::move(mapped)), snapshots_(std::move(snapshots)) {}
+  // Every key's state after each batch.
+  DStream<std::pair<K, S>> stateSnapshots() const { return snapshots_; }
+
+ private:
+  DStream<std::pair<K, S>> snapshots_;
 };
 
 }  // namespace ember

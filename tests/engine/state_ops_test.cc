@@ -20,10 +20,11 @@ constexpr int kSeeds = 12;
 
 // The state: (sum of every value seen, batches seen without new values). A key is removed
 // when its sum becomes a multiple of 7 or it went 2 batches without values.
-using State = std::pair<int64_t, int32_t>;
+using SumState = std::pair<int64_t, int32_t>;
 
-std::optional<State> Update(const std::vector<int64_t>& values, const std::optional<State>& s) {
-  State next = s.value_or(State(0, 0));
+std::optional<SumState> Update(const std::vector<int64_t>& values,
+                               const std::optional<SumState>& s) {
+  SumState next = s.value_or(SumState(0, 0));
   if (values.empty()) {
     ++next.second;
   } else {
@@ -45,9 +46,9 @@ TEST(StateOpsTest, UpdateStateByKeyMatchesBruteForce) {
     auto values = s.map([](const KV& kv) { return std::make_pair(kv.first, kv.second); });
     bool with_initial = seed % 2 == 0;
     int partitions = static_cast<int>(rng() % 4);  // 0: the default
-    std::vector<std::pair<int32_t, State>> initial = {{1, {3, 0}}, {2, {5, 0}}, {100, {1, 0}}};
-    Collector<std::pair<int32_t, State>> out;
-    auto fn = [](const std::vector<int64_t>& vs, const std::optional<State>& st) {
+    std::vector<std::pair<int32_t, SumState>> initial = {{1, {3, 0}}, {2, {5, 0}}, {100, {1, 0}}};
+    Collector<std::pair<int32_t, SumState>> out;
+    auto fn = [](const std::vector<int64_t>& vs, const std::optional<SumState>& st) {
       return Update(vs, st);
     };
     if (with_initial) {
@@ -57,19 +58,19 @@ TEST(StateOpsTest, UpdateStateByKeyMatchesBruteForce) {
     }
     auto times = RunPlans<KV>(env, {{q.get(), &plan}});
 
-    std::map<int32_t, State> state;
+    std::map<int32_t, SumState> state;
     if (with_initial) {
       for (const auto& [k, st] : initial) state[k] = st;
     }
     for (size_t i = 0; i < times.size(); ++i) {
       std::map<int32_t, std::vector<int64_t>> batch;
       for (const auto& kv : plan[i].records) batch[kv.first].push_back(kv.second);
-      std::map<int32_t, State> next;
+      std::map<int32_t, SumState> next;
       std::map<int32_t, bool> keys;
       for (const auto& [k, st] : state) keys[k] = true;
       for (const auto& [k, vs] : batch) keys[k] = true;
       for (const auto& [k, unused] : keys) {
-        std::optional<State> prev;
+        std::optional<SumState> prev;
         if (auto it = state.find(k); it != state.end()) prev = it->second;
         auto it = batch.find(k);
         // Values within a batch reach the function in no set order: the sum does not care.
@@ -77,7 +78,7 @@ TEST(StateOpsTest, UpdateStateByKeyMatchesBruteForce) {
         if (r) next[k] = *r;
       }
       state = next;
-      std::vector<std::pair<int32_t, State>> expected(state.begin(), state.end());
+      std::vector<std::pair<int32_t, SumState>> expected(state.begin(), state.end());
       EXPECT_EQ(Sorted(out.At(times[i])), expected)
           << "seed " << seed << " batch " << i << " master " << master;
     }
@@ -106,6 +107,66 @@ TEST(StateOpsTest, StateOfAKeyWithNoValuesIsStillUpdated) {
   EXPECT_EQ(out.At(times[2]), P{});
   EXPECT_EQ(out.At(times[3]), P{});
   ExpectNoFailures(env, 4);
+}
+
+TEST(StateOpsTest, MapWithStateMatchesBruteForce) {
+  for (uint32_t seed = 1; seed <= kSeeds; ++seed) {
+    std::mt19937 rng(seed + 100);
+    std::string master = Master(rng);
+    ManualStreams env(Seconds(1), master);
+    auto plan = RandomPlan(rng, 10, 10, 30);
+    auto q = std::make_shared<RddQueue<KV>>();
+    int64_t timeout_batches = 1 + static_cast<int64_t>(rng() % 3);
+    bool with_initial = seed % 3 == 0;
+    std::vector<std::pair<int32_t, int64_t>> initial = {{3, 10}, {200, 1}};
+    // Emits the key's running count after each record; a key timing out emits -count.
+    auto spec = StateSpec::function([](const int32_t& key, const std::optional<int64_t>& value,
+                                       ember::State<int64_t>& state) {
+                  if (state.isTimingOut()) return std::make_pair(key, -state.get());
+                  int64_t n = state.getOption().value_or(0) + 1;
+                  state.update(n);
+                  (void)value;
+                  return std::make_pair(key, n);
+                })
+                    .numPartitions(static_cast<int>(rng() % 4))
+                    .timeout(Seconds(timeout_batches));
+    if (with_initial) spec.initialState(env.ssc().parallelize(initial, 2));
+    auto mapped = env.ssc().queueStream(q).mapWithState(spec);
+    Collector<std::pair<int32_t, int64_t>> out, snapshots;
+    out.Attach(mapped);
+    snapshots.Attach(mapped.stateSnapshots());
+    auto times = RunPlans<KV>(env, {{q.get(), &plan}});
+
+    std::map<int32_t, std::pair<int64_t, int64_t>> state;  // key -> (count, last active ms)
+    if (with_initial) {
+      for (const auto& [k, c] : initial) state[k] = {c, times[0].milliseconds()};
+    }
+    for (size_t i = 0; i < times.size(); ++i) {
+      int64_t now = times[i].milliseconds();
+      std::map<int32_t, int64_t> counts;
+      for (const auto& kv : plan[i].records) ++counts[kv.first];
+      std::vector<std::pair<int32_t, int64_t>> expected;
+      for (const auto& [k, n] : counts) {
+        auto& st = state[k];
+        for (int64_t j = 1; j <= n; ++j) expected.emplace_back(k, st.first + j);
+        st = {st.first + n, now};
+      }
+      for (auto it = state.begin(); it != state.end();) {
+        if (!counts.count(it->first) && now - it->second.second >= timeout_batches * 1000) {
+          expected.emplace_back(it->first, -it->second.first);
+          it = state.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      std::vector<std::pair<int32_t, int64_t>> snapshot;
+      for (const auto& [k, st] : state) snapshot.emplace_back(k, st.first);
+      EXPECT_EQ(Sorted(out.At(times[i])), Sorted(expected))
+          << "seed " << seed << " batch " << i << " timeout " << timeout_batches;
+      EXPECT_EQ(Sorted(snapshots.At(times[i])), snapshot) << "seed " << seed << " batch " << i;
+    }
+    ExpectNoFailures(env, times.size());
+  }
 }
 
 }  // namespace
