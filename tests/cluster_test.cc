@@ -427,6 +427,35 @@ TEST(ClusterTest, ConcurrentJobsAreIsolated) {
   }
 }
 
+TEST(ClusterTest, StatefulStreamsGiveTheSameResultsAsLocalMode) {
+  std::string dir = MakeTempDir("cluster-state");
+  Subprocess local({"tools/ember-submit", "--master", "local[2]", "--conf", "ember.ui.port=0",
+                    "tests/jobs/libstate_count.so", "--", "8", "250", "3000"},
+                   dir, "local");
+  ASSERT_EQ(local.Wait(60s), 0) << local.Stderr();
+  Cluster cluster(dir, 2);
+  ASSERT_TRUE(cluster.WaitForExecutors(2));
+  Subprocess job(cluster.Submit({"tests/jobs/libstate_count.so", "--", "8", "250", "3000"}),
+                 dir, "job");
+  ASSERT_EQ(job.Wait(60s), 0) << job.Stderr() << cluster.driver().Stderr();
+  // Batches after the queue drains repeat the last state: compare the first 8.
+  auto first8 = [](const std::string& out) {
+    std::istringstream in(out);
+    std::string line, lines;
+    for (int i = 0; i < 8 && std::getline(in, line);) {
+      if (line.rfind("state batch=", 0) == 0) {
+        lines += line + "\n";
+        ++i;
+      }
+    }
+    return lines;
+  };
+  EXPECT_EQ(first8(job.Stdout()), first8(local.Stdout()));
+  EXPECT_NE(first8(local.Stdout()).find("state batch=7 keys=50 total=320 updated=320"),
+            std::string::npos)
+      << local.Stdout();
+}
+
 TEST(ClusterTest, ExecutorsRegisterAgainAfterADriverRestart) {
   std::string dir = MakeTempDir("cluster-restart");
   Cluster cluster(dir, 2);
