@@ -236,9 +236,12 @@ class DStream {
     // Reduce each batch first, so that a window combines one record per batch.
     return reduce(f).window(length, slide).reduce(f);
   }
+  // Incremental: counts entering are added, counts leaving subtracted, keys at zero dropped.
   DStream<std::pair<T, int64_t>> countByValueAndWindow(Duration length, Duration slide,
                                                        int num_partitions = 0) const {
-    return window(length, slide).countByValue(num_partitions);
+    return map(internal::PairWithOne<T>{})
+        .reduceByKeyAndWindow(internal::SumInt64{}, internal::SubInt64{}, length, slide,
+                              num_partitions, internal::PositiveCount<T>{});
   }
   template <typename F>
   auto reduceByKeyAndWindow(F f, Duration length, int num_partitions = 0) const {
@@ -248,6 +251,33 @@ class DStream {
   auto reduceByKeyAndWindow(F f, Duration length, Duration slide, int num_partitions = 0) const {
     EMBER_ASSERT_PAIR(T, "reduceByKeyAndWindow");
     return reduceByKey(f, num_partitions).window(length, slide).reduceByKey(f, num_partitions);
+  }
+  // The incremental form (Spark's reduceByKeyAndWindow with invReduceFunc): every `slide`,
+  // the previous window's value of each key, plus the batches entering (f), minus the
+  // batches leaving (inv, which must undo f), so that the cost does not grow with the window
+  // length. `filter(const std::pair<K, V>&)` keeps a key (e.g. drop counts of zero); without
+  // one, a key stays once seen, with the neutral value when it has no records left. The
+  // previous window is kept by the driver between slides, as state is.
+  template <typename F, typename InvF>
+  auto reduceByKeyAndWindow(F f, InvF inv, Duration length, Duration slide,
+                            int num_partitions = 0) const {
+    return reduceByKeyAndWindow(std::move(f), std::move(inv), length, slide, num_partitions,
+                                internal::KeepAll{});
+  }
+  template <typename F, typename InvF, typename Filter>
+  auto reduceByKeyAndWindow(F f, InvF inv, Duration length, Duration slide, int num_partitions,
+                            Filter filter) const {
+    EMBER_ASSERT_PAIR(T, "reduceByKeyAndWindow");
+    return InverseWindow(std::move(f), std::move(inv), length, slide, num_partitions,
+                         std::move(filter));
+  }
+  // reduceByWindow with an inverse function: incremental, as above.
+  template <typename F, typename InvF>
+  DStream<T> reduceByWindow(F f, InvF inv, Duration length, Duration slide) const {
+    return map(internal::KeyedByZero<T>{})
+        .reduceByKeyAndWindow(internal::ApplyToPair<F>{{std::move(f)}},
+                              internal::ApplyToPair<InvF>{{std::move(inv)}}, length, slide, 1)
+        .map(internal::SecondOf<T>{});
   }
   auto groupByKeyAndWindow(Duration length, Duration slide, int num_partitions = 0) const {
     EMBER_ASSERT_PAIR(T, "groupByKeyAndWindow");
@@ -476,6 +506,61 @@ class DStream {
     internal::RegisterOutput(node, [](const internal::RddRef&, Time) {});
     internal::NameLastOutput(node, "updateStateByKey");
     return DStream<Out>(node);
+  }
+
+  template <typename F, typename InvF, typename Filter, typename P = T>
+  DStream<P> InverseWindow(F f, InvF inv, Duration length, Duration slide, int num_partitions,
+                           Filter filter) const {
+    using K = typename P::first_type;
+    using V = typename P::second_type;
+    DStream<T> parent = materialize();
+    internal::StreamRef source = parent.node_;
+    internal::ContextCore* ctx = internal::ContextOf(node_);
+    Duration interval = internal::SlideOf(source);
+    // Checks the durations, and makes the parent keep the batches of the window and the
+    // slide before it (those leaving the window).
+    internal::StreamRef keeper = internal::MakeWindowedStream(source, length + slide, slide);
+    internal::MakeWindowedStream(source, length, slide);  // the same checks, with length
+    struct Holder {
+      internal::RddRef last;  // the previous window, reduced and filtered
+      int64_t last_ms = -1;
+    };
+    auto holder = std::make_shared<Holder>();
+    internal::WindowMergeFn<F, InvF, Filter, K, V> merge{f, inv, filter};
+    internal::KeepIf<Filter> keep{{filter}};
+    int n = num_partitions;
+    auto union_of = [ctx](std::vector<internal::RddRef> rdds) {
+      return Rdd<T>(rdds.empty() ? internal::MakeEmptyRdd(ctx)
+                                 : internal::MakeUnionRdd(std::move(rdds)));
+    };
+    auto node = internal::MakeDerivedStream(
+        {keeper}, [holder, source, f, merge, keep, n, ctx, interval, length, slide, union_of](
+                      const std::vector<internal::RddRef>&, Time t) -> internal::RddRef {
+          Rdd<P> next(internal::MakeEmptyRdd(ctx));
+          std::vector<std::string> parts;
+          if (holder->last == nullptr || holder->last_ms != (t - slide).milliseconds()) {
+            // The first window (or one after a gap): from its batches.
+            auto window = union_of(internal::SliceStream(source, t - length + interval, t));
+            parts = internal::RunJob(
+                window.reduceByKey(f, n).filter(keep).ref(),
+                std::make_shared<internal::CollectOp<P, internal::EmptyStack<P>>>());
+          } else {
+            auto entering = union_of(internal::SliceStream(source, t - slide + interval, t))
+                                .reduceByKey(f, n);
+            auto leaving =
+                union_of(internal::SliceStream(source, t - length - slide + interval, t - length))
+                    .reduceByKey(f, n);
+            Rdd<P> prev(holder->last);
+            auto merged = prev.cogroup(entering, n).cogroup(leaving, n).flatMap(merge);
+            parts = internal::RunJob(
+                merged.ref(), std::make_shared<internal::CollectOp<P, internal::EmptyStack<P>>>());
+          }
+          holder->last = internal::MakeInlineRdd(
+              ctx, std::move(parts), std::make_shared<internal::VectorDecoder<P>>());
+          holder->last_ms = t.milliseconds();
+          return holder->last;
+        });
+    return DStream<P>(node);
   }
 
  private:

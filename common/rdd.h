@@ -150,6 +150,84 @@ struct UpdateStateFn : WrappedFn<F> {
   }
 };
 
+// Inverse windows: the previous window's value of a key, the reduced values entering and
+// leaving -> the new value, kept if the filter says so.
+struct KeepAll {
+  template <typename P>
+  bool operator()(const P&) const {
+    return true;
+  }
+};
+template <typename Filter>
+struct KeepIf : WrappedFn<Filter> {
+  template <typename P>
+  bool operator()(const P& kv) const {
+    return this->f(kv);
+  }
+};
+template <typename F, typename InvF, typename Filter, typename K, typename V>
+struct WindowMergeFn {
+  F f;
+  InvF inv;
+  Filter filter;
+  std::vector<std::pair<K, V>> operator()(
+      const std::pair<K, std::pair<std::vector<std::pair<std::vector<V>, std::vector<V>>>,
+                                   std::vector<V>>>& kv) const {
+    std::optional<V> value;
+    std::optional<V> entering, leaving;
+    for (const auto& group : kv.second.first) {
+      if (!group.first.empty()) value = group.first.front();
+      if (!group.second.empty()) entering = group.second.front();
+    }
+    if (!kv.second.second.empty()) leaving = kv.second.second.front();
+    // A key the filter dropped has no previous value: its leaving values are not subtracted
+    // (it was at the neutral value), as Spark does.
+    if (value && leaving) value = inv(*value, *leaving);
+    if (entering) value = value ? f(*value, *entering) : *entering;
+    if (!value) return {};
+    std::pair<K, V> out(kv.first, std::move(*value));
+    if (!filter(out)) return {};
+    return {std::move(out)};
+  }
+  void serialize(Writer& w) const {
+    SaveClosure(f, w);
+    SaveClosure(inv, w);
+    SaveClosure(filter, w);
+  }
+  bool deserialize(Reader& r) {
+    auto a = LoadClosure<F>(r);
+    auto b = LoadClosure<InvF>(r);
+    auto c = LoadClosure<Filter>(r);
+    if (!a || !b || !c) return false;
+    f = std::move(*a);
+    inv = std::move(*b);
+    filter = std::move(*c);
+    return true;
+  }
+};
+template <typename T>
+struct KeyedByZero {
+  std::pair<uint8_t, T> operator()(const T& x) const { return {0, x}; }
+};
+template <typename F>
+struct ApplyToPair : WrappedFn<F> {
+  template <typename V>
+  V operator()(const V& a, const V& b) const {
+    return this->f(a, b);
+  }
+};
+template <typename T>
+struct PairWithOne {
+  std::pair<T, int64_t> operator()(const T& x) const { return {x, 1}; }
+};
+struct SubInt64 {
+  int64_t operator()(int64_t a, int64_t b) const { return a - b; }
+};
+template <typename T>
+struct PositiveCount {
+  bool operator()(const std::pair<T, int64_t>& kv) const { return kv.second > 0; }
+};
+
 enum class JoinKind { kInner, kLeft, kRight, kFull };
 template <typename K, typename V, typename W, JoinKind kKind>
 struct JoinFn {
