@@ -5,7 +5,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <iostream>
+#include <map>
 #include <string>
 #include <thread>
 
@@ -15,6 +17,9 @@
 namespace {
 
 constexpr char kUsage[] = R"(Usage: ember-executor --driver HOST:PORT [options]
+
+Every flag has a configuration key for --conf and --properties-file: ember.executor.driver,
+.bind, .advertise, .port, .dataDir, .slots, .secretFile (flags win).
 
 An Ember executor: registers with the driver, runs its tasks in task slots, hosts receivers
 and keeps their blocks in RocksDB, replicated to another executor.
@@ -29,7 +34,9 @@ Options:
   --data-dir DIR       RocksDB blocks and fetched plugins (default ./ember-executor-data)
   --slots N            task slots (default: the number of cores)
   --secret-file FILE   the cluster secret (first line; the file must be private to its owner)
-  --conf KEY=VALUE     a configuration key (repeatable; none is read by the executor yet)
+  --conf KEY=VALUE     a configuration key (repeatable); any other flag's name may be given
+                       as a key too: --conf ember.executor.slots=4
+  --properties-file F  KEY=VALUE lines ('#' starts a comment); flags and --conf win over it
   --help               this text
 
 Prints "ember-executor listening on HOST:PORT" once it serves, then registers (retrying with
@@ -60,15 +67,17 @@ int main(int argc, char** argv) {
   ember::internal::ExecutorServer::Options o;
   o.data_dir = "./ember-executor-data";
   o.slots = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  std::string bind = "127.0.0.1", secret_file, advertise;
+  std::string bind = "127.0.0.1", secret_file, advertise, properties;
   int port = 0;
+  bool flag_data_dir = false, flag_slots = false, flag_bind = false, flag_port = false;
+  std::map<std::string, std::string> confs;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--help" || a == "-h") {
       std::cout << kUsage;
       return 0;
     }
-    if (a != "--driver" && a != "--bind" && a != "--advertise" && a != "--port" && a != "--data-dir" &&
+    if (a != "--driver" && a != "--bind" && a != "--advertise" && a != "--properties-file" && a != "--port" && a != "--data-dir" &&
         a != "--slots" && a != "--secret-file" && a != "--conf") {
       return Usage("unknown option " + a);
     }
@@ -78,20 +87,69 @@ int main(int argc, char** argv) {
       o.driver = v;
     } else if (a == "--bind") {
       bind = v;
+      flag_bind = true;
     } else if (a == "--advertise") {
       advertise = v;
     } else if (a == "--port") {
       if (!ParseInt(v, 65535, &port)) return Usage("--port takes a port number, not " + v);
+      flag_port = true;
     } else if (a == "--data-dir") {
       o.data_dir = v;
+      flag_data_dir = true;
     } else if (a == "--slots") {
       if (!ParseInt(v, 4096, &o.slots) || o.slots < 1) {
         return Usage("--slots takes a number from 1 to 4096, not " + v);
       }
+      flag_slots = true;
     } else if (a == "--secret-file") {
       secret_file = v;
+    } else if (a == "--properties-file") {
+      properties = v;
     } else if (v.find('=') == std::string::npos || v[0] == '=') {
       return Usage("--conf takes KEY=VALUE, not " + v);
+    } else {
+      confs[v.substr(0, v.find('='))] = v.substr(v.find('=') + 1);
+    }
+  }
+  // Keys from the file, then --conf, fill what no flag gave.
+  std::map<std::string, std::string> keys;
+  if (!properties.empty()) {
+    std::ifstream in(properties);
+    if (!in) return Usage("cannot read properties file " + properties);
+    std::string line;
+    for (int n = 1; std::getline(in, line); ++n) {
+      size_t hash = line.find('#');
+      if (hash != std::string::npos) line.resize(hash);
+      line.erase(0, line.find_first_not_of(" \t"));
+      line.erase(line.find_last_not_of(" \t\r") + 1);
+      if (line.empty()) continue;
+      size_t eq = line.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        return Usage(properties + ":" + std::to_string(n) + ": expected KEY=VALUE");
+      }
+      keys[line.substr(0, eq)] = line.substr(eq + 1);
+    }
+  }
+  for (const auto& [k, v] : confs) keys[k] = v;
+  for (const auto& [k, v] : keys) {
+    if (k == "ember.executor.driver" && o.driver.empty()) {
+      o.driver = v;
+    } else if (k == "ember.executor.dataDir" && !flag_data_dir) {
+      o.data_dir = v;
+    } else if (k == "ember.executor.slots" && !flag_slots) {
+      if (!ParseInt(v, 4096, &o.slots) || o.slots < 1) {
+        return Usage(k + " takes a number from 1 to 4096, not " + v);
+      }
+    } else if (k == "ember.executor.bind" && !flag_bind) {
+      bind = v;
+    } else if (k == "ember.executor.port" && !flag_port) {
+      if (!ParseInt(v, 65535, &port)) return Usage(k + " takes a port number, not " + v);
+    } else if (k == "ember.executor.advertise" && advertise.empty()) {
+      advertise = v;
+    } else if (k == "ember.executor.secretFile" && secret_file.empty()) {
+      secret_file = v;
+    } else if (k.rfind("ember.executor.", 0) == 0) {
+      return Usage("unknown configuration key " + k);
     }
   }
   if (o.driver.empty()) return Usage("--driver HOST:PORT is required");
