@@ -6,12 +6,12 @@
 #include <signal.h>
 
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <string>
 #include <thread>
 
 #include "common/conf.h"
+#include "common/properties.h"
 #include "common/rpc.h"
 #include "driver/driver_service.h"
 #include "driver/executor_registry.h"
@@ -54,14 +54,6 @@ SIGTERM/SIGINT, 1 cannot start (port taken, work directory unusable), 2 bad usag
 int Usage(const std::string& error) {
   std::cerr << "ember-driver: " << error << "\n\n" << kUsage;
   return kExitUsage;
-}
-
-bool SplitKeyValue(const std::string& kv, std::string* key, std::string* value) {
-  size_t eq = kv.find('=');
-  if (eq == std::string::npos || eq == 0) return false;
-  *key = kv.substr(0, eq);
-  *value = kv.substr(eq + 1);
-  return true;
 }
 
 bool ParsePort(const std::string& text, int* port) {
@@ -115,26 +107,14 @@ int main(int argc, char** argv) {
       properties = v;
     } else {
       std::string key, val;
-      if (!SplitKeyValue(v, &key, &val)) return Usage("--conf takes KEY=VALUE, not " + v);
+      if (!ember::SplitKeyValue(v, &key, &val)) return Usage("--conf takes KEY=VALUE, not " + v);
       confs.emplace_back(key, val);
     }
   }
   if (!properties.empty()) {
-    std::ifstream in(properties);
-    if (!in) return Usage("cannot read properties file " + properties);
-    std::string line;
-    for (int n = 1; std::getline(in, line); ++n) {
-      size_t hash = line.find('#');
-      if (hash != std::string::npos) line.resize(hash);
-      line.erase(0, line.find_first_not_of(" \t"));
-      line.erase(line.find_last_not_of(" \t\r") + 1);
-      if (line.empty()) continue;
-      std::string key, val;
-      if (!SplitKeyValue(line, &key, &val)) {
-        return Usage(properties + ":" + std::to_string(n) + ": expected KEY=VALUE");
-      }
-      conf.set(key, val);
-    }
+    auto keys = ember::ReadPropertiesFile(properties);
+    if (!keys.ok()) return Usage(std::string(keys.status().message()));
+    for (const auto& [k, v] : *keys) conf.set(k, v);
   }
   for (const auto& [k, v] : confs) conf.set(k, v);
 

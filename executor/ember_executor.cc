@@ -5,12 +5,12 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <string>
 #include <thread>
 
+#include "common/properties.h"
 #include "common/rpc.h"
 #include "executor/executor_server.h"
 
@@ -105,30 +105,20 @@ int main(int argc, char** argv) {
       secret_file = v;
     } else if (a == "--properties-file") {
       properties = v;
-    } else if (v.find('=') == std::string::npos || v[0] == '=') {
-      return Usage("--conf takes KEY=VALUE, not " + v);
     } else {
-      confs[v.substr(0, v.find('='))] = v.substr(v.find('=') + 1);
+      std::string key, value;
+      if (!ember::SplitKeyValue(v, &key, &value)) {
+        return Usage("--conf takes KEY=VALUE, not " + v);
+      }
+      confs[key] = value;
     }
   }
   // Keys from the file, then --conf, fill what no flag gave.
   std::map<std::string, std::string> keys;
   if (!properties.empty()) {
-    std::ifstream in(properties);
-    if (!in) return Usage("cannot read properties file " + properties);
-    std::string line;
-    for (int n = 1; std::getline(in, line); ++n) {
-      size_t hash = line.find('#');
-      if (hash != std::string::npos) line.resize(hash);
-      line.erase(0, line.find_first_not_of(" \t"));
-      line.erase(line.find_last_not_of(" \t\r") + 1);
-      if (line.empty()) continue;
-      size_t eq = line.find('=');
-      if (eq == std::string::npos || eq == 0) {
-        return Usage(properties + ":" + std::to_string(n) + ": expected KEY=VALUE");
-      }
-      keys[line.substr(0, eq)] = line.substr(eq + 1);
-    }
+    auto file = ember::ReadPropertiesFile(properties);
+    if (!file.ok()) return Usage(std::string(file.status().message()));
+    keys = std::move(*file);
   }
   for (const auto& [k, v] : confs) keys[k] = v;
   for (const auto& [k, v] : keys) {

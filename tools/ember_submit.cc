@@ -5,7 +5,6 @@
 
 #include <signal.h>
 
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <string>
@@ -14,6 +13,7 @@
 
 #include "common/conf.h"
 #include "common/job.h"
+#include "common/properties.h"
 #include "common/rpc.h"
 #include "driver/context_core.h"
 #include "driver/local_backend.h"
@@ -59,14 +59,6 @@ or the driver refused it, 5 the driver cannot be reached or refused the call (wr
 6 no such application.
 )";
 
-bool SplitKeyValue(const std::string& kv, std::string* key, std::string* value) {
-  size_t eq = kv.find('=');
-  if (eq == std::string::npos || eq == 0) return false;
-  *key = kv.substr(0, eq);
-  *value = kv.substr(eq + 1);
-  return true;
-}
-
 int Usage(const std::string& error) {
   std::cerr << "ember-submit: " << error << "\n\n" << kUsage;
   return kExitUsage;
@@ -108,7 +100,7 @@ int main(int argc, char** argv) {
         properties = v;
       } else {
         std::string key, val;
-        if (!SplitKeyValue(v, &key, &val))
+        if (!ember::SplitKeyValue(v, &key, &val))
           return Usage("--conf takes KEY=VALUE, not " + std::string(v));
         confs.emplace_back(key, val);
       }
@@ -148,21 +140,9 @@ int main(int argc, char** argv) {
   if (plugin.empty() && command.empty()) return Usage("no job plugin given");
 
   if (!properties.empty()) {
-    std::ifstream in(properties);
-    if (!in) return Usage("cannot read properties file " + properties);
-    std::string line;
-    for (int n = 1; std::getline(in, line); ++n) {
-      size_t hash = line.find('#');
-      if (hash != std::string::npos) line.resize(hash);
-      line.erase(0, line.find_first_not_of(" \t"));
-      line.erase(line.find_last_not_of(" \t\r") + 1);
-      if (line.empty()) continue;
-      std::string key, val;
-      if (!SplitKeyValue(line, &key, &val)) {
-        return Usage(properties + ":" + std::to_string(n) + ": expected KEY=VALUE");
-      }
-      conf.setIfMissing(key, val);
-    }
+    auto keys = ember::ReadPropertiesFile(properties);
+    if (!keys.ok()) return Usage(std::string(keys.status().message()));
+    for (const auto& [k, v] : *keys) conf.setIfMissing(k, v);
   }
   for (const auto& [k, v] : confs) conf.set(k, v);
   conf.setIfMissing("ember.master", "local[2]");
