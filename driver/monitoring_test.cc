@@ -5,6 +5,7 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <cstdio>
 #include <chrono>
 #include <mutex>
 #include <string>
@@ -269,6 +270,56 @@ TEST(MonitoringTest, RestApiReportsKnownRecordsAndDelays) {
     f.env.ssc().stop();
   } catch (const EmberError&) {
   }
+}
+
+TEST(MonitoringTest, ThousandRetainedBatchesServeQuickly) {
+  auto progress = std::make_shared<internal::StreamingProgress>("big-app", "big", 1000, 1000);
+  internal::Monitor::Global().Add(progress);
+  for (int i = 1; i <= 1500; ++i) {  // more than retained: the oldest go
+    BatchInfo b;
+    b.batchTime = Time(i * 1000);
+    b.numRecords = i;
+    b.submissionTime = i * 1000;
+    b.processingStartTime = i * 1000 + 5;
+    b.processingEndTime = i * 1000 + 25;
+    OutputOperationInfo op;
+    op.batchTime = b.batchTime;
+    op.name = "print";
+    op.startTime = b.processingStartTime;
+    op.endTime = b.processingEndTime;
+    b.outputOperationInfos[0] = op;
+    progress->onBatchSubmitted(b);
+    progress->onBatchStarted(b);
+    progress->onBatchCompleted(b);
+  }
+  internal::WebUi::Options o;
+  o.port = 0;
+  o.executors = [] {
+    return nlohmann::json::array({{{"id", "exec-1"}, {"blocks", 3}, {"blockBytes", 300},
+                                   {"state", "alive"}}});
+  };
+  auto ui = internal::WebUi::Start(o);
+  ASSERT_TRUE(ui.ok()) << ui.status();
+  httplib::Client c("127.0.0.1", (*ui)->port());
+  auto start = std::chrono::steady_clock::now();
+  nlohmann::json batches = Get(c, "/api/v1/applications/big-app/streaming/batches");
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                  .count();
+  ASSERT_EQ(batches.size(), 1000u);
+  EXPECT_EQ(batches[0]["batchId"], 1500000);
+  EXPECT_EQ(batches[999]["batchId"], 501000);
+  nlohmann::json stats = Get(c, "/api/v1/applications/big-app/streaming/statistics");
+  EXPECT_EQ(stats["numTotalCompletedBatches"], 1500);
+  EXPECT_EQ(stats["numRetainedCompletedBatches"], 1000);
+  // What the page fetches every second stays small and fast (a generous bound: this machine
+  // is shared).
+  std::printf("1000 retained batches: /batches in %.1f ms\n", ms);
+  EXPECT_LT(ms, 1000);
+  auto metrics = c.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("ember_executor_blocks{executor=\"exec-1\"} 3"), std::string::npos);
+  EXPECT_NE(metrics->body.find("ember_executor_block_bytes{executor=\"exec-1\"} 300"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -372,9 +372,24 @@ void WebUi::Routes() {
           if (!body) return NotFound(res, "no batch " + std::to_string(t) + " in " + app->app_id());
           Json(res, *body);
         });
-  s.Get("/metrics", [](const httplib::Request&, httplib::Response& res) {
+  s.Get("/metrics", [executors](const httplib::Request&, httplib::Response& res) {
     std::string out;
     Monitor::Global().AppendMetrics(&out);
+    // Blocks and bytes stored, per executor (cluster) or absent (local mode).
+    if (executors) {
+      std::string blocks = "# TYPE ember_executor_blocks gauge\n";
+      std::string bytes = "# TYPE ember_executor_block_bytes gauge\n";
+      std::string alive = "# TYPE ember_executor_alive gauge\n";
+      for (const auto& e : executors()) {
+        std::string label = "{executor=\"" + PromEscape(e.value("id", "")) + "\"}";
+        if (e["blocks"].is_number()) blocks += "ember_executor_blocks" + label + " " + e["blocks"].dump() + "\n";
+        if (e["blockBytes"].is_number()) {
+          bytes += "ember_executor_block_bytes" + label + " " + e["blockBytes"].dump() + "\n";
+        }
+        alive += "ember_executor_alive" + label + (e.value("state", "") == "alive" ? " 1\n" : " 0\n");
+      }
+      out += blocks + bytes + alive;
+    }
     res.set_content(out, "text/plain; version=0.0.4");
   });
   s.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
