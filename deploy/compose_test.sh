@@ -95,9 +95,16 @@ $compose restart driver || fail "restart driver"
 port=$($compose port driver 7077 | sed 's/.*://')
 master="ember://127.0.0.1:$port"
 eventually 60 executors_are 2 || fail "executors did not register with the restarted driver"
-# The work directory lives on the driver's volume: the plugin it stored is still there.
+# The work directory lives on the driver's volume: the driver starts the job again from the
+# submission it kept there, under the same id, and the job counts words again.
 $compose exec -T driver bash -c "ls /var/lib/ember/work/apps/$app" | grep -q '\.so$' \
   || fail "the driver's volume lost $app"
+running_again() {
+  tools/ember-submit --master "$master" --status "$app" 2>/dev/null | grep -q ': RUNNING$' &&
+    [ "$(tools/ember-submit --master "$master" --status "$app" 2>/dev/null |
+         sed -n 's/.*, \([0-9]*\) completed batches.*/\1/p')" -ge 2 ]
+}
+eventually 60 running_again || fail "the driver did not start $app again"
 kill -9 "$submit_pid" 2>/dev/null; submit_pid=""
 
 echo "== a job built in the ember-sdk image, run on the restarted cluster"

@@ -38,6 +38,8 @@ Options:
   --secret-file FILE      the cluster secret (first line; the file must be private to its
                           owner); every call must carry it
   --allow-insecure        accept a non-loopback --bind without a secret
+  --no-recover            do not start again the applications an earlier run of the driver
+                          left running in --work-dir (started again by default)
   --conf KEY=VALUE        a configuration key (repeatable); see the README
   --properties-file FILE  KEY=VALUE lines ('#' starts a comment); --conf wins over it
   --help                  this text
@@ -73,7 +75,7 @@ int main(int argc, char** argv) {
 
   std::string bind = "127.0.0.1", work_dir = "./ember-work", secret_file, properties;
   int port = 7077, ui_port = 4040;
-  bool allow_insecure = false;
+  bool allow_insecure = false, recover = true;
   ember::Conf conf;
   std::vector<std::pair<std::string, std::string>> confs;
   for (int i = 1; i < argc; ++i) {
@@ -84,6 +86,10 @@ int main(int argc, char** argv) {
     }
     if (a == "--allow-insecure") {
       allow_insecure = true;
+      continue;
+    }
+    if (a == "--no-recover") {
+      recover = false;
       continue;
     }
     static const char* kValued[] = {"--bind",        "--port", "--ui-port",        "--work-dir",
@@ -216,6 +222,13 @@ int main(int argc, char** argv) {
   }
   std::cout << "ember-driver listening on " << address << std::endl;
   std::cout << "ember-driver web UI at " << (*ui)->url() << std::endl;
+  if (recover) {
+    auto recovered = jobs->RecoverAll();
+    if (!recovered.empty()) {
+      LOG(INFO) << "ember-driver: started again " << recovered.size()
+                << " application(s) of the previous run";
+    }
+  }
   LOG(INFO) << "ember-driver listening on " << address << ", work directory " << work_dir
             << (secret.empty() ? ", no cluster secret" : ", cluster secret required");
 

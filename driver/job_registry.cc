@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <cstdio>
+#include <algorithm>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -63,7 +64,8 @@ std::string JobRegistry::NewAppId() {
   return absl::StrFormat("app-%s-%04d", stamp, ++next_app_);
 }
 
-absl::StatusOr<std::string> JobRegistry::Submit(const proto::SubmitJobRequest& request) {
+absl::StatusOr<std::string> JobRegistry::Submit(const proto::SubmitJobRequest& request,
+                                                const std::string& recovered_id) {
   if (request.plugin().empty()) return absl::InvalidArgumentError("the job plugin is empty");
   if (request.name().size() > kMaxNameBytes || !Printable(request.name())) {
     return absl::InvalidArgumentError("the application name must be at most 256 printable bytes");
@@ -78,11 +80,16 @@ absl::StatusOr<std::string> JobRegistry::Submit(const proto::SubmitJobRequest& r
   {
     absl::MutexLock lock(&mu_);
     if (shutdown_) return absl::UnavailableError("the driver is shutting down");
-    app->id = NewAppId();
+    app->id = recovered_id;
+    while (app->id.empty() || (recovered_id.empty() && std::filesystem::exists(
+                                                           options_.work_dir + "/apps/" + app->id))) {
+      app->id = NewAppId();
+    }
   }
   std::string plugin_name = request.plugin_name().empty() ? "job.so" : request.plugin_name();
   app->name = request.name().empty() ? plugin_name : request.name();
   std::string dir = options_.work_dir + "/apps/" + app->id;
+  app->dir = dir;
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return absl::InternalError("cannot create " + dir + ": " + ec.message());
@@ -105,6 +112,17 @@ absl::StatusOr<std::string> JobRegistry::Submit(const proto::SubmitJobRequest& r
     size_t at = message.find(path);
     if (at != std::string::npos) message.replace(at, path.size(), plugin_name);
     return absl::Status(plugin.status().code(), message);
+  }
+  if (recovered_id.empty()) {
+    // Kept so that a restarted driver starts the application again (written atomically).
+    std::string tmp = dir + "/submission.pb.tmp";
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    request.SerializeToOstream(&out);
+    out.close();
+    if (!out || std::rename(tmp.c_str(), (dir + "/submission.pb").c_str()) != 0) {
+      std::filesystem::remove_all(dir, ec);
+      return absl::ResourceExhaustedError("cannot keep the submission in " + dir + " (disk full?)");
+    }
   }
   app->plugin = std::move(*plugin);
   app->plugin_bytes = request.plugin();
@@ -177,6 +195,10 @@ void JobRegistry::RunApp(const std::shared_ptr<App>& app) {
     app->error = std::string(s.message());
   }
   app->ended_ms = NowMs();
+  if (!app->driver_shutdown) {
+    // Ended for good: a restarted driver does not start it again.
+    std::ofstream(app->dir + "/ended") << app->state << "\n";
+  }
   LOG(INFO) << "Application " << app->id << " " << app->state
             << (app->error.empty() ? "" : ": " + app->error);
 }
@@ -314,6 +336,38 @@ void JobRegistry::OnReceiverEvent(const proto::ReportReceiverEventRequest& reque
   if (auto s = CurrentServices(app.get())) s->OnReceiverEvent(request);
 }
 
+std::vector<std::string> JobRegistry::RecoverAll() {
+  std::vector<std::string> recovered;
+  std::error_code ec;
+  std::vector<std::filesystem::path> dirs;
+  for (const auto& entry : std::filesystem::directory_iterator(options_.work_dir + "/apps", ec)) {
+    if (entry.is_directory()) dirs.push_back(entry.path());
+  }
+  std::sort(dirs.begin(), dirs.end());
+  for (const auto& dir : dirs) {
+    std::string id = dir.filename().string();
+    if (std::filesystem::exists(dir / "ended") || !std::filesystem::exists(dir / "submission.pb")) {
+      continue;
+    }
+    proto::SubmitJobRequest request;
+    std::ifstream in(dir / "submission.pb", std::ios::binary);
+    if (!request.ParseFromIstream(&in)) {
+      LOG(WARNING) << "cannot recover application " << id << ": its submission is unreadable";
+      continue;
+    }
+    auto started = Submit(request, id);
+    if (started.ok()) {
+      LOG(INFO) << "Recovered application " << id << " (" << request.name()
+                << "): started again; its state and pending batches start afresh";
+      recovered.push_back(id);
+    } else {
+      LOG(WARNING) << "cannot recover application " << id << ": " << started.status();
+      std::ofstream(dir / "ended") << "FAILED\n";
+    }
+  }
+  return recovered;
+}
+
 void JobRegistry::Shutdown() {
   std::vector<std::shared_ptr<App>> apps;
   {
@@ -331,6 +385,10 @@ void JobRegistry::Shutdown() {
     try {
       graceful = a->conf.getBoolean("ember.streaming.stopGracefullyOnShutdown", false);
     } catch (const std::exception&) {
+    }
+    {
+      absl::MutexLock lock(&a->mu);
+      a->driver_shutdown = true;
     }
     if (running) Kill(a->id, graceful).IgnoreError();
   }

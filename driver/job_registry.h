@@ -38,7 +38,13 @@ class JobRegistry {
   // The ember:// master URL jobs see in their configuration.
   void SetDriverUrl(std::string url);
 
-  absl::StatusOr<std::string> Submit(const proto::SubmitJobRequest& request);
+  // `recovered_id`: the application was submitted to an earlier run of the driver (its
+  // submission is kept in the work directory) and starts again under its id.
+  absl::StatusOr<std::string> Submit(const proto::SubmitJobRequest& request,
+                                     const std::string& recovered_id = "");
+  // Starts again every application of the work directory that had not ended (finished,
+  // failed, or killed by a user) when the driver stopped. Returns their ids.
+  std::vector<std::string> RecoverAll();
   // The state after the kill (KILLED, or the end state of an application that had ended).
   absl::StatusOr<std::string> Kill(const std::string& app_id, bool graceful = false);
   // Calls `write` with the output from `offset` on and, once the job has ended, a final event;
@@ -73,6 +79,8 @@ class JobRegistry {
     std::string output ABSL_GUARDED_BY(mu);
     int64_t output_base ABSL_GUARDED_BY(mu) = 0;  // bytes dropped from the front
     bool killed ABSL_GUARDED_BY(mu) = false;
+    bool driver_shutdown ABSL_GUARDED_BY(mu) = false;  // killed because the driver stops
+    std::string dir;
     std::vector<std::weak_ptr<AppServices>> services ABSL_GUARDED_BY(mu);
   };
 

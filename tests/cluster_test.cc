@@ -471,6 +471,41 @@ TEST(ClusterTest, ExecutorsRegisterAgainAfterADriverRestart) {
       << job.Stdout();
 }
 
+TEST(ClusterTest, ARestartedDriverStartsItsRunningJobsAgain) {
+  std::string dir = MakeTempDir("cluster-recover");
+  Cluster cluster(dir, 2);
+  ASSERT_TRUE(cluster.WaitForExecutors(2));
+  // A job that runs until killed, and one that is killed before the driver dies.
+  Subprocess job(cluster.Submit({"--detach", "--name", "long", "tests/jobs/libshuffle_sum.so",
+                                 "--", "1000", "1000", "300", "600000"}),
+                 dir, "job");
+  ASSERT_EQ(job.Wait(30s), 0) << job.Stderr();
+  std::string app = AppIdIn(job.Stdout());
+  Subprocess gone(cluster.Submit({"--detach", "--name", "gone", "tests/jobs/libshuffle_sum.so",
+                                  "--", "1000", "1000", "300", "600000"}),
+                  dir, "gone");
+  ASSERT_EQ(gone.Wait(30s), 0) << gone.Stderr();
+  std::string killed = AppIdIn(gone.Stdout());
+  ASSERT_TRUE(cluster.Kill(killed).ok());
+  auto batches = [&](const std::string& id) -> int64_t {
+    proto::StatusReply reply;
+    if (!cluster.Status(id, &reply).ok() || reply.apps_size() != 1) return -1;
+    if (reply.apps(0).state() != "RUNNING") return -1;
+    return reply.apps(0).completed_batches();
+  };
+  ASSERT_TRUE(Eventually([&] { return batches(app) >= 3; }, 30s)) << cluster.driver().Stderr();
+
+  cluster.RestartDriver();
+  ASSERT_TRUE(cluster.WaitForExecutors(2)) << cluster.driver().Stderr();
+  // The same application runs again, from its kept submission, and completes batches.
+  ASSERT_TRUE(Eventually([&] { return batches(app) >= 2; }, 30s)) << cluster.driver().Stderr();
+  proto::StatusReply all;
+  ASSERT_TRUE(cluster.Status("", &all).ok());
+  ASSERT_EQ(all.apps_size(), 1) << "the killed application must stay ended";
+  EXPECT_EQ(all.apps(0).app_id(), app);
+  EXPECT_TRUE(cluster.Kill(app).ok());
+}
+
 // -------------------------------------------------------------------------- errors
 
 TEST(ClusterTest, BadInputGetsClearErrorsAndTheClusterStaysHealthy) {
