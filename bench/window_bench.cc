@@ -5,6 +5,8 @@
 //
 //   bench/window_bench [--records N] [--keys N] [--window BATCHES] [--measure BATCHES]
 
+#include <stdlib.h>
+
 #include <chrono>
 #include <cstdio>
 #include <random>
@@ -21,6 +23,8 @@ double Run(bool inverse, int records, int keys, int window, int measure) {
   conf.setMaster("local[2]").setAppName("window-bench").set("ember.streaming.clock", "manual")
       .set("ember.ui.enabled", "false");
   ember::StreamingContext ssc(conf, ember::Seconds(1));
+  char dir[] = "/tmp/window-bench-XXXXXX";
+  ssc.checkpoint(mkdtemp(dir));
   auto queue = std::make_shared<ember::RddQueue<std::pair<int32_t, int64_t>>>();
   std::mt19937 rng(42);
   int batches = window + measure;

@@ -290,6 +290,15 @@ class DStream {
     return out;
   }
 
+  // How often this stream's state is checkpointed (stateful streams: updateStateByKey,
+  // mapWithState, inverse windows); a positive multiple of its slide. Other streams keep no
+  // state between batches and ignore it.
+  DStream<T> checkpoint(Duration interval) const {
+    DStream<T> m = materialize();
+    internal::SetCheckpointInterval(m.node_, interval);
+    return m;
+  }
+
   // ------------------------------------------------------------------------------ state
   // The state of every key, updated every batch (Spark's updateStateByKey):
   //   f(const std::vector<V>& new_values, const std::optional<S>& state) -> std::optional<S>
@@ -339,6 +348,7 @@ class DStream {
     internal::ContextCore* ctx = internal::ContextOf(node_);
     struct Holder {
       internal::RddRef state;  // Rdd<StateRec>
+      std::vector<std::string> state_parts;  // its encoded partitions, for checkpoints
       bool initialized = false;
       int64_t last_ms = -1;
       std::map<int64_t, internal::RddRef> mapped;
@@ -395,6 +405,7 @@ class DStream {
             EncodeVector(mapped, &mapped_parts[p]);
             EncodeVector(snapshot, &snapshot_parts[p]);
           }
+          holder->state_parts = state_parts;
           holder->state = internal::MakeInlineRdd(
               ctx, std::move(state_parts), std::make_shared<internal::VectorDecoder<StateRec>>());
           holder->mapped[t.milliseconds()] = internal::MakeInlineRdd(
@@ -407,6 +418,17 @@ class DStream {
         });
     internal::RegisterOutput(core, [](const internal::RddRef&, Time) {});
     internal::NameLastOutput(core, "mapWithState");
+    internal::StatefulStream state;
+    state.kind = "mapWithState";
+    state.default_interval = Milliseconds(10 * internal::SlideOf(core).milliseconds());
+    state.save = [holder] { return holder->state_parts; };
+    state.restore = [holder, ctx](std::vector<std::string> parts, Time) {
+      holder->initialized = true;  // the checkpoint replaces the initial state
+      holder->state_parts = parts;
+      holder->state = internal::MakeInlineRdd(
+          ctx, std::move(parts), std::make_shared<internal::VectorDecoder<StateRec>>());
+    };
+    internal::RegisterStatefulStream(core, std::move(state));
     auto mapped = internal::MakeDerivedStream(
         std::vector<internal::StreamRef>{core}, [holder, ctx](const std::vector<internal::RddRef>&, Time t) -> internal::RddRef {
           auto it = holder->mapped.find(t.milliseconds());
@@ -479,6 +501,7 @@ class DStream {
     // the state stream is an output of its own (below), so it is computed every batch.
     struct Holder {
       internal::RddRef last;
+      std::vector<std::string> last_parts;  // `last`'s encoded partitions, for checkpoints
       int64_t last_ms = -1;
     };
     auto holder = std::make_shared<Holder>();
@@ -498,6 +521,7 @@ class DStream {
           // Cut the lineage: the new state becomes driver-held partitions.
           std::vector<std::string> parts = internal::RunJob(
               next.ref(), std::make_shared<internal::CollectOp<Out, internal::EmptyStack<Out>>>());
+          holder->last_parts = parts;
           holder->last = internal::MakeInlineRdd(
               ctx, std::move(parts), std::make_shared<internal::VectorDecoder<Out>>());
           holder->last_ms = t.milliseconds();
@@ -505,6 +529,16 @@ class DStream {
         });
     internal::RegisterOutput(node, [](const internal::RddRef&, Time) {});
     internal::NameLastOutput(node, "updateStateByKey");
+    internal::StatefulStream state;
+    state.kind = "updateStateByKey";
+    state.default_interval = internal::DefaultCheckpointInterval(internal::SlideOf(node));
+    state.save = [holder] { return holder->last_parts; };
+    state.restore = [holder, ctx](std::vector<std::string> parts, Time) {
+      holder->last_parts = parts;
+      holder->last = internal::MakeInlineRdd(ctx, std::move(parts),
+                                             std::make_shared<internal::VectorDecoder<Out>>());
+    };
+    internal::RegisterStatefulStream(node, std::move(state));
     return DStream<Out>(node);
   }
 
@@ -523,6 +557,7 @@ class DStream {
     internal::MakeWindowedStream(source, length, slide);  // the same checks, with length
     struct Holder {
       internal::RddRef last;  // the previous window, reduced and filtered
+      std::vector<std::string> last_parts;
       int64_t last_ms = -1;
     };
     auto holder = std::make_shared<Holder>();
@@ -555,11 +590,25 @@ class DStream {
             parts = internal::RunJob(
                 merged.ref(), std::make_shared<internal::CollectOp<P, internal::EmptyStack<P>>>());
           }
+          holder->last_parts = parts;
           holder->last = internal::MakeInlineRdd(
               ctx, std::move(parts), std::make_shared<internal::VectorDecoder<P>>());
           holder->last_ms = t.milliseconds();
           return holder->last;
         });
+    internal::StatefulStream state;
+    state.kind = "reduceByKeyAndWindow with an inverse function";
+    state.default_interval = internal::DefaultCheckpointInterval(slide);
+    state.save = [holder] { return holder->last_parts; };
+    // A window restored from its checkpoint continues only if the next slide follows it; after
+    // a longer gap the window is computed again from its batches.
+    state.restore = [holder, ctx](std::vector<std::string> parts, Time t) {
+      holder->last_parts = parts;
+      holder->last = internal::MakeInlineRdd(ctx, std::move(parts),
+                                             std::make_shared<internal::VectorDecoder<P>>());
+      holder->last_ms = t.milliseconds();
+    };
+    internal::RegisterStatefulStream(node, std::move(state));
     return DStream<P>(node);
   }
 
@@ -629,6 +678,11 @@ class MapWithStateDStream : public DStream<M> {
       : DStream<M>(std::move(mapped)), snapshots_(std::move(snapshots)) {}
   // Every key's state after each batch.
   DStream<std::pair<K, S>> stateSnapshots() const { return snapshots_; }
+  // How often the state is checkpointed (default: 10 batch intervals).
+  MapWithStateDStream checkpoint(Duration interval) const {
+    snapshots_.checkpoint(interval);
+    return *this;
+  }
 
  private:
   DStream<std::pair<K, S>> snapshots_;

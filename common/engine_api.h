@@ -60,6 +60,21 @@ StreamRef MakeWindowedStream(const StreamRef& parent, Duration length, Duration 
 std::vector<RddRef> SliceStream(const StreamRef& stream, Time from, Time to);
 Duration SlideOf(const StreamRef& stream);
 ContextCore* ContextOf(const StreamRef& stream);
+// ------------------------------------------------------------------------- checkpoints
+// A stream whose state the driver keeps between batches (updateStateByKey, mapWithState,
+// inverse windows). The engine saves `save()` (encoded partitions) every checkpoint interval
+// to the context's checkpoint directory and, when the context starts on a directory holding
+// a checkpoint of this stream, gives it back through `restore(parts, time)`.
+struct StatefulStream {
+  std::string kind;             // for messages: "updateStateByKey", ...
+  Duration default_interval;    // unless dstream.checkpoint(interval) says otherwise
+  std::function<std::vector<std::string>()> save;
+  std::function<void(std::vector<std::string> parts, Time time)> restore;
+};
+void RegisterStatefulStream(const StreamRef& stream, StatefulStream state);
+void SetCheckpointInterval(const StreamRef& stream, Duration interval);
+void SetCheckpointDirectory(ContextCore* ctx, const std::string& directory);
+
 // Where print() writes: the job's driver-side output.
 // (Listeners: StreamingContext::addStreamingListener, implemented by the runtime.)
 void EmitOutput(ContextCore* ctx, const std::string& text);

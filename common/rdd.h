@@ -124,6 +124,12 @@ struct FlatApplyToValue : WrappedFn<F> {
   }
 };
 
+// The smallest multiple of `slide` that is at least 10 s (Spark's default for state).
+inline Duration DefaultCheckpointInterval(Duration slide) {
+  int64_t s = std::max<int64_t>(1, slide.milliseconds());
+  return Milliseconds((10000 + s - 1) / s * s);
+}
+
 // updateStateByKey's state type: S when given, else the value type of f's std::optional result.
 template <typename F, typename = void>
 struct CallResult;

@@ -146,6 +146,11 @@ class StreamingContext {
   bool awaitTerminationOrTimeout(int64_t timeoutMs);
   StreamingContextState getState() const;
 
+  // Where stateful streams (updateStateByKey, mapWithState, inverse windows) checkpoint their
+  // state; they require one. A context started on a directory holding checkpoints continues
+  // from the newest valid one.
+  void checkpoint(const std::string& directory);
+
   // Subscribes a listener to this context's events (common/listener.h).
   void addStreamingListener(std::shared_ptr<StreamingListener> listener);
 

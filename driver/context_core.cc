@@ -2,11 +2,13 @@
 
 #include <glog/logging.h>
 
+#include <filesystem>
 #include <iostream>
 #include <set>
 
 #include "common/errors.h"
 #include "common/streaming_context.h"
+#include "driver/checkpoint_store.h"
 
 namespace ember {
 namespace internal {
@@ -216,6 +218,73 @@ void ContextCore::NameLastOutput(const std::string& name) {
   if (!output_names_.empty()) output_names_.back() = name;
 }
 
+void ContextCore::AddStatefulStream(StreamNode* stream, StatefulStream state) {
+  CheckCanAddStreams();
+  absl::MutexLock lock(&mu_);
+  Duration interval = state.default_interval;
+  stateful_.push_back({stream, std::move(state), interval});
+}
+
+void ContextCore::SetCheckpointInterval(StreamNode* stream, Duration interval) {
+  CheckCanAddStreams();
+  if (interval.milliseconds() <= 0 || interval.milliseconds() % stream->slide().milliseconds() != 0) {
+    throw EmberError("checkpoint interval " + interval.toString() +
+                     " must be a positive multiple of the stream's slide " +
+                     stream->slide().toString());
+  }
+  absl::MutexLock lock(&mu_);
+  for (auto& s : stateful_) {
+    if (s.stream == stream) s.interval = interval;
+  }
+}
+
+void ContextCore::SetCheckpointDirectory(const std::string& directory) {
+  CheckCanAddStreams();
+  std::error_code ec;
+  std::filesystem::create_directories(directory, ec);
+  if (ec) throw EmberError("cannot use checkpoint directory " + directory + ": " + ec.message());
+  absl::MutexLock lock(&mu_);
+  checkpoint_dir_ = directory;
+}
+
+void ContextCore::RestoreState() {
+  absl::MutexLock lock(&mu_);
+  if (stateful_.empty()) return;
+  if (checkpoint_dir_.empty()) {
+    throw EmberError(stateful_[0].state.kind +
+                     " keeps state and requires a checkpoint directory: call "
+                     "ssc.checkpoint(directory) before start()");
+  }
+  for (size_t i = 0; i < stateful_.size(); ++i) {
+    auto cp = ReadLatestStateCheckpoint(checkpoint_dir_, static_cast<int>(i));
+    if (!cp) continue;
+    LOG(INFO) << "restoring the state of " << stateful_[i].state.kind << " (stream " << i
+              << ") from its checkpoint of " << cp->time_ms << " ms";
+    stateful_[i].state.restore(std::move(cp->parts), Time(cp->time_ms));
+  }
+}
+
+void ContextCore::CheckpointState(Time t) {
+  std::vector<std::pair<int, std::vector<std::string>>> due;
+  std::string dir;
+  {
+    absl::MutexLock lock(&mu_);
+    dir = checkpoint_dir_;
+    for (size_t i = 0; i < stateful_.size(); ++i) {
+      if (t.milliseconds() % stateful_[i].interval.milliseconds() == 0) {
+        due.emplace_back(static_cast<int>(i), stateful_[i].state.save());
+      }
+    }
+  }
+  for (auto& [id, parts] : due) {
+    absl::Status s = WriteStateCheckpoint(dir, id, t.milliseconds(), parts);
+    if (!s.ok()) {
+      LOG(ERROR) << "state checkpoint of stream " << id << " at " << t.milliseconds()
+                 << " ms failed (the previous one stays usable): " << s.message();
+    }
+  }
+}
+
 void ContextCore::AddStreamingListener(std::shared_ptr<StreamingListener> listener) {
   if (listener == nullptr) throw EmberError("addStreamingListener: null listener");
   bus_->Add(std::move(listener));
@@ -356,6 +425,7 @@ void ContextCore::Start() {
       }
     }
   }
+  RestoreState();
   absl::Status s = tracker_->StartAll(resolver_);
   if (!s.ok()) throw EmberError("cannot start receivers: " + std::string(s.message()));
 
@@ -425,6 +495,7 @@ std::string ContextCore::RunBatch(Time t) {
 }
 
 void ContextCore::CleanupBatch(Time t) {
+  CheckpointState(t);
   std::vector<StreamNode*> streams;
   {
     absl::MutexLock lock(&mu_);

@@ -58,6 +58,9 @@ class ContextCore : public std::enable_shared_from_this<ContextCore> {
   void AddOutput(StreamRef stream, std::function<void(const RddRef&, Time)> fn);
   void NameLastOutput(const std::string& name);
   void AddStreamingListener(std::shared_ptr<StreamingListener> listener);
+  void AddStatefulStream(StreamNode* stream, StatefulStream state);
+  void SetCheckpointInterval(StreamNode* stream, Duration interval);
+  void SetCheckpointDirectory(const std::string& directory);
   StreamRef AddReceiverStream(std::shared_ptr<const ReceiverFactoryOp> factory,
                               std::shared_ptr<const DecoderOp> decoder);
   StreamRef AddFileStream(FileInputStream::Options options);
@@ -91,6 +94,8 @@ class ContextCore : public std::enable_shared_from_this<ContextCore> {
   std::string RunBatch(Time t);
   void CleanupBatch(Time t);
   void ReportError(const std::string& message);
+  void RestoreState();
+  void CheckpointState(Time t);
   void PostBatchEvent(const BatchInfo& info, const char* event);
   void PostReceiverEvent(const ReceiverStatus& status, const std::string& event);
   void BuildBackend(int slots);
@@ -122,6 +127,13 @@ class ContextCore : public std::enable_shared_from_this<ContextCore> {
       ABSL_GUARDED_BY(mu_);
   std::vector<std::shared_ptr<FileInputStream>> file_streams_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> output_names_ ABSL_GUARDED_BY(mu_);
+  struct Stateful {
+    StreamNode* stream;
+    StatefulStream state;
+    Duration interval;
+  };
+  std::vector<Stateful> stateful_ ABSL_GUARDED_BY(mu_);
+  std::string checkpoint_dir_ ABSL_GUARDED_BY(mu_);
   // The output operations of the batches being processed, for their completion events.
   std::map<int64_t, std::map<int, OutputOperationInfo>> batch_ops_ ABSL_GUARDED_BY(mu_);
   std::string error_ ABSL_GUARDED_BY(mu_);

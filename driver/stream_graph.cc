@@ -153,6 +153,16 @@ void NameLastOutput(const StreamRef& stream, const std::string& name) {
 
 void PersistStream(const StreamRef& stream) { stream->Persist(); }
 
+void RegisterStatefulStream(const StreamRef& stream, StatefulStream state) {
+  stream->ctx()->AddStatefulStream(stream.get(), std::move(state));
+}
+void SetCheckpointInterval(const StreamRef& stream, Duration interval) {
+  stream->ctx()->SetCheckpointInterval(stream.get(), interval);
+}
+void SetCheckpointDirectory(ContextCore* ctx, const std::string& directory) {
+  ctx->SetCheckpointDirectory(directory);
+}
+
 StreamRef MakeWindowedStream(const StreamRef& parent, Duration length, Duration slide) {
   parent->ctx()->CheckCanAddStreams();
   return std::make_shared<WindowedStream>(parent, length, slide);

@@ -55,6 +55,10 @@ internal::StreamRef StreamingContext::ReceiverStream(
 
 void StreamingContext::start() { core_->Start(); }
 
+void StreamingContext::checkpoint(const std::string& directory) {
+  internal::SetCheckpointDirectory(core_.get(), directory);
+}
+
 void StreamingContext::addStreamingListener(std::shared_ptr<StreamingListener> listener) {
   core_->AddStreamingListener(std::move(listener));
 }

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -430,12 +431,13 @@ TEST(ClusterTest, ConcurrentJobsAreIsolated) {
 TEST(ClusterTest, StatefulStreamsGiveTheSameResultsAsLocalMode) {
   std::string dir = MakeTempDir("cluster-state");
   Subprocess local({"tools/ember-submit", "--master", "local[2]", "--conf", "ember.ui.port=0",
-                    "tests/jobs/libstate_count.so", "--", "8", "250", "3000"},
+                    "tests/jobs/libstate_count.so", "--", "8", "250", "3000", dir + "/cp-local"},
                    dir, "local");
   ASSERT_EQ(local.Wait(60s), 0) << local.Stderr();
   Cluster cluster(dir, 2);
   ASSERT_TRUE(cluster.WaitForExecutors(2));
-  Subprocess job(cluster.Submit({"tests/jobs/libstate_count.so", "--", "8", "250", "3000"}),
+  Subprocess job(cluster.Submit({"tests/jobs/libstate_count.so", "--", "8", "250", "3000",
+                                 dir + "/cp-cluster"}),
                  dir, "job");
   ASSERT_EQ(job.Wait(60s), 0) << job.Stderr() << cluster.driver().Stderr();
   // Batches after the queue drains repeat the last state: compare the first 8.
@@ -503,6 +505,48 @@ TEST(ClusterTest, ARestartedDriverStartsItsRunningJobsAgain) {
   ASSERT_TRUE(cluster.Status("", &all).ok());
   ASSERT_EQ(all.apps_size(), 1) << "the killed application must stay ended";
   EXPECT_EQ(all.apps(0).app_id(), app);
+  EXPECT_TRUE(cluster.Kill(app).ok());
+}
+
+TEST(ClusterTest, ARestartedDriverRestoresStateFromItsCheckpoint) {
+  std::string dir = MakeTempDir("cluster-state-recover");
+  Cluster cluster(dir, 2);
+  ASSERT_TRUE(cluster.WaitForExecutors(2));
+  std::string checkpoints = dir + "/cp";
+  Subprocess job(cluster.Submit({"--detach", "tests/jobs/libstate_count.so", "--", "10000",
+                                 "250", "600000", checkpoints}),
+                 dir, "job");
+  ASSERT_EQ(job.Wait(30s), 0) << job.Stderr();
+  std::string app = AppIdIn(job.Stdout());
+  // Both stateful streams have written a checkpoint (mapWithState every 10 batches,
+  // updateStateByKey every 10 s).
+  auto checkpointed = [&](int stream) {
+    std::error_code ec;
+    std::string base = checkpoints + "/state-" + std::to_string(stream);
+    for (const auto& e : std::filesystem::directory_iterator(base, ec)) {
+      if (std::filesystem::exists(e.path() / "MANIFEST")) return true;
+    }
+    return false;
+  };
+  ASSERT_TRUE(Eventually([&] { return checkpointed(0) && checkpointed(1); }, 60s))
+      << cluster.driver().Stderr();
+
+  cluster.RestartDriver();
+  ASSERT_TRUE(cluster.WaitForExecutors(2)) << cluster.driver().Stderr();
+  // The job starts again; its first batch's total includes the restored counts: more than
+  // the 40 records one batch brings.
+  Subprocess logs(cluster.Submit({"--logs", app, "--follow"}), dir, "logs");
+  std::smatch m;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        std::string out = logs.Stdout();
+        return std::regex_search(out, m, std::regex(R"(state batch=0 keys=\d+ total=(\d+) updated=(\d+))"));
+      },
+      60s))
+      << logs.Stdout() << cluster.driver().Stderr();
+  EXPECT_GT(std::stoll(m[1]), 40) << logs.Stdout();
+  EXPECT_GT(std::stoll(m[2]), 40) << logs.Stdout();
+  EXPECT_NE(cluster.driver().Stderr().find("restoring the state of"), std::string::npos);
   EXPECT_TRUE(cluster.Kill(app).ok());
 }
 

@@ -5,7 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <optional>
 #include <random>
@@ -41,6 +43,7 @@ TEST(StateOpsTest, UpdateStateByKeyMatchesBruteForce) {
     std::mt19937 rng(seed);
     std::string master = Master(rng);
     ManualStreams env(Seconds(1), master);
+    env.ssc().checkpoint(MakeTempDir("state-cp"));
     auto plan = RandomPlan(rng, 8, 12, 40);
     auto q = std::make_shared<RddQueue<KV>>();
     DStream<KV> s = env.ssc().queueStream(q);
@@ -89,6 +92,7 @@ TEST(StateOpsTest, UpdateStateByKeyMatchesBruteForce) {
 
 TEST(StateOpsTest, StateOfAKeyWithNoValuesIsStillUpdated) {
   ManualStreams env(Seconds(1), "local[2]");
+  env.ssc().checkpoint(MakeTempDir("state-cp"));
   auto q = std::make_shared<RddQueue<std::pair<std::string, int>>>();
   Collector<std::pair<std::string, int>> out;
   // Counts down from the first value; gone at zero.
@@ -115,6 +119,7 @@ TEST(StateOpsTest, MapWithStateMatchesBruteForce) {
     std::mt19937 rng(seed + 100);
     std::string master = Master(rng);
     ManualStreams env(Seconds(1), master);
+    env.ssc().checkpoint(MakeTempDir("state-cp"));
     auto plan = RandomPlan(rng, 10, 10, 30);
     auto q = std::make_shared<RddQueue<KV>>();
     int64_t timeout_batches = 1 + static_cast<int64_t>(rng() % 3);
@@ -184,6 +189,7 @@ TEST(StateOpsTest, InverseWindowsMatchBruteForce) {
     std::mt19937 rng(seed + 200);
     std::string master = Master(rng);
     ManualStreams env(Seconds(1), master);
+    env.ssc().checkpoint(MakeTempDir("state-cp"));
     int slide = 1 + static_cast<int>(rng() % 3);
     int len = slide * (1 + static_cast<int>(rng() % 4));
     int n = static_cast<int>(rng() % 4);
@@ -253,6 +259,69 @@ TEST(StateOpsTest, InverseWindowDurationsMustBeMultiples) {
   auto plus = [](int64_t a, int64_t b) { return a + b; };
   EXPECT_THROW(s.reduceByKeyAndWindow(plus, plus, Milliseconds(2500), Seconds(1)), EmberError);
   EXPECT_THROW(s.reduceByKeyAndWindow(plus, plus, Seconds(2), Milliseconds(1500)), EmberError);
+}
+
+// A running count per key; `first` values 1..n pushed per batch for keys 0..2.
+struct CheckpointedCount {
+  // Each run starts its (manual) clock later, as a restarted driver's clock is.
+  explicit CheckpointedCount(const std::string& dir, int64_t start_ms = 0, bool set_dir = true)
+      : env(Seconds(1), "local[2]",
+            testing::ManualConf().set("ember.streaming.manualClock.startMs",
+                                      std::to_string(start_ms))) {
+    if (set_dir) env.ssc().checkpoint(dir);
+    q = std::make_shared<RddQueue<std::pair<int, int64_t>>>();
+    auto counts = env.ssc().queueStream(q).updateStateByKey(
+        [](const std::vector<int64_t>& vs, const std::optional<int64_t>& s) -> std::optional<int64_t> {
+          int64_t n = s.value_or(0);
+          for (int64_t v : vs) n += v;
+          return n;
+        });
+    counts.checkpoint(Seconds(1));  // every batch
+    out.Attach(counts);
+  }
+  std::vector<std::pair<int, int64_t>> Run(int batches) {
+    env.ssc().start();
+    std::vector<std::pair<int, int64_t>> last;
+    for (int b = 0; b < batches; ++b) {
+      q->push(env.ssc().parallelize(std::vector<std::pair<int, int64_t>>{{0, 1}, {1, 2}, {2, 3}}, 2));
+      last = Sorted(out.At(env.RunBatches(1)[0]));
+    }
+    env.ssc().stop();
+    return last;
+  }
+  ManualStreams env;
+  std::shared_ptr<RddQueue<std::pair<int, int64_t>>> q;
+  Collector<std::pair<int, int64_t>> out;
+};
+
+TEST(StateOpsTest, StateContinuesFromItsCheckpointInANewContext) {
+  std::string dir = MakeTempDir("state-restore");
+  using P = std::vector<std::pair<int, int64_t>>;
+  EXPECT_EQ(CheckpointedCount(dir).Run(3), (P{{0, 3}, {1, 6}, {2, 9}}));
+  // The same graph on the same directory (a restarted driver): the counts go on.
+  EXPECT_EQ(CheckpointedCount(dir, 10000).Run(2), (P{{0, 5}, {1, 10}, {2, 15}}));
+
+  // A corrupt newest checkpoint: the one before is used, with a warning.
+  std::vector<std::string> times = ListDir(dir + "/state-0");
+  ASSERT_EQ(times.size(), 2u);  // the newest two are kept
+  std::sort(times.begin(), times.end());
+  {
+    std::ofstream corrupt(dir + "/state-0/" + times[1] + "/part-00000", std::ios::trunc);
+    corrupt << "garbage";
+  }
+  EXPECT_EQ(CheckpointedCount(dir, 20000).Run(1), (P{{0, 5}, {1, 10}, {2, 15}}));
+}
+
+TEST(StateOpsTest, StatefulStreamsRequireACheckpointDirectory) {
+  CheckpointedCount no_dir("", 0, /*set_dir=*/false);
+  try {
+    no_dir.env.ssc().start();
+    FAIL() << "started without a checkpoint directory";
+  } catch (const EmberError& e) {
+    EXPECT_NE(std::string(e.what()).find("ssc.checkpoint(directory)"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(no_dir.env.ssc().checkpoint("/proc/no/such/dir"), EmberError);
 }
 
 }  // namespace

@@ -4,7 +4,7 @@
 //
 //   state batch=<i> keys=<keys with state> total=<sum of all counts> updated=<sum of states>
 //
-//   ember-submit ... libstate_count.so -- BATCHES BATCH_MS RUN_MS
+//   ember-submit ... libstate_count.so -- BATCHES BATCH_MS RUN_MS CHECKPOINT_DIR
 
 #include <numeric>
 #include <string>
@@ -15,9 +15,12 @@
 
 EMBER_JOB(run) {
   const auto& args = job.args();
-  if (args.size() != 3) throw ember::EmberError("usage: libstate_count.so BATCHES BATCH_MS RUN_MS");
+  if (args.size() != 4) {
+    throw ember::EmberError("usage: libstate_count.so BATCHES BATCH_MS RUN_MS CHECKPOINT_DIR");
+  }
   int batches = std::stoi(args[0]);
   ember::StreamingContext ssc(job.conf(), ember::Milliseconds(std::stoll(args[1])));
+  ssc.checkpoint(args[3]);
   auto queue = std::make_shared<ember::RddQueue<std::pair<int, int>>>();
   for (int i = 0; i < batches; ++i) {
     std::vector<std::pair<int, int>> data;
