@@ -1,0 +1,73 @@
+// State checkpoints on real files: written atomically, the newest two kept, a corrupt or
+// half-written newest one skipped, and a full disk (RLIMIT_FSIZE) during a write leaves the
+// previous checkpoint usable.
+
+#include "driver/checkpoint_store.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace ember {
+namespace internal {
+namespace {
+
+std::string TempDir() {
+  const char* base = getenv("TEST_TMPDIR");
+  std::string tmpl = std::string(base ? base : "/tmp") + "/cp-XXXXXX";
+  return mkdtemp(tmpl.data());
+}
+
+TEST(CheckpointStoreTest, NewestValidCheckpointWinsAndTwoAreKept) {
+  std::string dir = TempDir();
+  EXPECT_FALSE(ReadLatestStateCheckpoint(dir, 0).has_value());
+  ASSERT_TRUE(WriteStateCheckpoint(dir, 0, 1000, {"a", "bb"}).ok());
+  ASSERT_TRUE(WriteStateCheckpoint(dir, 0, 2000, {"c"}).ok());
+  ASSERT_TRUE(WriteStateCheckpoint(dir, 0, 3000, {"d", "", "e"}).ok());
+  auto cp = ReadLatestStateCheckpoint(dir, 0);
+  ASSERT_TRUE(cp.has_value());
+  EXPECT_EQ(cp->time_ms, 3000);
+  EXPECT_EQ(cp->parts, (std::vector<std::string>{"d", "", "e"}));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/state-0/1000"));
+  // Other streams are separate.
+  EXPECT_FALSE(ReadLatestStateCheckpoint(dir, 1).has_value());
+
+  // A corrupt part or a missing manifest: the one before.
+  { std::ofstream(dir + "/state-0/3000/part-00002", std::ios::trunc) << "x"; }
+  cp = ReadLatestStateCheckpoint(dir, 0);
+  ASSERT_TRUE(cp.has_value());
+  EXPECT_EQ(cp->time_ms, 2000);
+  std::filesystem::remove(dir + "/state-0/2000/MANIFEST");
+  EXPECT_FALSE(ReadLatestStateCheckpoint(dir, 0).has_value());
+}
+
+TEST(CheckpointStoreTest, AFullDiskDuringAWriteLeavesThePreviousCheckpoint) {
+  std::string dir = TempDir();
+  ASSERT_TRUE(WriteStateCheckpoint(dir, 0, 1000, {std::string(1000, 'a')}).ok());
+  // Files may not grow beyond 64 KB now: the next checkpoint's part cannot be written.
+  signal(SIGXFSZ, SIG_IGN);
+  rlimit old;
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old), 0);
+  rlimit small = old;
+  small.rlim_cur = 64 << 10;
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
+  absl::Status s = WriteStateCheckpoint(dir, 0, 2000, {std::string(1 << 20, 'b')});
+  setrlimit(RLIMIT_FSIZE, &old);
+  EXPECT_FALSE(s.ok());
+  EXPECT_TRUE(absl::IsResourceExhausted(s)) << s;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/state-0/2000.tmp"));
+  auto cp = ReadLatestStateCheckpoint(dir, 0);
+  ASSERT_TRUE(cp.has_value());
+  EXPECT_EQ(cp->time_ms, 1000);
+  EXPECT_EQ(cp->parts[0], std::string(1000, 'a'));
+}
+
+}  // namespace
+}  // namespace internal
+}  // namespace ember
