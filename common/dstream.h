@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -420,6 +421,7 @@ class DStream {
     internal::NameLastOutput(core, "mapWithState");
     internal::StatefulStream state;
     state.kind = "mapWithState";
+    state.type = typeid(StateRec).name();
     state.default_interval = Milliseconds(10 * internal::SlideOf(core).milliseconds());
     state.save = [holder] { return holder->state_parts; };
     state.restore = [holder, ctx](std::vector<std::string> parts, Time) {
@@ -531,6 +533,7 @@ class DStream {
     internal::NameLastOutput(node, "updateStateByKey");
     internal::StatefulStream state;
     state.kind = "updateStateByKey";
+    state.type = typeid(Out).name();
     state.default_interval = internal::DefaultCheckpointInterval(internal::SlideOf(node));
     state.save = [holder] { return holder->last_parts; };
     state.restore = [holder, ctx](std::vector<std::string> parts, Time) {
@@ -598,6 +601,7 @@ class DStream {
         });
     internal::StatefulStream state;
     state.kind = "reduceByKeyAndWindow with an inverse function";
+    state.type = typeid(P).name();
     state.default_interval = internal::DefaultCheckpointInterval(slide);
     state.save = [holder] { return holder->last_parts; };
     // A window restored from its checkpoint continues only if the next slide follows it; after

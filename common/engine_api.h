@@ -67,6 +67,7 @@ ContextCore* ContextOf(const StreamRef& stream);
 // a checkpoint of this stream, gives it back through `restore(parts, time)`.
 struct StatefulStream {
   std::string kind;             // for messages: "updateStateByKey", ...
+  std::string type;             // the state records' type (typeid name), for the graph shape
   Duration default_interval;    // unless dstream.checkpoint(interval) says otherwise
   std::function<std::vector<std::string>()> save;
   std::function<void(std::vector<std::string> parts, Time time)> restore;

@@ -27,6 +27,25 @@ struct MapHasher {
 template <typename K, typename V>
 using HashMap = absl::flat_hash_map<K, V, MapHasher<K>>;
 
+// A hash map's entries in an order that is the same in every process and run (the stable
+// hash, then the encoded key), where absl's iteration order is not: a batch computed again
+// after a recovery writes the same output, and values reach their reducers in the same order.
+template <typename K, typename V>
+std::vector<std::pair<K, V>> InStableOrder(HashMap<K, V>& map) {
+  std::vector<std::pair<uint64_t, std::pair<K, V>>> keyed;
+  keyed.reserve(map.size());
+  StableHash<K> hash;
+  for (auto& kv : map) keyed.emplace_back(hash(kv.first), std::pair<K, V>(kv.first, std::move(kv.second)));
+  std::sort(keyed.begin(), keyed.end(), [](const auto& a, const auto& b) {
+    if (a.first != b.first) return a.first < b.first;
+    return EncodeToString(a.second.first) < EncodeToString(b.second.first);  // a collision
+  });
+  std::vector<std::pair<K, V>> out;
+  out.reserve(keyed.size());
+  for (auto& e : keyed) out.push_back(std::move(e.second));
+  return out;
+}
+
 // Ops with no closure of their own share this Load.
 template <typename Derived>
 struct NoClosure {
@@ -152,8 +171,8 @@ class CombineWriter
       };
       for (const auto& x : in) stack_.Apply(x, emit);
       std::vector<std::vector<std::pair<K, C>>> parts(num_reducers);
-      for (auto& kv : combined) {
-        parts[PartitionOf(kv.first, num_reducers)].emplace_back(kv.first, std::move(kv.second));
+      for (auto& kv : InStableOrder(combined)) {
+        parts[PartitionOf(kv.first, num_reducers)].push_back(std::move(kv));
       }
       EncodeBuckets(parts, buckets);
     } else {
@@ -230,10 +249,7 @@ class CombineReader
         }
       }
     }
-    std::vector<std::pair<K, C>> result;
-    result.reserve(combined.size());
-    for (auto& kv : combined) result.emplace_back(kv.first, std::move(kv.second));
-    *out = Partition::Of(std::move(result));
+    *out = Partition::Of(InStableOrder(combined));
     return true;
   }
   void SaveClosure(Writer& w) const override {
@@ -303,10 +319,7 @@ class CoGroupReader : public OpBase<CoGroupReader<K, V, W>, ShuffleReaderOp>,
       if (!DecodeVector(bytes, &part)) return false;
       for (auto& kv : part) groups[std::move(kv.first)].second.push_back(std::move(kv.second));
     }
-    std::vector<std::pair<K, Groups>> result;
-    result.reserve(groups.size());
-    for (auto& kv : groups) result.emplace_back(kv.first, std::move(kv.second));
-    *out = Partition::Of(std::move(result));
+    *out = Partition::Of(InStableOrder(groups));
     return true;
   }
   void SaveClosure(Writer&) const override {}

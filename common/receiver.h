@@ -43,6 +43,8 @@ class ReceiverBase {
   void Attach(internal::ReceiverSupervisor* supervisor) { supervisor_ = supervisor; }
 
  protected:
+  // Stores an encoded block now; true once stored and reported (Receiver::storeReliably).
+  bool StoreBlockNow(std::string bytes, int64_t records);
   internal::ReceiverSupervisor* supervisor_ = nullptr;
 };
 
@@ -64,6 +66,19 @@ class Receiver : public ReceiverBase {
       buffer_.insert(buffer_.end(), std::make_move_iterator(records.begin()),
                      std::make_move_iterator(records.end()));
     }
+  }
+
+  // For reliable sources: stores `records` as a block of their own and returns once the block
+  // is stored (replicated, and in the write-ahead log when
+  // ember.streaming.receiver.writeAheadLog.enable is set) and the driver knows of it, so that
+  // the source can be acknowledged then. Returns false when it was not stored (the receiver is
+  // stopping, or the store failed): do not acknowledge, the source sends it again.
+  bool storeReliably(std::vector<T> records) {
+    if (records.empty()) return true;
+    std::string bytes;
+    int64_t n = static_cast<int64_t>(records.size());
+    EncodeVector(records, &bytes);
+    return this->StoreBlockNow(std::move(bytes), n);
   }
 
   void TakeBlock(std::string* bytes, int64_t* records) final {

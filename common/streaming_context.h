@@ -147,9 +147,23 @@ class StreamingContext {
   StreamingContextState getState() const;
 
   // Where stateful streams (updateStateByKey, mapWithState, inverse windows) checkpoint their
-  // state; they require one. A context started on a directory holding checkpoints continues
-  // from the newest valid one.
+  // state (they require one), where the metadata checkpoint is written every batch, and where
+  // the receivers' write-ahead log lives. A context started on a directory holding checkpoints
+  // recovers from the newest valid one: same batch times, the pending and missed batches run,
+  // state restored. Its operators must be those of the checkpointed job (function bodies may
+  // change); otherwise start() says which operator differs.
   void checkpoint(const std::string& directory);
+  std::string checkpointDirectory() const;
+  // True when start() will recover from (or has recovered from) a checkpoint.
+  bool hasCheckpoint() const;
+
+  // Spark's getOrCreate: the context of `checkpointPath`. The job's code is its graph, so
+  // `creatingFunc` always builds it (with the same operators); when the directory holds a
+  // checkpoint, start() recovers from it instead of starting afresh. The directory is set as
+  // the context's checkpoint directory if creatingFunc did not set one.
+  static std::unique_ptr<StreamingContext> getOrCreate(
+      const std::string& checkpointPath,
+      const std::function<std::unique_ptr<StreamingContext>()>& creatingFunc);
 
   // Subscribes a listener to this context's events (common/listener.h).
   void addStreamingListener(std::shared_ptr<StreamingListener> listener);

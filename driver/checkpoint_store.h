@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "proto/task.pb.h"
 
 namespace ember {
 namespace internal {
@@ -25,6 +26,17 @@ struct StateCheckpoint {
 absl::Status WriteStateCheckpoint(const std::string& dir, int stream, int64_t time_ms,
                                   const std::vector<std::string>& parts);
 std::optional<StateCheckpoint> ReadLatestStateCheckpoint(const std::string& dir, int stream);
+// The checkpoint of `stream` at `time_ms`, if it checks out; the times present, newest first.
+std::optional<StateCheckpoint> ReadStateCheckpoint(const std::string& dir, int stream,
+                                                   int64_t time_ms);
+std::vector<int64_t> StateCheckpointTimes(const std::string& dir, int stream);
+
+// The metadata checkpoint, written when a batch is generated and when it completes, framed
+// with a CRC as DIR/metadata/checkpoint-<sequence number>; the newest three are kept. Reading
+// takes the newest that checks out, warning about newer ones that do not. Callers serialize
+// writes.
+absl::Status WriteMetadataCheckpoint(const std::string& dir, const proto::MetadataCheckpoint& cp);
+std::optional<proto::MetadataCheckpoint> ReadLatestMetadataCheckpoint(const std::string& dir);
 
 }  // namespace internal
 }  // namespace ember

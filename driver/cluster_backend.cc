@@ -181,13 +181,15 @@ void AppServices::EndBatchCleanup() {
 
 absl::Status AppServices::StartReceivers(const std::vector<proto::OpSpec>& factories,
                                          ReceiverTracker* tracker, int64_t block_interval_ms,
-                                         int64_t restart_delay_ms) {
+                                         int64_t restart_delay_ms,
+                                         const std::string& wal_dir) {
   {
     absl::MutexLock lock(&mu_);
     if (receivers_running_) return absl::FailedPreconditionError("receivers already started");
     tracker_ = tracker;
     block_interval_ms_ = block_interval_ms;
     restart_delay_ms_ = restart_delay_ms;
+    wal_dir_ = wal_dir;
     for (size_t id = 0; id < factories.size(); ++id) {
       receivers_[static_cast<int>(id)].factory = factories[id];
     }
@@ -237,6 +239,7 @@ bool AppServices::PlaceOne(int stream_id) {
     request.set_block_interval_ms(block_interval_ms_);
     request.set_restart_delay_ms(restart_delay_ms_);
     request.set_replication(options_.replication);
+    request.set_wal_dir(wal_dir_);
     for (const auto& other : options_.executors->Alive()) {
       if (other == e) continue;
       auto* peer = request.add_peers();
@@ -335,6 +338,7 @@ void AppServices::OnBlock(const proto::ReportBlockRequest& request) {
   b.records = request.block().records();
   b.time = Time(request.block().time_ms());
   for (const auto& where : request.block().locations()) b.locations.push_back(where);
+  b.wal_path = request.block().wal_path();
   tracker_->OnBlock(b);
 }
 

@@ -45,7 +45,7 @@ class AppServices : public ClusterServices,
   int TotalSlots() override { return options_.executors->TotalSlots(); }
   absl::Status StartReceivers(const std::vector<proto::OpSpec>& factories,
                               ReceiverTracker* tracker, int64_t block_interval_ms,
-                              int64_t restart_delay_ms) override;
+                              int64_t restart_delay_ms, const std::string& wal_dir) override;
   void StopReceivers() override;
   void RemoveBlocks(std::vector<std::string> ids) override;
   void ReleaseShuffle(int shuffle_id) override;
@@ -96,6 +96,7 @@ class AppServices : public ClusterServices,
   std::vector<int> released_shuffles_ ABSL_GUARDED_BY(mu_);
   ReceiverTracker* tracker_ ABSL_GUARDED_BY(mu_) = nullptr;
   int64_t block_interval_ms_ = 200;
+  std::string wal_dir_ ABSL_GUARDED_BY(mu_);
   int64_t restart_delay_ms_ = 2000;
   std::map<int, Receiver> receivers_ ABSL_GUARDED_BY(mu_);
   int64_t next_incarnation_ ABSL_GUARDED_BY(mu_) = 0;

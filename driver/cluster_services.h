@@ -30,7 +30,8 @@ class ClusterServices {
   // events come back through the tracker's OnBlock/OnEvent.
   virtual absl::Status StartReceivers(const std::vector<proto::OpSpec>& factories,
                                       ReceiverTracker* tracker, int64_t block_interval_ms,
-                                      int64_t restart_delay_ms) = 0;
+                                      int64_t restart_delay_ms,
+                                      const std::string& wal_dir) = 0;
   // Returns once every receiver has stopped and reported its last block.
   virtual void StopReceivers() = 0;
   virtual void RemoveBlocks(std::vector<std::string> ids) = 0;

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <set>
 
 #include "common/errors.h"
@@ -220,6 +221,7 @@ void ContextCore::NameLastOutput(const std::string& name) {
 
 void ContextCore::AddStatefulStream(StreamNode* stream, StatefulStream state) {
   CheckCanAddStreams();
+  stream->set_label(state.kind + " of " + state.type);
   absl::MutexLock lock(&mu_);
   Duration interval = state.default_interval;
   stateful_.push_back({stream, std::move(state), interval});
@@ -247,41 +249,167 @@ void ContextCore::SetCheckpointDirectory(const std::string& directory) {
   checkpoint_dir_ = directory;
 }
 
-void ContextCore::RestoreState() {
+int64_t ContextCore::RestoreState() {
   absl::MutexLock lock(&mu_);
-  if (stateful_.empty()) return;
+  if (stateful_.empty()) return -1;
   if (checkpoint_dir_.empty()) {
     throw EmberError(stateful_[0].state.kind +
                      " keeps state and requires a checkpoint directory: call "
                      "ssc.checkpoint(directory) before start()");
   }
-  for (size_t i = 0; i < stateful_.size(); ++i) {
-    auto cp = ReadLatestStateCheckpoint(checkpoint_dir_, static_cast<int>(i));
-    if (!cp) continue;
-    LOG(INFO) << "restoring the state of " << stateful_[i].state.kind << " (stream " << i
-              << ") from its checkpoint of " << cp->time_ms << " ms";
-    stateful_[i].state.restore(std::move(cp->parts), Time(cp->time_ms));
+  // The streams are checkpointed together: take the newest time all of them have.
+  for (int64_t t : StateCheckpointTimes(checkpoint_dir_, 0)) {
+    std::vector<StateCheckpoint> cps;
+    for (size_t i = 0; i < stateful_.size(); ++i) {
+      auto cp = ReadStateCheckpoint(checkpoint_dir_, static_cast<int>(i), t);
+      if (!cp) break;
+      cps.push_back(std::move(*cp));
+    }
+    if (cps.size() != stateful_.size()) continue;
+    for (size_t i = 0; i < stateful_.size(); ++i) {
+      LOG(INFO) << "restoring the state of " << stateful_[i].state.kind << " (stream " << i
+                << ") from its checkpoint of " << t << " ms";
+      stateful_[i].state.restore(std::move(cps[i].parts), Time(t));
+    }
+    state_ms_ = t;
+    return t;
   }
+  return -1;
 }
 
 void ContextCore::CheckpointState(Time t) {
-  std::vector<std::pair<int, std::vector<std::string>>> due;
+  std::vector<std::vector<std::string>> parts;
   std::string dir;
   {
     absl::MutexLock lock(&mu_);
     dir = checkpoint_dir_;
-    for (size_t i = 0; i < stateful_.size(); ++i) {
-      if (t.milliseconds() % stateful_[i].interval.milliseconds() == 0) {
-        due.emplace_back(static_cast<int>(i), stateful_[i].state.save());
-      }
-    }
+    bool due = false;
+    for (const auto& s : stateful_) due = due || t.milliseconds() % s.interval.milliseconds() == 0;
+    if (!due) return;
+    // All of them at once, so that a recovery restores every one to the same batch.
+    for (const auto& s : stateful_) parts.push_back(s.state.save());
   }
-  for (auto& [id, parts] : due) {
-    absl::Status s = WriteStateCheckpoint(dir, id, t.milliseconds(), parts);
+  for (size_t id = 0; id < parts.size(); ++id) {
+    absl::Status s = WriteStateCheckpoint(dir, static_cast<int>(id), t.milliseconds(), parts[id]);
     if (!s.ok()) {
       LOG(ERROR) << "state checkpoint of stream " << id << " at " << t.milliseconds()
                  << " ms failed (the previous one stays usable): " << s.message();
+      return;
     }
+  }
+  absl::MutexLock lock(&mu_);
+  state_ms_ = t.milliseconds();
+}
+
+std::vector<std::string> ContextCore::GraphShape() {
+  absl::MutexLock lock(&mu_);
+  std::map<StreamNode*, int> ids;
+  std::vector<std::string> lines;
+  std::function<int(StreamNode*)> visit = [&](StreamNode* s) -> int {
+    auto it = ids.find(s);
+    if (it != ids.end()) return it->second;
+    std::vector<int> parents;
+    for (const auto& p : s->parents()) parents.push_back(visit(p.get()));
+    int id = static_cast<int>(ids.size());
+    ids[s] = id;
+    std::string line = "stream " + std::to_string(id) + ": " +
+                       (s->label().empty() ? s->Describe() : s->label()) + ", slide " +
+                       s->slide().toString();
+    if (!parents.empty()) {
+      line += ", of stream";
+      for (size_t i = 0; i < parents.size(); ++i) {
+        line += (i == 0 ? " " : " and ") + std::to_string(parents[i]);
+      }
+    }
+    lines.push_back(std::move(line));
+    return id;
+  };
+  for (size_t i = 0; i < outputs_.size(); ++i) {
+    int id = visit(outputs_[i].first.get());
+    lines.push_back("output " + std::to_string(i) + ": " +
+                    (i < output_names_.size() ? output_names_[i] : "foreachRDD") +
+                    " of stream " + std::to_string(id));
+  }
+  return lines;
+}
+
+void ContextCore::CheckShape(const proto::MetadataCheckpoint& cp, const std::string& dir) {
+  std::vector<std::string> now;
+  {
+    absl::MutexLock lock(&mu_);
+    now = graph_shape_;
+  }
+  if (cp.batch_interval_ms() != batch_interval_.milliseconds()) {
+    throw EmberError("cannot recover from the checkpoint in " + dir + ": its batch interval is " +
+                     Milliseconds(cp.batch_interval_ms()).toString() + " and this job's is " +
+                     batch_interval_.toString() + " (use a new checkpoint directory)");
+  }
+  size_t n = std::max(now.size(), static_cast<size_t>(cp.graph_size()));
+  for (size_t i = 0; i < n; ++i) {
+    std::string before = i < static_cast<size_t>(cp.graph_size()) ? cp.graph(static_cast<int>(i))
+                                                                   : "(nothing)";
+    std::string after = i < now.size() ? now[i] : "(nothing)";
+    if (before == after) continue;
+    throw EmberError("cannot recover from the checkpoint in " + dir +
+                     ": the job's operators differ from the checkpointed job's at " + before +
+                     "; this job has " + after +
+                     ". Function bodies may change between runs, the operators may not: "
+                     "change them back, or use a new checkpoint directory");
+  }
+}
+
+Time ContextCore::Recover(const proto::MetadataCheckpoint& cp, int64_t state_ms) {
+  zero_time_ = Time(cp.zero_ms());
+  int64_t dropped = tracker_->Restore(cp, /*blocks_survive=*/cluster_ != nullptr);
+  if (dropped > 0) {
+    LOG(WARNING) << dropped << " received records of the batches being recovered were held only "
+                 << "in the lost process's memory and are dropped; set "
+                 << "ember.streaming.receiver.writeAheadLog.enable=true to keep them";
+  }
+  absl::MutexLock lock(&mu_);
+  for (size_t i = 0; i < file_streams_.size() && i < static_cast<size_t>(cp.file_streams_size());
+       ++i) {
+    file_streams_[i]->Restore(cp.file_streams(static_cast<int>(i)));
+  }
+  completed_ms_ = cp.completed_ms();
+  replay_through_ms_ = cp.completed_ms();
+  int64_t from = cp.completed_ms();
+  if (!stateful_.empty()) {
+    // State is recomputed from its checkpoint over the completed batches after it.
+    int64_t state_time = state_ms >= 0 ? state_ms : cp.zero_ms();
+    from = state_time;
+    state_ms_ = state_time;
+  }
+  if (from < cp.zero_ms()) from = cp.zero_ms();
+  Time first = Time(from) + batch_interval_;
+  LOG(INFO) << "recovering from the checkpoint of " << cp.time_ms() << " ms: batches from "
+            << first.milliseconds() << " ms on run (those up to " << cp.completed_ms()
+            << " ms had completed and only recompute state), then the batches missed since";
+  return first;
+}
+
+void ContextCore::WriteMetadata(Time t) {
+  proto::MetadataCheckpoint cp;
+  std::string dir;
+  {
+    absl::MutexLock lock(&mu_);
+    if (checkpoint_dir_.empty()) return;
+    dir = checkpoint_dir_;
+    cp.set_time_ms(t.milliseconds());
+    cp.set_zero_ms(zero_time_.milliseconds());
+    cp.set_batch_interval_ms(batch_interval_.milliseconds());
+    for (const auto& [k, v] : conf_.all()) (*cp.mutable_conf())[k] = v;
+    for (const auto& line : graph_shape_) cp.add_graph(line);
+    cp.set_completed_ms(completed_ms_);
+    for (auto& f : file_streams_) f->Snapshot(cp.add_file_streams());
+    for (size_t i = 0; i < stateful_.size(); ++i) (*cp.mutable_state_ms())[i] = state_ms_;
+  }
+  tracker_->Snapshot(&cp);
+  absl::MutexLock lock(&meta_mu_);
+  absl::Status s = WriteMetadataCheckpoint(dir, cp);
+  if (!s.ok()) {
+    LOG(ERROR) << "metadata checkpoint of " << t.milliseconds()
+               << " ms failed (the previous one stays usable): " << s.message();
   }
 }
 
@@ -408,9 +536,38 @@ void ContextCore::Start() {
   int64_t interval = batch_interval_.milliseconds();
   Time first((clock_->NowMs() / interval + 1) * interval);
   zero_time_ = first - batch_interval_;
+  std::string checkpoint_dir;
   {
     absl::MutexLock lock(&mu_);
-    for (auto& f : file_streams_) f->SetStartTime(first - batch_interval_);
+    checkpoint_dir = checkpoint_dir_;
+  }
+  if (conf_.getBoolean("ember.streaming.receiver.writeAheadLog.enable", false)) {
+    if (checkpoint_dir.empty()) {
+      throw EmberError(
+          "ember.streaming.receiver.writeAheadLog.enable needs a checkpoint directory, where "
+          "the log is kept: call ssc.checkpoint(directory) before start()");
+    }
+    std::string wal = checkpoint_dir + "/receivedData";
+    std::error_code ec;
+    std::filesystem::create_directories(wal, ec);
+    if (ec) throw EmberError("cannot create the write-ahead log " + wal + ": " + ec.message());
+    tracker_->SetWalDir(wal);
+  }
+  std::vector<std::string> shape = GraphShape();
+  {
+    absl::MutexLock lock(&mu_);
+    graph_shape_ = shape;
+  }
+  std::optional<proto::MetadataCheckpoint> recovered;
+  if (!checkpoint_dir.empty()) {
+    recovered = ReadLatestMetadataCheckpoint(checkpoint_dir);
+    if (recovered) CheckShape(*recovered, checkpoint_dir);
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    if (!recovered) {
+      for (auto& f : file_streams_) f->SetStartTime(first - batch_interval_);
+    }
     // Each output keeps its RDDs for a slide at least; windows make their parents keep more.
     std::set<StreamNode*> seen;
     std::vector<StreamNode*> streams;
@@ -425,14 +582,18 @@ void ContextCore::Start() {
       }
     }
   }
-  RestoreState();
+  int64_t state_ms = RestoreState();
+  if (recovered) first = Recover(*recovered, state_ms);
   absl::Status s = tracker_->StartAll(resolver_);
   if (!s.ok()) throw EmberError("cannot start receivers: " + std::string(s.message()));
 
   JobScheduler::Options o;
   o.clock = clock_.get();
   o.batch_interval = batch_interval_;
-  o.allocate = [this](Time t) { tracker_->AllocateBatch(t); };
+  o.allocate = [this](Time t) {
+    tracker_->AllocateBatch(t);
+    WriteMetadata(t);
+  };
   o.records = [this](Time t) { return tracker_->RecordsOfBatch(t); };
   o.run_batch = [this](Time t) { return RunBatch(t); };
   o.cleanup = [this](Time t) { CleanupBatch(t); };
@@ -447,6 +608,12 @@ void ContextCore::Start() {
     absl::MutexLock lock(&mu_);
     state_ = static_cast<int>(StreamingContextState::ACTIVE);
   }
+  {
+    absl::MutexLock lock(&mu_);
+    if (!recovered) completed_ms_ = zero_time_.milliseconds();
+  }
+  // A job that dies before its first batch recovers too (its zero time, its logged blocks).
+  WriteMetadata(first - batch_interval_);
   scheduler_->Start(first);
   LOG(INFO) << "StreamingContext started: batch interval " << interval << " ms, first batch at "
             << first.milliseconds() << " ms, master " << conf_.master();
@@ -463,9 +630,19 @@ std::string ContextCore::RunBatch(Time t) {
     absl::MutexLock lock(&mu_);
     names = output_names_;
   }
+  bool replay;
+  {
+    absl::MutexLock lock(&mu_);
+    replay = t.milliseconds() <= replay_through_ms_;
+  }
   current_batch_time = t;
   std::string failure;
   for (size_t i = 0; i < outputs.size(); ++i) {
+    // A batch that completed before a restart runs again only to bring the state forward.
+    if (replay && (i >= names.size() ||
+                   (names[i] != "updateStateByKey" && names[i] != "mapWithState"))) {
+      continue;
+    }
     OutputOperationInfo op;
     op.batchTime = t;
     op.id = static_cast<int>(i);
@@ -497,14 +674,21 @@ std::string ContextCore::RunBatch(Time t) {
 void ContextCore::CleanupBatch(Time t) {
   CheckpointState(t);
   std::vector<StreamNode*> streams;
+  Time keep_from = t;
   {
     absl::MutexLock lock(&mu_);
     std::set<StreamNode*> seen;
     for (const auto& o : outputs_) CollectStreams(o.first, &seen, &streams);
+    completed_ms_ = std::max(completed_ms_, t.milliseconds());
+    // A recovery recomputes state from its checkpoint: keep the inputs since then.
+    if (!stateful_.empty()) {
+      keep_from = Time(std::min(t.milliseconds(), std::max(state_ms_, zero_time_.milliseconds())));
+    }
   }
+  WriteMetadata(t);
   // Dropping RDDs no window needs any more releases their shuffles; their blocks go too.
   for (StreamNode* s : streams) s->ClearOld(t);
-  std::vector<std::string> released = tracker_->ReleaseThrough(t - input_remember_);
+  std::vector<std::string> released = tracker_->ReleaseThrough(keep_from - input_remember_);
   if (cluster_ != nullptr) {
     if (!released.empty()) cluster_->RemoveBlocks(std::move(released));
     cluster_->EndBatchCleanup();

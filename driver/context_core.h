@@ -25,6 +25,7 @@
 #include "driver/receiver_tracker.h"
 #include "driver/stream_graph.h"
 #include "executor/block_store.h"
+#include "proto/task.pb.h"
 
 namespace ember {
 
@@ -61,6 +62,10 @@ class ContextCore : public std::enable_shared_from_this<ContextCore> {
   void AddStatefulStream(StreamNode* stream, StatefulStream state);
   void SetCheckpointInterval(StreamNode* stream, Duration interval);
   void SetCheckpointDirectory(const std::string& directory);
+  std::string checkpoint_directory() const {
+    absl::MutexLock lock(&mu_);
+    return checkpoint_dir_;
+  }
   StreamRef AddReceiverStream(std::shared_ptr<const ReceiverFactoryOp> factory,
                               std::shared_ptr<const DecoderOp> decoder);
   StreamRef AddFileStream(FileInputStream::Options options);
@@ -94,8 +99,18 @@ class ContextCore : public std::enable_shared_from_this<ContextCore> {
   std::string RunBatch(Time t);
   void CleanupBatch(Time t);
   void ReportError(const std::string& message);
-  void RestoreState();
+  // Restores every stateful stream from the newest time all of them checkpointed; returns
+  // that time, or -1 when there is none.
+  int64_t RestoreState();
   void CheckpointState(Time t);
+  // The stream graph's shape: a line per stream and output (proto::MetadataCheckpoint.graph).
+  std::vector<std::string> GraphShape();
+  // Throws when a checkpoint's graph is not this job's.
+  void CheckShape(const proto::MetadataCheckpoint& cp, const std::string& dir);
+  // Takes a recovered checkpoint's times, allocations and file selections; returns the first
+  // batch to run.
+  Time Recover(const proto::MetadataCheckpoint& cp, int64_t state_ms);
+  void WriteMetadata(Time t);
   void PostBatchEvent(const BatchInfo& info, const char* event);
   void PostReceiverEvent(const ReceiverStatus& status, const std::string& event);
   void BuildBackend(int slots);
@@ -134,6 +149,11 @@ class ContextCore : public std::enable_shared_from_this<ContextCore> {
   };
   std::vector<Stateful> stateful_ ABSL_GUARDED_BY(mu_);
   std::string checkpoint_dir_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> graph_shape_ ABSL_GUARDED_BY(mu_);
+  int64_t completed_ms_ ABSL_GUARDED_BY(mu_) = -1;    // every batch up to it has completed
+  int64_t state_ms_ ABSL_GUARDED_BY(mu_) = -1;        // the newest complete state checkpoint
+  int64_t replay_through_ms_ ABSL_GUARDED_BY(mu_) = -1;  // batches run again for state only
+  absl::Mutex meta_mu_;  // one metadata checkpoint write at a time
   // The output operations of the batches being processed, for their completion events.
   std::map<int64_t, std::map<int, OutputOperationInfo>> batch_ops_ ABSL_GUARDED_BY(mu_);
   std::string error_ ABSL_GUARDED_BY(mu_);

@@ -38,8 +38,9 @@ Options:
   --secret-file FILE      the cluster secret (first line; the file must be private to its
                           owner); every call must carry it
   --allow-insecure        accept a non-loopback --bind without a secret
-  --no-recover            do not start again the applications an earlier run of the driver
-                          left running in --work-dir (started again by default)
+  --recover               start again the applications an earlier run of the driver left
+                          running in --work-dir, each recovering from its checkpoint (default)
+  --no-recover            do not
   --conf KEY=VALUE        a configuration key (repeatable); see the README
   --properties-file FILE  KEY=VALUE lines ('#' starts a comment); --conf wins over it
   --help                  this text
@@ -88,8 +89,8 @@ int main(int argc, char** argv) {
       allow_insecure = true;
       continue;
     }
-    if (a == "--no-recover") {
-      recover = false;
+    if (a == "--no-recover" || a == "--recover") {
+      recover = a == "--recover";
       continue;
     }
     static const char* kValued[] = {"--bind",        "--port", "--ui-port",        "--work-dir",

@@ -1,6 +1,13 @@
 #include "driver/receiver_tracker.h"
 
 #include <glog/logging.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <set>
+
+#include "common/durable_file.h"
 
 namespace ember {
 namespace internal {
@@ -31,9 +38,14 @@ absl::Status ReceiverTracker::StartAll(const OpResolver& ops) {
       }
     }
     if (factories.empty()) return absl::OkStatus();
+    std::string wal_dir;
+    {
+      absl::MutexLock lock(&mu_);
+      wal_dir = wal_dir_;
+    }
     return options_.cluster->StartReceivers(factories, this,
                                             options_.block_interval.milliseconds(),
-                                            options_.restart_delay_ms);
+                                            options_.restart_delay_ms, wal_dir);
   }
   std::vector<ReceiverSupervisor*> to_start;
   {
@@ -54,6 +66,7 @@ absl::Status ReceiverTracker::StartAll(const OpResolver& ops) {
       o.block_interval = options_.block_interval;
       o.restart_delay_ms = options_.restart_delay_ms;
       o.store = options_.store;
+      o.wal_dir = wal_dir_;
       o.report = [this](const ReceivedBlock& b) { OnBlock(b); };
       o.on_event = [this](int s, const std::string& e, const std::string& m) { OnEvent(s, e, m); };
       supervisors_.push_back(
@@ -119,8 +132,14 @@ void ReceiverTracker::OnEvent(int stream_id, const std::string& event, const std
   if (options_.on_event) options_.on_event(copy, event);
 }
 
+void ReceiverTracker::SetWalDir(std::string dir) {
+  absl::MutexLock lock(&mu_);
+  wal_dir_ = std::move(dir);
+}
+
 void ReceiverTracker::AllocateBatch(Time t) {
   absl::MutexLock lock(&mu_);
+  if (allocated_.count(t.milliseconds()) != 0) return;  // restored with its blocks
   auto caught_up = [this, t]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     for (const auto& [stream, mark] : watermarks_) {
       if (mark < t.milliseconds()) return false;
@@ -165,15 +184,119 @@ std::vector<std::string> ReceiverTracker::ReleaseThrough(Time t) {
   std::vector<std::string> ids;
   auto end = allocated_.upper_bound(t.milliseconds());
   for (auto it = allocated_.begin(); it != end; ++it) {
-    for (const auto& b : it->second) ids.push_back(b.block_id);
+    for (const auto& b : it->second) {
+      ids.push_back(b.block_id);
+      if (!b.wal_path.empty()) unlink(b.wal_path.c_str());
+    }
   }
   allocated_.erase(allocated_.begin(), end);
+  released_ms_ = std::max(released_ms_, t.milliseconds());
   return ids;
 }
 
 bool ReceiverTracker::HasUnallocatedBlocks() const {
   absl::MutexLock lock(&mu_);
   return !unallocated_.empty();
+}
+
+namespace {
+
+void ToProto(const ReceivedBlock& b, proto::CheckpointBlock* out) {
+  out->set_stream_id(b.stream_id);
+  out->set_block_id(b.block_id);
+  out->set_records(b.records);
+  out->set_time_ms(b.time.milliseconds());
+  for (const auto& where : b.locations) out->add_locations(where);
+  out->set_wal_path(b.wal_path);
+}
+
+ReceivedBlock FromProto(const proto::CheckpointBlock& p) {
+  ReceivedBlock b;
+  b.stream_id = p.stream_id();
+  b.block_id = p.block_id();
+  b.records = p.records();
+  b.time = Time(p.time_ms());
+  b.locations.assign(p.locations().begin(), p.locations().end());
+  b.wal_path = p.wal_path();
+  return b;
+}
+
+}  // namespace
+
+void ReceiverTracker::Snapshot(proto::MetadataCheckpoint* cp) const {
+  absl::MutexLock lock(&mu_);
+  for (const auto& [t, blocks] : allocated_) {
+    auto* batch = cp->add_batches();
+    batch->set_time_ms(t);
+    for (const auto& b : blocks) ToProto(b, batch->add_blocks());
+  }
+  for (const auto& b : unallocated_) ToProto(b, cp->add_unallocated());
+  cp->set_released_ms(released_ms_);
+}
+
+int64_t ReceiverTracker::Restore(const proto::MetadataCheckpoint& cp, bool blocks_survive) {
+  absl::MutexLock lock(&mu_);
+  int64_t dropped = 0;
+  auto keep = [&](const proto::CheckpointBlock& p) {
+    if (blocks_survive || !p.wal_path().empty()) return true;
+    dropped += p.records();
+    return false;
+  };
+  for (const auto& batch : cp.batches()) {
+    auto& blocks = allocated_[batch.time_ms()];
+    for (const auto& p : batch.blocks()) {
+      if (keep(p)) blocks.push_back(FromProto(p));
+    }
+  }
+  std::set<std::string> known;
+  for (const auto& p : cp.unallocated()) {
+    known.insert(p.block_id());
+    if (keep(p)) unallocated_.push_back(FromProto(p));
+  }
+  for (const auto& batch : cp.batches()) {
+    for (const auto& p : batch.blocks()) known.insert(p.block_id());
+  }
+  released_ms_ = cp.released_ms();
+  if (wal_dir_.empty()) return dropped;
+  std::error_code ec;
+  int recovered = 0;
+  for (const auto& e : std::filesystem::directory_iterator(wal_dir_, ec)) {
+    std::string path = e.path().string();
+    if (path.size() > 4 && path.compare(path.size() - 4, 4, ".tmp") == 0) {
+      std::filesystem::remove(path, ec);  // torn: its block was never reported
+      continue;
+    }
+    auto data = ReadFramedFile(path, "EWAL");
+    ReceivedBlock b;
+    long long time_ms = 0, records = 0;
+    int stream = 0;
+    char id[512] = {0};
+    if (!data.ok() ||
+        std::sscanf(data->c_str(), "%d %lld %lld %511s", &stream, &time_ms, &records, id) != 4) {
+      LOG(WARNING) << "write-ahead log file " << path << " is unreadable; ignoring it";
+      continue;
+    }
+    if (known.count(id) != 0) continue;
+    if (time_ms <= released_ms_) {
+      std::filesystem::remove(path, ec);  // its batch completed and was released
+      continue;
+    }
+    b.stream_id = stream;
+    b.block_id = id;
+    b.time = Time(time_ms);
+    b.records = records;
+    b.wal_path = path;
+    unallocated_.push_back(std::move(b));
+    ++recovered;
+  }
+  std::sort(unallocated_.begin(), unallocated_.end(),
+            [](const ReceivedBlock& x, const ReceivedBlock& y) {
+              return std::make_pair(x.time, x.block_id) < std::make_pair(y.time, y.block_id);
+            });
+  if (recovered > 0) {
+    LOG(INFO) << "recovered " << recovered << " blocks from the write-ahead log " << wal_dir_;
+  }
+  return dropped;
 }
 
 std::vector<ReceiverStatus> ReceiverTracker::Statuses() const {

@@ -21,6 +21,7 @@
 #include "driver/cluster_services.h"
 #include "executor/block_store.h"
 #include "executor/receiver_supervisor.h"
+#include "proto/task.pb.h"
 
 namespace ember {
 namespace internal {
@@ -57,6 +58,11 @@ class ReceiverTracker {
   absl::Status StartAll(const OpResolver& ops);
   void StopAll();
 
+  // Receivers write each block to this directory before reporting it (write-ahead log).
+  void SetWalDir(std::string dir);
+
+  // Allocates the blocks reported up to t to batch t (a batch restored from a checkpoint
+  // keeps the blocks it had).
   void AllocateBatch(Time t);
   std::vector<ReceivedBlock> BlocksOfBatch(int stream_id, Time t) const;
   int64_t RecordsOfBatch(Time t) const;
@@ -64,6 +70,15 @@ class ReceiverTracker {
   // deletion.
   std::vector<std::string> ReleaseThrough(Time t);
   bool HasUnallocatedBlocks() const;
+
+  // For the metadata checkpoint: every allocation not yet released, and the blocks not yet
+  // allocated.
+  void Snapshot(proto::MetadataCheckpoint* cp) const;
+  // Takes them back after a restart. `blocks_survive`: the blocks' executors may still hold
+  // them (cluster); otherwise only logged blocks are kept. Blocks in the write-ahead log that
+  // the checkpoint does not know of (reported after it was written) are taken as unallocated.
+  // Returns the records dropped.
+  int64_t Restore(const proto::MetadataCheckpoint& cp, bool blocks_survive);
   std::vector<ReceiverStatus> Statuses() const;
 
   // Called by the receivers' supervisors, in this process or (through the cluster services)
@@ -81,6 +96,8 @@ class ReceiverTracker {
   std::vector<std::unique_ptr<ReceiverSupervisor>> supervisors_ ABSL_GUARDED_BY(mu_);
   std::map<int, int64_t> watermarks_ ABSL_GUARDED_BY(mu_);  // stream -> blocks cut up to
   std::map<int, ReceiverStatus> statuses_ ABSL_GUARDED_BY(mu_);
+  std::string wal_dir_ ABSL_GUARDED_BY(mu_);
+  int64_t released_ms_ ABSL_GUARDED_BY(mu_) = -1;
   std::vector<ReceivedBlock> unallocated_ ABSL_GUARDED_BY(mu_);
   std::map<int64_t, std::vector<ReceivedBlock>> allocated_ ABSL_GUARDED_BY(mu_);
 };

@@ -188,6 +188,7 @@ RddRef ReceiverInputStream::Compute(Time t) {
     proto::ComputeNode node;
     node.mutable_block()->set_block_id(block.block_id);
     for (const auto& where : block.locations) node.mutable_block()->add_locations(where);
+    node.mutable_block()->set_wal_path(block.wal_path);
     *node.mutable_block()->mutable_decoder() = decoder_;
     parts.push_back(std::move(node));
   }
@@ -203,7 +204,21 @@ FileInputStream::FileInputStream(ContextCore* ctx, Options options)
 }
 
 void FileInputStream::SetStartTime(Time start) {
+  absl::MutexLock lock(&mu_);
   ignore_before_ms_ = options_.new_files_only ? start.milliseconds() : -1;
+}
+
+void FileInputStream::Snapshot(proto::CheckpointFileStream* out) {
+  absl::MutexLock lock(&mu_);
+  out->set_ignore_before_ms(ignore_before_ms_);
+  for (const auto& [path, t] : selected_) (*out->mutable_selected())[path] = t;
+}
+
+void FileInputStream::Restore(const proto::CheckpointFileStream& in) {
+  absl::MutexLock lock(&mu_);
+  ignore_before_ms_ = in.ignore_before_ms();
+  selected_.clear();
+  for (const auto& [path, t] : in.selected()) selected_[path] = t;
 }
 
 RddRef FileInputStream::Compute(Time t) {
@@ -212,8 +227,14 @@ RddRef FileInputStream::Compute(Time t) {
     throw EmberError("file stream directory " + options_.directory +
                      " cannot be listed: " + std::strerror(errno));
   }
+  absl::MutexLock lock(&mu_);
   int64_t threshold = std::max(ignore_before_ms_, (t - remember_).milliseconds());
   std::vector<std::pair<int64_t, std::string>> found;
+  // A batch computed again after a restart reads what it read the first time.
+  std::vector<std::string> again;
+  for (const auto& [path, batch] : selected_) {
+    if (batch == t.milliseconds()) again.push_back(path);
+  }
   while (dirent* e = readdir(dir)) {
     std::string name = e->d_name;
     if (name.empty() || name[0] == '.') continue;
@@ -227,6 +248,12 @@ RddRef FileInputStream::Compute(Time t) {
     found.emplace_back(mtime, path);
   }
   closedir(dir);
+  for (const auto& path : again) {
+    struct stat st;
+    if (stat(path.c_str(), &st) != 0) continue;  // gone since: the task reports it
+    found.emplace_back(
+        static_cast<int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1000000, path);
+  }
   std::sort(found.begin(), found.end());
 
   // Forget what fell out of the remember window: those mod times are below the threshold.

@@ -35,6 +35,12 @@ class StreamNode {
   // The remembered RDDs of the batches in [from, to], in time order (Spark's slice).
   std::vector<RddRef> Slice(Time from, Time to);
 
+  // What the node is, for the graph's shape in checkpoints ("window(30 s, 10 s)"); a job
+  // rebuilt with other function bodies describes the same nodes.
+  virtual std::string Describe() const { return "transformed stream"; }
+  void set_label(std::string label) { label_ = std::move(label); }
+  const std::string& label() const { return label_; }
+
   void Persist() { persist_ = true; }
   ContextCore* ctx() const { return ctx_; }
   const std::vector<StreamRef>& parents() const { return parents_; }
@@ -53,6 +59,7 @@ class StreamNode {
   Duration slide_;
   Duration remember_;
   bool persist_ = false;
+  std::string label_;  // set for stateful streams: their kind and state type
   absl::Mutex mu_;
   std::map<int64_t, RddRef> generated_ ABSL_GUARDED_BY(mu_);
 };
@@ -65,6 +72,9 @@ class WindowedStream : public StreamNode {
  protected:
   RddRef Compute(Time t) override;
   Duration ParentRemember(Duration mine) const override { return mine + length_; }
+  std::string Describe() const override {
+    return "window(" + length_.toString() + ", " + slide().toString() + ")";
+  }
 
  private:
   Duration length_;
@@ -75,6 +85,9 @@ class ReceiverInputStream : public StreamNode {
  public:
   ReceiverInputStream(ContextCore* ctx, int stream_id, proto::OpSpec decoder);
   int stream_id() const { return stream_id_; }
+  std::string Describe() const override {
+    return "receiver stream " + std::to_string(stream_id_) + " decoded by " + decoder_.key();
+  }
 
  protected:
   RddRef Compute(Time t) override;
@@ -97,6 +110,11 @@ class FileInputStream : public StreamNode {
   FileInputStream(ContextCore* ctx, Options options);
   // Called at start: files modified at or before this time are old when new_files_only.
   void SetStartTime(Time start);
+  std::string Describe() const override { return "file stream of " + options_.directory; }
+  // The files selected so far, for the metadata checkpoint; and back after a restart, when a
+  // batch computed again reads the files it read before.
+  void Snapshot(proto::CheckpointFileStream* out);
+  void Restore(const proto::CheckpointFileStream& in);
 
  protected:
   RddRef Compute(Time t) override;
@@ -105,7 +123,8 @@ class FileInputStream : public StreamNode {
   Options options_;
   int64_t ignore_before_ms_ = -1;  // mod times <= this are never selected
   Duration remember_;
-  std::map<std::string, int64_t> selected_;  // path -> batch time that read it
+  absl::Mutex mu_;
+  std::map<std::string, int64_t> selected_ ABSL_GUARDED_BY(mu_);  // path -> batch that read it
 };
 
 }  // namespace internal

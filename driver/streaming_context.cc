@@ -2,8 +2,12 @@
 
 #include "common/streaming_context.h"
 
+#include <glog/logging.h>
 #include <sys/stat.h>
 
+#include <filesystem>
+
+#include "driver/checkpoint_store.h"
 #include "driver/context_core.h"
 
 namespace ember {
@@ -57,6 +61,35 @@ void StreamingContext::start() { core_->Start(); }
 
 void StreamingContext::checkpoint(const std::string& directory) {
   internal::SetCheckpointDirectory(core_.get(), directory);
+}
+
+std::string StreamingContext::checkpointDirectory() const { return core_->checkpoint_directory(); }
+
+bool StreamingContext::hasCheckpoint() const {
+  std::string dir = core_->checkpoint_directory();
+  return !dir.empty() && internal::ReadLatestMetadataCheckpoint(dir).has_value();
+}
+
+std::unique_ptr<StreamingContext> StreamingContext::getOrCreate(
+    const std::string& checkpointPath,
+    const std::function<std::unique_ptr<StreamingContext>()>& creatingFunc) {
+  if (checkpointPath.empty()) throw EmberError("getOrCreate: empty checkpoint path");
+  std::unique_ptr<StreamingContext> ssc = creatingFunc();
+  if (ssc == nullptr) throw EmberError("getOrCreate: creatingFunc returned no context");
+  std::string dir = ssc->checkpointDirectory();
+  if (dir.empty()) {
+    ssc->checkpoint(checkpointPath);
+  } else if (std::filesystem::path(dir).lexically_normal() !=
+             std::filesystem::path(checkpointPath).lexically_normal()) {
+    throw EmberError("getOrCreate(" + checkpointPath + "): creatingFunc set checkpoint directory " +
+                     dir + "; use the same one");
+  }
+  if (ssc->hasCheckpoint()) {
+    LOG(INFO) << "recovering the context from the checkpoint in " << checkpointPath;
+  } else {
+    LOG(INFO) << "no checkpoint in " << checkpointPath << ": starting a new context";
+  }
+  return ssc;
 }
 
 void StreamingContext::addStreamingListener(std::shared_ptr<StreamingListener> listener) {

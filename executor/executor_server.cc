@@ -679,6 +679,7 @@ grpc::Status ExecutorServer::StartReceiver(grpc::ServerContext* context,
   o.restart_delay_ms = request->restart_delay_ms();
   o.store = store;
   o.block_prefix = absl::StrCat(app_id, "/", incarnation, "/");
+  o.wal_dir = request->wal_dir();
   o.report = [this, app_id, incarnation, store](const ReceivedBlock& b) {
     proto::ReportBlockRequest r;
     r.set_app_id(app_id);
@@ -688,6 +689,7 @@ grpc::Status ExecutorServer::StartReceiver(grpc::ServerContext* context,
     block->set_block_id(b.block_id);
     block->set_records(b.records);
     block->set_time_ms(b.time.milliseconds());
+    block->set_wal_path(b.wal_path);
     if (!b.block_id.empty()) {
       for (auto& where : store->TakeLocations(b.block_id)) block->add_locations(where);
     }

@@ -1,6 +1,11 @@
 #include "executor/receiver_supervisor.h"
 
 #include <glog/logging.h>
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "common/durable_file.h"
 
 namespace ember {
 
@@ -16,6 +21,9 @@ void ReceiverBase::stop(const std::string& message) {
 }
 bool ReceiverBase::isStopped() const { return supervisor_ == nullptr || supervisor_->IsStopped(); }
 bool ReceiverBase::isStarted() const { return supervisor_ != nullptr && supervisor_->IsStarted(); }
+bool ReceiverBase::StoreBlockNow(std::string bytes, int64_t records) {
+  return supervisor_ != nullptr && supervisor_->StoreReliably(std::move(bytes), records);
+}
 int ReceiverBase::streamId() const {
   return supervisor_ == nullptr ? -1 : supervisor_->stream_id();
 }
@@ -92,19 +100,64 @@ void ReceiverSupervisor::CutBlock(Time t) {
   block.stream_id = options_.stream_id;
   block.time = t;
   if (records > 0) {
-    block.block_id =
-        options_.block_prefix + "input-" + std::to_string(options_.stream_id) + "-" + std::to_string(t.milliseconds());
+    block.block_id = absl::StrCat(options_.block_prefix, "input-", options_.stream_id, "-",
+                                  t.milliseconds());
     block.records = records;
-    absl::Status s = options_.store->Put(block.block_id, std::move(bytes));
-    if (!s.ok()) {
-      // The records are lost to this run; say so loudly rather than report a block we lack.
-      options_.on_event(options_.stream_id, "error",
-                        "could not store block " + block.block_id + ": " + s.ToString());
+    if (!StoreAndReport(&block, std::move(bytes))) {
       block.block_id.clear();
       block.records = 0;
+    } else {
+      return;  // reported
     }
   }
-  options_.report(block);
+  options_.report(block);  // a watermark
+}
+
+bool ReceiverSupervisor::StoreAndReport(ReceivedBlock* block, std::string bytes) {
+  if (!options_.wal_dir.empty()) {
+    block->wal_path = absl::StrCat(options_.wal_dir, "/",
+                                   absl::StrReplaceAll(block->block_id, {{"/", "_"}}));
+    // A header line lets a restarted driver find the blocks it was not told of.
+    absl::Status s = WriteFramedFile(
+        block->wal_path, "EWAL",
+        absl::StrCat(block->stream_id, " ", block->time.milliseconds(), " ", block->records, " ",
+                     block->block_id, "\n", bytes));
+    if (!s.ok()) {
+      options_.on_event(options_.stream_id, "error",
+                        "could not log block " + block->block_id +
+                            " in the write-ahead log: " + s.ToString());
+      return false;
+    }
+  }
+  absl::Status s = options_.store->Put(block->block_id, std::move(bytes));
+  if (!s.ok()) {
+    // The records are lost to this run; say so loudly rather than report a block we lack.
+    options_.on_event(options_.stream_id, "error",
+                      "could not store block " + block->block_id + ": " + s.ToString());
+    if (!block->wal_path.empty()) unlink(block->wal_path.c_str());
+    return false;
+  }
+  options_.report(*block);
+  return true;
+}
+
+bool ReceiverSupervisor::StoreReliably(std::string bytes, int64_t records) {
+  if (records <= 0) return true;
+  absl::MutexLock lock(&cut_mu_);
+  Time t;
+  {
+    absl::MutexLock state(&mu_);
+    if (!started_ || stopped_) return false;
+    // Part of the current block interval: reported before that interval's watermark.
+    t = Time(next_block_);
+  }
+  ReceivedBlock block;
+  block.stream_id = options_.stream_id;
+  block.time = t;
+  block.records = records;
+  block.block_id = absl::StrCat(options_.block_prefix, "input-", options_.stream_id, "-",
+                                t.milliseconds(), "-r", ++reliable_seq_);
+  return StoreAndReport(&block, std::move(bytes));
 }
 
 void ReceiverSupervisor::Stop(const std::string& reason) {

@@ -32,6 +32,7 @@ struct ReceivedBlock {
   int64_t records = 0;
   Time time;  // the block interval's end
   std::vector<std::string> locations;  // cluster: executors holding a copy (host:port)
+  std::string wal_path;                // its copy in the write-ahead log, if enabled
 };
 
 class ReceiverSupervisor {
@@ -44,6 +45,9 @@ class ReceiverSupervisor {
     BlockStore* store = nullptr;
     // Prepended to block ids: cluster executors make them unique per app and receiver run.
     std::string block_prefix;
+    // Write-ahead log directory (ember.streaming.receiver.writeAheadLog.enable): each block is
+    // written there, fsynced, before it is stored and reported. Empty: no log.
+    std::string wal_dir;
     // A stored block (records > 0), or a watermark (records == 0, empty block_id): every
     // record stored before `time` has been reported.
     std::function<void(const ReceivedBlock&)> report;
@@ -64,10 +68,16 @@ class ReceiverSupervisor {
   bool IsStopped() const;
   bool IsStarted() const;
   int stream_id() const { return options_.stream_id; }
+  // Receiver::storeReliably: stores `bytes` as a block of its own now; true once it is stored
+  // (and logged) and reported.
+  bool StoreReliably(std::string bytes, int64_t records);
 
  private:
   void GeneratorLoop();
   void CutBlock(Time t);
+  // Logs, stores and reports a block (records > 0); false when it could not be stored.
+  bool StoreAndReport(ReceivedBlock* block, std::string bytes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(cut_mu_);
   void StartReceiver();
   void StopReceiverCallbacks(const std::string& reason);
 
@@ -79,6 +89,7 @@ class ReceiverSupervisor {
   bool restarting_ ABSL_GUARDED_BY(mu_) = false;
   int64_t next_block_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Mutex cut_mu_;               // one block cut at a time
+  int64_t reliable_seq_ ABSL_GUARDED_BY(cut_mu_) = 0;
   std::atomic<bool> cancel_{false};  // wakes the generator out of the clock on stop
   std::thread generator_;
   std::thread restarter_;

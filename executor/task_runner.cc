@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/durable_file.h"
 
 namespace ember {
 namespace internal {
@@ -54,6 +55,22 @@ class Evaluator {
         auto bytes = env_.blocks->Get(node.block().block_id());
         if (!bytes.ok() && absl::IsNotFound(bytes.status()) && env_.fetch_block) {
           bytes = env_.fetch_block(node.block());
+        }
+        if (!bytes.ok() && !node.block().wal_path().empty()) {
+          // Every copy is gone (their executors were lost): the write-ahead log has it.
+          auto logged = ReadFramedFile(node.block().wal_path(), "EWAL");
+          if (!logged.ok()) {
+            return absl::DataLossError(absl::StrCat("block ", node.block().block_id(), ": ",
+                                                    bytes.status().message(), "; and its ",
+                                                    "write-ahead log copy: ",
+                                                    logged.status().message()));
+          }
+          size_t header = logged->find('\n');
+          if (header == std::string::npos) {
+            return absl::DataLossError("write-ahead log file " + node.block().wal_path() +
+                                       " has no header");
+          }
+          bytes = std::make_shared<const std::string>(logged->substr(header + 1));
         }
         if (!bytes.ok()) return bytes.status();
         return Decode(node.block().decoder(), **bytes, out);

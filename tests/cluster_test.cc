@@ -80,8 +80,14 @@ class Cluster {
 
   // kill -9 of the driver, and a new one on the same port and work directory.
   void RestartDriver() {
+    KillDriver();
+    StartDriverAgain();
+  }
+  void KillDriver() {
     driver_->Kill(SIGKILL);
     driver_->Wait(10s);
+  }
+  void StartDriverAgain() {
     std::vector<std::string> argv = driver_argv_;
     argv[2] = PortOf(address_);
     driver_ = std::make_unique<Subprocess>(argv, dir_, "driver" + std::to_string(++restarts_));
@@ -547,6 +553,103 @@ TEST(ClusterTest, ARestartedDriverRestoresStateFromItsCheckpoint) {
   EXPECT_GT(std::stoll(m[1]), 40) << logs.Stdout();
   EXPECT_GT(std::stoll(m[2]), 40) << logs.Stdout();
   EXPECT_NE(cluster.driver().Stderr().find("restoring the state of"), std::string::npos);
+  EXPECT_TRUE(cluster.Kill(app).ok());
+}
+
+// ------------------------------------------------------------- recovery after kill -9
+
+// `dir`'s saveAsTextFiles batches under `prefix` that completed (_SUCCESS), by batch time.
+std::map<int64_t, std::map<std::string, int64_t>> SavedBatches(const std::string& dir,
+                                                               const std::string& prefix) {
+  std::map<int64_t, std::map<std::string, int64_t>> out;
+  std::error_code ec;
+  static const std::regex kRecord(R"(\((.*),(\d+)\))");
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    std::string name = e.path().filename().string();
+    if (name.rfind(prefix + "-", 0) != 0 || !std::filesystem::exists(e.path() / "_SUCCESS")) {
+      continue;
+    }
+    auto& counts = out[std::stoll(name.substr(prefix.size() + 1))];
+    for (const auto& part : std::filesystem::directory_iterator(e.path(), ec)) {
+      if (part.path().filename().string().rfind("part-", 0) != 0) continue;
+      std::istringstream in(testing::ReadFile(part.path().string()));
+      std::smatch m;
+      for (std::string line; std::getline(in, line);) {
+        if (std::regex_match(line, m, kRecord)) counts[m[1]] += std::stoll(m[2]);
+      }
+    }
+  }
+  return out;
+}
+
+TEST(ClusterTest, KillingTheDriverAndAnExecutorTogetherLosesNoBatch) {
+  std::string dir = MakeTempDir("cluster-kill-both");
+  Cluster cluster(dir, 3);
+  ASSERT_TRUE(cluster.WaitForExecutors(3));
+  std::string in = dir + "/in", out = dir + "/out", staging = dir + "/staging";
+  std::filesystem::create_directories(in);
+  std::filesystem::create_directories(out);
+  std::filesystem::create_directories(staging);
+  Subprocess job(cluster.Submit({"--detach", "tests/jobs/libfile_totals.so", "--", in, out,
+                                 dir + "/cp", "1000", "600000"}),
+                 dir, "job");
+  ASSERT_EQ(job.Wait(30s), 0) << job.Stderr();
+  std::string app = AppIdIn(job.Stdout());
+
+  std::map<std::string, int64_t> expected;
+  int files = 0;
+  auto write_file = [&] {
+    int i = files++;
+    std::string text = "common w" + std::to_string(i % 7) + " w" + std::to_string(i * 3 % 5);
+    std::istringstream words(text);
+    for (std::string w; words >> w;) ++expected[w];
+    std::string name = "f" + std::to_string(i);
+    std::ofstream(staging + "/" + name) << text << "\n";
+    std::filesystem::rename(staging + "/" + name, in + "/" + name);
+  };
+  // A file, then until a batch that counted it completes; four times.
+  for (int round = 0; round < 4; ++round) {
+    write_file();
+    ASSERT_TRUE(Eventually(
+        [&] {
+          int64_t n = 0;
+          for (const auto& [t, c] : SavedBatches(out, "counts")) n += c.count("common") ? c.at("common") : 0;
+          return n == files;
+        },
+        60s))
+        << cluster.driver().Stderr();
+  }
+  // kill -9 of the driver and of an executor at once; files go on arriving meanwhile.
+  Subprocess* victim = cluster.ExecutorAt(cluster.LiveExecutors().begin()->first);
+  ASSERT_NE(victim, nullptr);
+  cluster.KillDriver();
+  victim->Kill(SIGKILL);
+  victim->Wait(10s);
+  for (int i = 0; i < 3; ++i) write_file();
+  cluster.StartDriverAgain();
+  ASSERT_TRUE(cluster.WaitForExecutors(2)) << cluster.driver().Stderr();
+  for (int i = 0; i < 2; ++i) write_file();
+
+  // The newest totals reach every word of every file.
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto totals = SavedBatches(out, "totals");
+        return !totals.empty() && totals.rbegin()->second == expected;
+      },
+      90s))
+      << cluster.driver().Stderr();
+  auto counts = SavedBatches(out, "counts");
+  // Each file counted in exactly one batch, across the crash.
+  std::map<std::string, int64_t> summed;
+  for (const auto& [t, c] : counts) {
+    for (const auto& [w, n] : c) summed[w] += n;
+  }
+  EXPECT_EQ(summed, expected);
+  // Every batch has its output, the missed ones included.
+  for (int64_t t = counts.begin()->first; t <= counts.rbegin()->first; t += 1000) {
+    EXPECT_EQ(counts.count(t), 1u) << "no output for batch " << t;
+  }
+  EXPECT_NE(cluster.driver().Stderr().find("recovering from the checkpoint"), std::string::npos);
   EXPECT_TRUE(cluster.Kill(app).ok());
 }
 
