@@ -32,17 +32,18 @@ using HashMap = absl::flat_hash_map<K, V, MapHasher<K>>;
 // after a recovery writes the same output, and values reach their reducers in the same order.
 template <typename K, typename V>
 std::vector<std::pair<K, V>> InStableOrder(HashMap<K, V>& map) {
-  std::vector<std::pair<uint64_t, std::pair<K, V>>> keyed;
-  keyed.reserve(map.size());
+  using Entry = typename HashMap<K, V>::value_type;
+  std::vector<std::pair<uint64_t, Entry*>> order;  // sorting 16-byte handles, not the entries
+  order.reserve(map.size());
   StableHash<K> hash;
-  for (auto& kv : map) keyed.emplace_back(hash(kv.first), std::pair<K, V>(kv.first, std::move(kv.second)));
-  std::sort(keyed.begin(), keyed.end(), [](const auto& a, const auto& b) {
+  for (auto& kv : map) order.emplace_back(hash(kv.first), &kv);
+  std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
     if (a.first != b.first) return a.first < b.first;
-    return EncodeToString(a.second.first) < EncodeToString(b.second.first);  // a collision
+    return EncodeToString(a.second->first) < EncodeToString(b.second->first);  // a collision
   });
   std::vector<std::pair<K, V>> out;
-  out.reserve(keyed.size());
-  for (auto& e : keyed) out.push_back(std::move(e.second));
+  out.reserve(order.size());
+  for (auto& e : order) out.emplace_back(e.second->first, std::move(e.second->second));
   return out;
 }
 
