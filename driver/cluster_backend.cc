@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/rpc.h"
+#include "common/streaming_context.h"
 #include "driver/context_core.h"
 
 namespace ember {
@@ -388,6 +389,11 @@ void AppServices::StopReceivers() {
   absl::MutexLock lock(&mu_);
   for (auto& [id, r] : receivers_) r.executor = nullptr;
   tracker_ = nullptr;
+}
+
+bool AppServices::ContextActive() {
+  absl::MutexLock lock(&ctx_mu_);
+  return ctx_ != nullptr && ctx_->state() == StreamingContextState::ACTIVE;
 }
 
 // ------------------------------------------------------------------------- job control

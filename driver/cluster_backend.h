@@ -36,6 +36,8 @@ class AppServices : public ClusterServices,
     absl::Duration slot_wait = absl::Seconds(60);
   };
   AppServices(Options options, ContextCore* ctx);
+  // True once the application's context has started (and not stopped).
+  bool ContextActive();
   ~AppServices() override;
   // Subscribes to executor losses (needs shared_from_this, so after construction).
   void Init();

@@ -277,13 +277,14 @@ int64_t ContextCore::RestoreState() {
   return -1;
 }
 
-void ContextCore::CheckpointState(Time t) {
+void ContextCore::CheckpointState(Time t, bool force) {
   std::vector<std::vector<std::string>> parts;
   std::string dir;
   {
     absl::MutexLock lock(&mu_);
     dir = checkpoint_dir_;
-    bool due = false;
+    if (stateful_.empty() || dir.empty()) return;
+    bool due = force;
     for (const auto& s : stateful_) due = due || t.milliseconds() % s.interval.milliseconds() == 0;
     if (!due) return;
     // All of them at once, so that a recovery restores every one to the same batch.
@@ -724,6 +725,19 @@ void ContextCore::Stop(bool graceful) {
     // Receivers first: their last blocks are reported before the generator drains.
     tracker_->StopAll();
     scheduler_->Stop(graceful);
+    if (graceful) {
+      // Everything received was processed: checkpoint the state as it stands, so that a
+      // recovery (an upgraded plugin, say) recomputes nothing.
+      int64_t completed;
+      {
+        absl::MutexLock lock(&mu_);
+        completed = completed_ms_;
+      }
+      if (completed > zero_time_.milliseconds()) {
+        CheckpointState(Time(completed), /*force=*/true);
+        WriteMetadata(Time(completed));
+      }
+    }
     progress_->SetEnded(clock_->NowMs());
     {
       absl::MutexLock lock(&mu_);

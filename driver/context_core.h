@@ -102,7 +102,8 @@ class ContextCore : public std::enable_shared_from_this<ContextCore> {
   // Restores every stateful stream from the newest time all of them checkpointed; returns
   // that time, or -1 when there is none.
   int64_t RestoreState();
-  void CheckpointState(Time t);
+  // At checkpoint-interval batches, or with `force` (a graceful stop).
+  void CheckpointState(Time t, bool force = false);
   // The stream graph's shape: a line per stream and output (proto::MetadataCheckpoint.graph).
   std::vector<std::string> GraphShape();
   // Throws when a checkpoint's graph is not this job's.

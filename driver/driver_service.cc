@@ -138,6 +138,13 @@ grpc::Status DriverService::KillJob(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
+grpc::Status DriverService::UpgradeJob(grpc::ServerContext* context,
+                                       const proto::UpgradeJobRequest* request,
+                                       proto::UpgradeJobReply*) {
+  EMBER_CHECK_SECRET(context);
+  return rpc::ToGrpc(jobs_->Upgrade(request->app_id(), request->plugin(), request->plugin_name()));
+}
+
 grpc::Status DriverService::Status(grpc::ServerContext* context,
                                    const proto::StatusRequest* request,
                                    proto::StatusReply* reply) {

@@ -39,6 +39,8 @@ class DriverService final : public proto::Driver::Service {
                         grpc::ServerWriter<proto::JobEvent>* writer) override;
   grpc::Status KillJob(grpc::ServerContext* context, const proto::KillJobRequest* request,
                        proto::KillJobReply* reply) override;
+  grpc::Status UpgradeJob(grpc::ServerContext* context, const proto::UpgradeJobRequest* request,
+                          proto::UpgradeJobReply* reply) override;
   grpc::Status Status(grpc::ServerContext* context, const proto::StatusRequest* request,
                       proto::StatusReply* reply) override;
 

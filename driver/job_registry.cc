@@ -195,7 +195,7 @@ void JobRegistry::RunApp(const std::shared_ptr<App>& app) {
     app->error = std::string(s.message());
   }
   app->ended_ms = NowMs();
-  if (!app->driver_shutdown) {
+  if (!app->driver_shutdown && !app->upgrading) {
     // Ended for good: a restarted driver does not start it again.
     std::ofstream(app->dir + "/ended") << app->state << "\n";
   }
@@ -248,6 +248,109 @@ absl::StatusOr<std::string> JobRegistry::Kill(const std::string& app_id, bool gr
     return std::string("KILLING");
   }
   return app->state;
+}
+
+absl::Status JobRegistry::Upgrade(const std::string& app_id, const std::string& plugin,
+                                  const std::string& plugin_name) {
+  absl::MutexLock upgrade_lock(&upgrade_mu_);
+  auto app = Find(app_id);
+  if (app == nullptr) return absl::NotFoundError("no application " + app_id);
+  {
+    absl::MutexLock lock(&app->mu);
+    if (app->state != "RUNNING") {
+      return absl::FailedPreconditionError("application " + app_id + " is " + app->state +
+                                           ": only a running application can be upgraded");
+    }
+  }
+  proto::SubmitJobRequest previous;
+  {
+    std::ifstream in(app->dir + "/submission.pb", std::ios::binary);
+    if (!in || !previous.ParseFromIstream(&in)) {
+      return absl::InternalError("cannot read the submission of " + app_id);
+    }
+  }
+  if (plugin.empty()) return absl::InvalidArgumentError("the new plugin is empty");
+  std::string name = plugin_name.empty() ? "job.so" : plugin_name;
+  // The new plugin must load before the running one is touched.
+  std::string probe = absl::StrCat(app->dir, "/probe-", NowMs(), "-", SafeFileName(name));
+  {
+    std::ofstream out(probe, std::ios::binary | std::ios::trunc);
+    out.write(plugin.data(), static_cast<std::streamsize>(plugin.size()));
+    out.close();
+    if (!out) return absl::ResourceExhaustedError("cannot write " + probe + " (disk full?)");
+  }
+  auto loaded = LoadPlugin(probe);
+  if (!loaded.ok()) {
+    std::string message(loaded.status().message());
+    size_t at = message.find(probe);
+    if (at != std::string::npos) message.replace(at, probe.size(), name);
+    return absl::InvalidArgumentError(message);
+  }
+
+  LOG(INFO) << "Upgrading application " << app_id << " to plugin " << name;
+  {
+    absl::MutexLock lock(&app->mu);
+    app->upgrading = true;
+  }
+  auto stopped = Kill(app_id, /*graceful=*/true);
+  if (!stopped.ok()) return stopped.status();
+  if (app->thread.joinable()) app->thread.join();
+
+  // Started again under its id; each start loads its plugin from a new path.
+  auto start = [&](const std::string& bytes, const std::string& tag) {
+    proto::SubmitJobRequest request = previous;
+    request.set_plugin(bytes);
+    request.set_plugin_name(absl::StrCat(tag, "-", NowMs(), "-", SafeFileName(name)));
+    request.set_name(app->name);
+    return Submit(request, app_id);
+  };
+  auto started = start(plugin, "upgrade");
+  std::string failure;
+  if (started.ok()) {
+    auto next = Find(app_id);
+    absl::Time deadline = absl::Now() + absl::Seconds(60);
+    while (true) {
+      {
+        absl::MutexLock lock(&next->mu);
+        if (next->state != "RUNNING") {
+          failure = next->error.empty() ? "it ended (" + next->state + ")" : next->error;
+          break;
+        }
+      }
+      auto services = CurrentServices(next.get());
+      if (services != nullptr && services->ContextActive()) break;
+      if (absl::Now() > deadline) break;  // still starting: leave it be
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    if (failure.empty()) {
+      proto::SubmitJobRequest kept = previous;
+      kept.set_plugin(plugin);
+      kept.set_plugin_name(name);
+      std::string tmp = app->dir + "/submission.pb.tmp";
+      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+      kept.SerializeToOstream(&out);
+      out.close();
+      if (!out || std::rename(tmp.c_str(), (app->dir + "/submission.pb").c_str()) != 0) {
+        LOG(ERROR) << "cannot keep the upgraded submission of " << app_id
+                   << ": a restarted driver would start the previous plugin";
+      }
+      LOG(INFO) << "Application " << app_id << " upgraded";
+      return absl::OkStatus();
+    }
+    if (next->thread.joinable()) next->thread.join();
+  } else {
+    failure = std::string(started.status().message());
+  }
+  // The new plugin did not start: the previous one runs again.
+  std::error_code ec;
+  std::filesystem::remove(app->dir + "/ended", ec);
+  LOG(WARNING) << "upgrade of " << app_id << " failed (" << failure
+               << "); starting its previous plugin again";
+  auto back = start(previous.plugin(), "rollback");
+  return absl::AbortedError("the new plugin did not start: " + failure +
+                            (back.ok() ? "; the application runs its previous plugin again"
+                                       : "; and the previous plugin did not start either: " +
+                                             std::string(back.status().message())));
 }
 
 absl::Status JobRegistry::Watch(const std::string& app_id, int64_t offset, bool follow,

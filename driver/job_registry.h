@@ -47,6 +47,13 @@ class JobRegistry {
   std::vector<std::string> RecoverAll();
   // The state after the kill (KILLED, or the end state of an application that had ended).
   absl::StatusOr<std::string> Kill(const std::string& app_id, bool graceful = false);
+  // Stops a running application gracefully and starts it again, under its id, with `plugin`:
+  // it recovers from its checkpoint. Waits until the new plugin's context has started; if it
+  // fails first (its graph differs from the checkpoint's, say), the previous plugin is started
+  // again and the error is returned (Aborted). InvalidArgument: the plugin cannot be loaded
+  // (the application was not touched).
+  absl::Status Upgrade(const std::string& app_id, const std::string& plugin,
+                       const std::string& plugin_name);
   // Calls `write` with the output from `offset` on and, once the job has ended, a final event;
   // without `follow`, returns at the end of the output so far. Stops when `write` returns
   // false or `cancelled` returns true.
@@ -80,6 +87,7 @@ class JobRegistry {
     int64_t output_base ABSL_GUARDED_BY(mu) = 0;  // bytes dropped from the front
     bool killed ABSL_GUARDED_BY(mu) = false;
     bool driver_shutdown ABSL_GUARDED_BY(mu) = false;  // killed because the driver stops
+    bool upgrading ABSL_GUARDED_BY(mu) = false;  // stopped to start again with a new plugin
     std::string dir;
     std::vector<std::weak_ptr<AppServices>> services ABSL_GUARDED_BY(mu);
   };
@@ -92,6 +100,7 @@ class JobRegistry {
   std::string NewAppId();
 
   const Options options_;
+  absl::Mutex upgrade_mu_;  // one upgrade at a time
   mutable absl::Mutex mu_;
   int next_app_ ABSL_GUARDED_BY(mu_) = 0;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;

@@ -653,6 +653,69 @@ TEST(ClusterTest, KillingTheDriverAndAnExecutorTogetherLosesNoBatch) {
   EXPECT_TRUE(cluster.Kill(app).ok());
 }
 
+TEST(ClusterTest, UpgradeReplacesThePluginKeepingItsState) {
+  std::string dir = MakeTempDir("cluster-upgrade");
+  Cluster cluster(dir, 2);
+  ASSERT_TRUE(cluster.WaitForExecutors(2));
+  std::string in = dir + "/in", out = dir + "/out", staging = dir + "/staging";
+  std::filesystem::create_directories(in);
+  std::filesystem::create_directories(out);
+  std::filesystem::create_directories(staging);
+  Subprocess job(cluster.Submit({"--detach", "tests/jobs/libfile_totals.so", "--", in, out,
+                                 dir + "/cp", "500", "600000"}),
+                 dir, "job");
+  ASSERT_EQ(job.Wait(30s), 0) << job.Stderr();
+  std::string app = AppIdIn(job.Stdout());
+  int files = 0;
+  auto write_file = [&](const std::string& text) {
+    std::string name = "f" + std::to_string(files++);
+    std::ofstream(staging + "/" + name) << text << "\n";
+    std::filesystem::rename(staging + "/" + name, in + "/" + name);
+  };
+  auto totals_become = [&](const std::map<std::string, int64_t>& expected) {
+    return Eventually(
+        [&] {
+          auto totals = SavedBatches(out, "totals");
+          return !totals.empty() && totals.rbegin()->second == expected;
+        },
+        60s);
+  };
+  write_file("a b");
+  ASSERT_TRUE(totals_become({{"a", 1}, {"b", 1}})) << cluster.driver().Stderr();
+
+  // Another graph (a window added): refused, naming the operator; the old plugin goes on.
+  Subprocess refused(cluster.Submit({"--upgrade", app, "tests/jobs/libfile_totals_windowed.so"}),
+                     dir, "refused");
+  EXPECT_EQ(refused.Wait(120s), 1) << refused.Stderr();
+  EXPECT_NE(refused.Stderr().find("window(1000 ms, 500 ms)"), std::string::npos)
+      << refused.Stderr();
+  EXPECT_NE(refused.Stderr().find("previous plugin again"), std::string::npos);
+  write_file("a");
+  ASSERT_TRUE(totals_become({{"a", 2}, {"b", 1}})) << cluster.driver().Stderr();
+
+  // New function bodies (words uppercased), the same graph: the state goes on.
+  Subprocess upgraded(
+      cluster.Submit({"--upgrade", app, "tests/jobs/libfile_totals_uppercase.so"}), dir,
+      "upgraded");
+  ASSERT_EQ(upgraded.Wait(120s), 0) << upgraded.Stderr();
+  write_file("a c");
+  EXPECT_TRUE(totals_become({{"a", 2}, {"b", 1}, {"A", 1}, {"C", 1}}))
+      << cluster.driver().Stderr();
+  proto::StatusReply status;
+  ASSERT_TRUE(cluster.Status(app, &status).ok());
+  ASSERT_EQ(status.apps_size(), 1);
+  EXPECT_EQ(status.apps(0).state(), "RUNNING");
+
+  // Bad requests: no such application, an unloadable plugin.
+  std::string junk = dir + "/junk.so";
+  std::ofstream(junk) << "not a plugin";
+  Subprocess none(cluster.Submit({"--upgrade", "app-19990101000000-0001", junk}), dir, "none");
+  EXPECT_EQ(none.Wait(30s), 6) << none.Stderr();
+  Subprocess bad(cluster.Submit({"--upgrade", app, junk}), dir, "bad");
+  EXPECT_EQ(bad.Wait(30s), 3) << bad.Stderr();
+  EXPECT_TRUE(cluster.Kill(app).ok());
+}
+
 // -------------------------------------------------------------------------- errors
 
 TEST(ClusterTest, BadInputGetsClearErrorsAndTheClusterStaysHealthy) {

@@ -234,5 +234,38 @@ int ClusterClient::Kill(const std::string& app_id) {
   return kExitOk;
 }
 
+int ClusterClient::Upgrade(const std::string& app_id, const std::string& plugin_path) {
+  std::ifstream in(plugin_path, std::ios::binary);
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  if (!in || bytes.str().empty()) {
+    err_ << "ember-submit: cannot read job plugin " << plugin_path << "\n";
+    return kExitBadPlugin;
+  }
+  if (!Connect()) return kExitDriver;
+  grpc::ClientContext call;
+  Prepare(&call, 180);
+  proto::UpgradeJobRequest request;
+  request.set_app_id(app_id);
+  request.set_plugin(bytes.str());
+  request.set_plugin_name(plugin_path.substr(plugin_path.find_last_of('/') + 1));
+  proto::UpgradeJobReply reply;
+  grpc::Status s = stub_->UpgradeJob(&call, request, &reply);
+  switch (s.error_code()) {
+    case grpc::StatusCode::OK:
+      out_ << app_id << " upgraded to " << plugin_path << "\n";
+      return kExitOk;
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      err_ << "ember-submit: the driver refused the plugin: " << s.error_message() << "\n";
+      return kExitBadPlugin;
+    case grpc::StatusCode::ABORTED:
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      err_ << "ember-submit: upgrade of " << app_id << " failed: " << s.error_message() << "\n";
+      return kExitJobFailed;
+    default:
+      return Fail(s, "upgrade failed");
+  }
+}
+
 }  // namespace submit
 }  // namespace ember

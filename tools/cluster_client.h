@@ -37,6 +37,8 @@ class ClusterClient {
   int Status(const std::string& app_id);
   int List();
   int Kill(const std::string& app_id);
+  // Replaces the application's plugin (ember-submit --upgrade APP PLUGIN).
+  int Upgrade(const std::string& app_id, const std::string& plugin_path);
 
  private:
   bool Connect();

@@ -30,7 +30,7 @@ using ember::submit::kExitUsage;
 
 constexpr char kUsage[] = R"(Usage: ember-submit [options] PLUGIN.so [-- JOB ARGS...]
        ember-submit --master ember://HOST:PORT --status [APP] | --list | --kill APP |
-                    --logs APP [--follow]
+                    --logs APP [--follow] | --upgrade APP PLUGIN.so
 
 Runs an Ember job plugin (a shared library with an EMBER_JOB entry point).
 
@@ -53,6 +53,10 @@ Cluster commands (with --master ember://HOST:PORT, no plugin):
   --list                  one line per application: id, name, state
   --kill APP              stop an application
   --logs APP [--follow]   the application's output so far (and what follows)
+  --upgrade APP PLUGIN.so replace a running application's plugin, keeping its checkpointed
+                          state: it stops gracefully and recovers with the new code, whose
+                          operators must be the same (function bodies may change); if the
+                          new plugin does not start, the previous one runs again (exit 1)
 
 Exit codes: 0 ok, 1 the job failed or was killed, 2 bad usage, 3 the plugin cannot be loaded
 or the driver refused it, 5 the driver cannot be reached or refused the call (wrong secret),
@@ -113,7 +117,7 @@ int main(int argc, char** argv) {
     } else if (a == "--status") {
       command = "status";
       if (i + 1 < argc && std::string(argv[i + 1]).rfind("--", 0) != 0) app = argv[++i];
-    } else if (a == "--kill" || a == "--logs" || a == "--secret-file" ||
+    } else if (a == "--kill" || a == "--logs" || a == "--upgrade" || a == "--secret-file" ||
                a == "--connect-timeout") {
       const char* v = value(a.c_str());
       if (v == nullptr) return Usage(a + " needs a value");
@@ -134,7 +138,8 @@ int main(int argc, char** argv) {
       return Usage("unexpected argument " + a + " (job arguments go after --)");
     }
   }
-  if (!command.empty() && !plugin.empty()) {
+  if (command == "upgrade" && plugin.empty()) return Usage("--upgrade APP needs a plugin");
+  if (!command.empty() && command != "upgrade" && !plugin.empty()) {
     return Usage("--" + command + " takes no plugin (" + plugin + ")");
   }
   if (plugin.empty() && command.empty()) return Usage("no job plugin given");
@@ -167,6 +172,7 @@ int main(int argc, char** argv) {
     if (command == "status") return client.Status(app);
     if (command == "list") return client.List();
     if (command == "kill") return client.Kill(app);
+    if (command == "upgrade") return client.Upgrade(app, plugin);
     if (command == "logs") return client.Follow(app, follow);
     std::map<std::string, std::string> all(conf.all().begin(), conf.all().end());
     return client.Submit(plugin, conf.appName(), all, job_args, detach);

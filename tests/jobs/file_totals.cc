@@ -4,6 +4,7 @@
 //
 //   ember-submit ... libfile_totals.so -- INPUT OUTPUT CHECKPOINT_DIR BATCH_MS RUN_MS
 
+#include <cctype>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -23,12 +24,20 @@ EMBER_JOB(run) {
                      .flatMap([](const std::string& line) {
                        std::vector<std::string> out;
                        std::istringstream in(line);
-                       for (std::string w; in >> w;) out.push_back(w);
+                       for (std::string w; in >> w;) {
+#ifdef FILE_TOTALS_UPPERCASE  // the upgraded build: another function body, the same graph
+                         for (char& ch : w) ch = static_cast<char>(std::toupper(ch));
+#endif
+                         out.push_back(w);
+                       }
                        return out;
                      })
                      .map([](const std::string& w) { return std::make_pair(w, int64_t{1}); });
-    words.reduceByKey([](int64_t a, int64_t b) { return a + b; }, 3)
-        .saveAsTextFiles(args[1] + "/counts");
+    auto counts = words.reduceByKey([](int64_t a, int64_t b) { return a + b; }, 3);
+#ifdef FILE_TOTALS_WINDOWED  // another graph: refused on the checkpoint of the first
+    counts = counts.window(ember::Milliseconds(2 * std::stoll(args[3])));
+#endif
+    counts.saveAsTextFiles(args[1] + "/counts");
     words
         .updateStateByKey([](const std::vector<int64_t>& vs, const std::optional<int64_t>& s)
                               -> std::optional<int64_t> {
