@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -66,6 +67,48 @@ TEST(CheckpointStoreTest, AFullDiskDuringAWriteLeavesThePreviousCheckpoint) {
   ASSERT_TRUE(cp.has_value());
   EXPECT_EQ(cp->time_ms, 1000);
   EXPECT_EQ(cp->parts[0], std::string(1000, 'a'));
+}
+
+TEST(CheckpointStoreTest, MetadataCheckpointsKeepThreeAndSurviveAFullDisk) {
+  std::string dir = TempDir();
+  EXPECT_FALSE(ReadLatestMetadataCheckpoint(dir).has_value());
+  for (int64_t t = 1000; t <= 5000; t += 1000) {
+    proto::MetadataCheckpoint cp;
+    cp.set_time_ms(t);
+    cp.set_completed_ms(t);
+    ASSERT_TRUE(WriteMetadataCheckpoint(dir, cp).ok());
+  }
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(dir + "/metadata")) {
+    names.push_back(e.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"checkpoint-3", "checkpoint-4", "checkpoint-5"}));
+  // A full disk: the write fails, nothing torn is left, the newest complete one is read.
+  proto::MetadataCheckpoint big;
+  big.set_time_ms(6000);
+  big.add_graph(std::string(1 << 20, 'g'));
+  signal(SIGXFSZ, SIG_IGN);
+  rlimit old;
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old), 0);
+  rlimit small = old;
+  small.rlim_cur = 64 << 10;
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
+  absl::Status s = WriteMetadataCheckpoint(dir, big);
+  setrlimit(RLIMIT_FSIZE, &old);
+  EXPECT_TRUE(absl::IsResourceExhausted(s)) << s;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/metadata/checkpoint-6.tmp"));
+  auto cp = ReadLatestMetadataCheckpoint(dir);
+  ASSERT_TRUE(cp.has_value());
+  EXPECT_EQ(cp->time_ms(), 5000);
+  // A torn newest one (a crash mid-write without the rename) is skipped.
+  {
+    std::ofstream torn(dir + "/metadata/checkpoint-6", std::ios::binary);
+    torn << "EMCP 100 123\nshort";
+  }
+  cp = ReadLatestMetadataCheckpoint(dir);
+  ASSERT_TRUE(cp.has_value());
+  EXPECT_EQ(cp->time_ms(), 5000);
 }
 
 }  // namespace

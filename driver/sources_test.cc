@@ -23,6 +23,7 @@ namespace ember {
 namespace {
 
 using testing::Collector;
+using testing::MoveIn;
 using testing::ManualStreams;
 using testing::Sorted;
 
@@ -42,18 +43,6 @@ std::string MakeTempDir() {
   return tmpl;
 }
 
-// Writes a file beside `dir`, sets its modification time, and renames it in, as writers of a
-// watched directory should.
-void MoveIn(const std::string& dir, const std::string& name, const std::string& contents,
-            int64_t mtime_ms) {
-  std::string staging = dir + "/../" + name + ".staging";
-  std::ofstream(staging, std::ios::binary) << contents;
-  timespec times[2];
-  times[0].tv_sec = times[1].tv_sec = mtime_ms / 1000;
-  times[0].tv_nsec = times[1].tv_nsec = (mtime_ms % 1000) * 1000000;
-  ASSERT_EQ(utimensat(AT_FDCWD, staging.c_str(), times, 0), 0);
-  ASSERT_EQ(std::rename(staging.c_str(), (dir + "/" + name).c_str()), 0);
-}
 
 TEST(FileStreamTest, EachFileGoesToTheBatchHoldingItsModificationTime) {
   std::string dir = MakeTempDir();

@@ -2,7 +2,12 @@
 // Test support: a StreamingContext on a manual clock, driven batch by batch, and a collector
 // of each batch's records. Batches complete on a condition with a deadline, never a sleep.
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <fstream>
 
 #include <map>
 #include <memory>
@@ -16,6 +21,19 @@
 
 namespace ember {
 namespace testing {
+
+// Writes a file beside `dir`, sets its modification time, and renames it in, as writers of a
+// watched directory should (file streams on a manual clock need real-looking mtimes).
+inline void MoveIn(const std::string& dir, const std::string& name, const std::string& contents,
+                   int64_t mtime_ms) {
+  std::string staging = dir + "/../" + name + ".staging";
+  std::ofstream(staging, std::ios::binary) << contents;
+  timespec times[2];
+  times[0].tv_sec = times[1].tv_sec = mtime_ms / 1000;
+  times[0].tv_nsec = times[1].tv_nsec = (mtime_ms % 1000) * 1000000;
+  ASSERT_EQ(utimensat(AT_FDCWD, staging.c_str(), times, 0), 0);
+  ASSERT_EQ(std::rename(staging.c_str(), (dir + "/" + name).c_str()), 0);
+}
 
 inline Conf ManualConf(const std::string& master = "local[2]") {
   Conf conf;

@@ -530,7 +530,11 @@ TEST(ClusterTest, ARestartedDriverRestoresStateFromItsCheckpoint) {
     std::error_code ec;
     std::string base = checkpoints + "/state-" + std::to_string(stream);
     for (const auto& e : std::filesystem::directory_iterator(base, ec)) {
-      if (std::filesystem::exists(e.path() / "MANIFEST")) return true;
+      // A complete one: renamed from <time>.tmp into place.
+      std::string name = e.path().filename().string();
+      if (name.find('.') == std::string::npos && std::filesystem::exists(e.path() / "MANIFEST")) {
+        return true;
+      }
     }
     return false;
   };
@@ -552,7 +556,8 @@ TEST(ClusterTest, ARestartedDriverRestoresStateFromItsCheckpoint) {
       << logs.Stdout() << cluster.driver().Stderr();
   EXPECT_GT(std::stoll(m[1]), 40) << logs.Stdout();
   EXPECT_GT(std::stoll(m[2]), 40) << logs.Stdout();
-  EXPECT_NE(cluster.driver().Stderr().find("restoring the state of"), std::string::npos);
+  EXPECT_NE(cluster.driver().Stderr().find("restoring the state of"), std::string::npos)
+      << cluster.driver().Stderr();
   EXPECT_TRUE(cluster.Kill(app).ok());
 }
 
@@ -582,30 +587,40 @@ std::map<int64_t, std::map<std::string, int64_t>> SavedBatches(const std::string
   return out;
 }
 
+// libfile_totals.so on `cluster`: its input, output and checkpoint directories under `dir`,
+// and files written into its input (staged beside it, then renamed in).
+struct FileTotalsJob {
+  FileTotalsJob(Cluster& cluster, const std::string& dir, const std::string& batch_ms)
+      : in(dir + "/in"), out(dir + "/out"), staging(dir + "/staging") {
+    for (const auto& d : {in, out, staging}) std::filesystem::create_directories(d);
+    Subprocess job(cluster.Submit({"--detach", "tests/jobs/libfile_totals.so", "--", in, out,
+                                   dir + "/cp", batch_ms, "600000"}),
+                   dir, "job");
+    EXPECT_EQ(job.Wait(30s), 0) << job.Stderr();
+    app = AppIdIn(job.Stdout());
+  }
+  void Write(const std::string& text) {
+    std::string name = "f" + std::to_string(files++);
+    std::ofstream(staging + "/" + name) << text << "\n";
+    std::filesystem::rename(staging + "/" + name, in + "/" + name);
+  }
+  std::string in, out, staging, app;
+  int files = 0;
+};
+
 TEST(ClusterTest, KillingTheDriverAndAnExecutorTogetherLosesNoBatch) {
   std::string dir = MakeTempDir("cluster-kill-both");
   Cluster cluster(dir, 3);
   ASSERT_TRUE(cluster.WaitForExecutors(3));
-  std::string in = dir + "/in", out = dir + "/out", staging = dir + "/staging";
-  std::filesystem::create_directories(in);
-  std::filesystem::create_directories(out);
-  std::filesystem::create_directories(staging);
-  Subprocess job(cluster.Submit({"--detach", "tests/jobs/libfile_totals.so", "--", in, out,
-                                 dir + "/cp", "1000", "600000"}),
-                 dir, "job");
-  ASSERT_EQ(job.Wait(30s), 0) << job.Stderr();
-  std::string app = AppIdIn(job.Stdout());
-
+  FileTotalsJob job(cluster, dir, "1000");
+  const std::string& out = job.out;
   std::map<std::string, int64_t> expected;
-  int files = 0;
   auto write_file = [&] {
-    int i = files++;
+    int i = job.files;
     std::string text = "common w" + std::to_string(i % 7) + " w" + std::to_string(i * 3 % 5);
     std::istringstream words(text);
     for (std::string w; words >> w;) ++expected[w];
-    std::string name = "f" + std::to_string(i);
-    std::ofstream(staging + "/" + name) << text << "\n";
-    std::filesystem::rename(staging + "/" + name, in + "/" + name);
+    job.Write(text);
   };
   // A file, then until a batch that counted it completes; four times.
   for (int round = 0; round < 4; ++round) {
@@ -614,7 +629,7 @@ TEST(ClusterTest, KillingTheDriverAndAnExecutorTogetherLosesNoBatch) {
         [&] {
           int64_t n = 0;
           for (const auto& [t, c] : SavedBatches(out, "counts")) n += c.count("common") ? c.at("common") : 0;
-          return n == files;
+          return n == job.files;
         },
         60s))
         << cluster.driver().Stderr();
@@ -650,28 +665,17 @@ TEST(ClusterTest, KillingTheDriverAndAnExecutorTogetherLosesNoBatch) {
     EXPECT_EQ(counts.count(t), 1u) << "no output for batch " << t;
   }
   EXPECT_NE(cluster.driver().Stderr().find("recovering from the checkpoint"), std::string::npos);
-  EXPECT_TRUE(cluster.Kill(app).ok());
+  EXPECT_TRUE(cluster.Kill(job.app).ok());
 }
 
 TEST(ClusterTest, UpgradeReplacesThePluginKeepingItsState) {
   std::string dir = MakeTempDir("cluster-upgrade");
   Cluster cluster(dir, 2);
   ASSERT_TRUE(cluster.WaitForExecutors(2));
-  std::string in = dir + "/in", out = dir + "/out", staging = dir + "/staging";
-  std::filesystem::create_directories(in);
-  std::filesystem::create_directories(out);
-  std::filesystem::create_directories(staging);
-  Subprocess job(cluster.Submit({"--detach", "tests/jobs/libfile_totals.so", "--", in, out,
-                                 dir + "/cp", "500", "600000"}),
-                 dir, "job");
-  ASSERT_EQ(job.Wait(30s), 0) << job.Stderr();
-  std::string app = AppIdIn(job.Stdout());
-  int files = 0;
-  auto write_file = [&](const std::string& text) {
-    std::string name = "f" + std::to_string(files++);
-    std::ofstream(staging + "/" + name) << text << "\n";
-    std::filesystem::rename(staging + "/" + name, in + "/" + name);
-  };
+  FileTotalsJob job(cluster, dir, "500");
+  const std::string& out = job.out;
+  const std::string& app = job.app;
+  auto write_file = [&](const std::string& text) { job.Write(text); };
   auto totals_become = [&](const std::map<std::string, int64_t>& expected) {
     return Eventually(
         [&] {

@@ -25,21 +25,10 @@ namespace {
 constexpr int64_t kStart = 1700000001000;
 
 using Counts = std::map<std::string, int64_t>;
+using testing::MoveIn;
 
 Conf StartAt(int64_t ms) {
   return testing::ManualConf().set("ember.streaming.manualClock.startMs", std::to_string(ms));
-}
-
-// Writes a file beside `dir` with modification time `mtime_ms` and renames it in.
-void MoveIn(const std::string& dir, const std::string& name, const std::string& contents,
-            int64_t mtime_ms) {
-  std::string staging = dir + "/../" + name + ".staging";
-  std::ofstream(staging, std::ios::binary) << contents;
-  timespec times[2];
-  times[0].tv_sec = times[1].tv_sec = mtime_ms / 1000;
-  times[0].tv_nsec = times[1].tv_nsec = (mtime_ms % 1000) * 1000000;
-  ASSERT_EQ(utimensat(AT_FDCWD, staging.c_str(), times, 0), 0);
-  ASSERT_EQ(std::rename(staging.c_str(), (dir + "/" + name).c_str()), 0);
 }
 
 std::string ReadAll(const std::string& path) {
