@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -23,6 +24,19 @@ std::string TempDir() {
   const char* base = getenv("TEST_TMPDIR");
   std::string tmpl = std::string(base ? base : "/tmp") + "/cp-XXXXXX";
   return mkdtemp(tmpl.data());
+}
+
+// Runs `write` with files limited to 64 KB (a full disk, as the writer sees it).
+absl::Status WithFilesUpTo64K(const std::function<absl::Status()>& write) {
+  signal(SIGXFSZ, SIG_IGN);
+  rlimit old;
+  if (getrlimit(RLIMIT_FSIZE, &old) != 0) return absl::InternalError("getrlimit");
+  rlimit small = old;
+  small.rlim_cur = 64 << 10;
+  if (setrlimit(RLIMIT_FSIZE, &small) != 0) return absl::InternalError("setrlimit");
+  absl::Status s = write();
+  setrlimit(RLIMIT_FSIZE, &old);
+  return s;
 }
 
 TEST(CheckpointStoreTest, NewestValidCheckpointWinsAndTwoAreKept) {
@@ -52,14 +66,8 @@ TEST(CheckpointStoreTest, AFullDiskDuringAWriteLeavesThePreviousCheckpoint) {
   std::string dir = TempDir();
   ASSERT_TRUE(WriteStateCheckpoint(dir, 0, 1000, {std::string(1000, 'a')}).ok());
   // Files may not grow beyond 64 KB now: the next checkpoint's part cannot be written.
-  signal(SIGXFSZ, SIG_IGN);
-  rlimit old;
-  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old), 0);
-  rlimit small = old;
-  small.rlim_cur = 64 << 10;
-  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
-  absl::Status s = WriteStateCheckpoint(dir, 0, 2000, {std::string(1 << 20, 'b')});
-  setrlimit(RLIMIT_FSIZE, &old);
+  absl::Status s = WithFilesUpTo64K(
+      [&] { return WriteStateCheckpoint(dir, 0, 2000, {std::string(1 << 20, 'b')}); });
   EXPECT_FALSE(s.ok());
   EXPECT_TRUE(absl::IsResourceExhausted(s)) << s;
   EXPECT_FALSE(std::filesystem::exists(dir + "/state-0/2000.tmp"));
@@ -88,14 +96,7 @@ TEST(CheckpointStoreTest, MetadataCheckpointsKeepThreeAndSurviveAFullDisk) {
   proto::MetadataCheckpoint big;
   big.set_time_ms(6000);
   big.add_graph(std::string(1 << 20, 'g'));
-  signal(SIGXFSZ, SIG_IGN);
-  rlimit old;
-  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old), 0);
-  rlimit small = old;
-  small.rlim_cur = 64 << 10;
-  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
-  absl::Status s = WriteMetadataCheckpoint(dir, big);
-  setrlimit(RLIMIT_FSIZE, &old);
+  absl::Status s = WithFilesUpTo64K([&] { return WriteMetadataCheckpoint(dir, big); });
   EXPECT_TRUE(absl::IsResourceExhausted(s)) << s;
   EXPECT_FALSE(std::filesystem::exists(dir + "/metadata/checkpoint-6.tmp"));
   auto cp = ReadLatestMetadataCheckpoint(dir);
