@@ -593,6 +593,20 @@ void ContextCore::Start() {
   o.batch_interval = batch_interval_;
   o.allocate = [this](Time t) {
     tracker_->AllocateBatch(t);
+    // File streams choose their files now, as Spark's do, so that the checkpoint written
+    // next records them and a recovery runs the batch on exactly these files.
+    std::vector<std::shared_ptr<FileInputStream>> files;
+    {
+      absl::MutexLock lock(&mu_);
+      files = file_streams_;
+    }
+    for (auto& f : files) {
+      try {
+        f->GetOrCompute(t);
+      } catch (const std::exception&) {
+        // Not remembered: the batch computes it again and reports the error.
+      }
+    }
     WriteMetadata(t);
   };
   o.records = [this](Time t) { return tracker_->RecordsOfBatch(t); };

@@ -53,6 +53,8 @@ void ReceiverSupervisor::Start() {
 }
 
 void ReceiverSupervisor::StartReceiver() {
+  absl::MutexLock lock(&callbacks_mu_);
+  callbacks_started_ = true;  // onStop follows even an onStart that threw half-way
   try {
     receiver_->onStart();
     options_.on_event(options_.stream_id, "started", "");
@@ -62,6 +64,10 @@ void ReceiverSupervisor::StartReceiver() {
 }
 
 void ReceiverSupervisor::StopReceiverCallbacks(const std::string& reason) {
+  // A stop and a restart may both get here: onStop runs once per onStart, never concurrently.
+  absl::MutexLock lock(&callbacks_mu_);
+  if (!callbacks_started_) return;
+  callbacks_started_ = false;
   try {
     receiver_->onStop();
   } catch (const std::exception& e) {

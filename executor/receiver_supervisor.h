@@ -88,6 +88,8 @@ class ReceiverSupervisor {
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   bool restarting_ ABSL_GUARDED_BY(mu_) = false;
   int64_t next_block_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Mutex callbacks_mu_;  // the receiver's onStart/onStop, one at a time
+  bool callbacks_started_ ABSL_GUARDED_BY(callbacks_mu_) = false;
   absl::Mutex cut_mu_;               // one block cut at a time
   int64_t reliable_seq_ ABSL_GUARDED_BY(cut_mu_) = 0;
   std::atomic<bool> cancel_{false};  // wakes the generator out of the clock on stop
