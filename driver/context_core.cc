@@ -403,7 +403,6 @@ void ContextCore::WriteMetadata(Time t) {
     for (const auto& line : graph_shape_) cp.add_graph(line);
     cp.set_completed_ms(completed_ms_);
     for (auto& f : file_streams_) f->Snapshot(cp.add_file_streams());
-    for (size_t i = 0; i < stateful_.size(); ++i) (*cp.mutable_state_ms())[i] = state_ms_;
   }
   tracker_->Snapshot(&cp);
   absl::MutexLock lock(&meta_mu_);
@@ -654,6 +653,8 @@ std::string ContextCore::RunBatch(Time t) {
   std::string failure;
   for (size_t i = 0; i < outputs.size(); ++i) {
     // A batch that completed before a restart runs again only to bring the state forward.
+    // Only the state-keeping outputs that updateStateByKey and mapWithState register; the
+    // job's own outputs on a state stream already ran.
     if (replay && (i >= names.size() ||
                    (names[i] != "updateStateByKey" && names[i] != "mapWithState"))) {
       continue;

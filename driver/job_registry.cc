@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/durable_file.h"
 #include "common/errors.h"
 #include "common/rpc.h"
 
@@ -18,6 +19,28 @@ namespace ember {
 namespace internal {
 
 namespace {
+
+// Writes a plugin's bytes to `path` and loads it from there; errors name `shown` (the file the
+// user gave), not the driver's copy.
+absl::StatusOr<std::shared_ptr<LoadedPlugin>> StoreAndLoadPlugin(const std::string& path,
+                                                                 const std::string& bytes,
+                                                                 const std::string& shown) {
+  absl::Status written = WriteFileSynced(path, bytes);
+  if (!written.ok()) {
+    return absl::ResourceExhaustedError("cannot write the plugin to " + path + " (disk full?)");
+  }
+  auto plugin = LoadPlugin(path);
+  if (plugin.ok()) return plugin;
+  std::string message(plugin.status().message());
+  size_t at = message.find(path);
+  if (at != std::string::npos) message.replace(at, path.size(), shown);
+  return absl::Status(plugin.status().code(), message);
+}
+
+// Kept so that a restarted driver starts the application again (written atomically).
+absl::Status KeepSubmission(const std::string& dir, const proto::SubmitJobRequest& request) {
+  return WriteFileAtomically(dir + "/submission.pb", request.SerializeAsString());
+}
 
 constexpr size_t kMaxNameBytes = 256;
 constexpr int kMaxArgs = 4096;
@@ -94,35 +117,15 @@ absl::StatusOr<std::string> JobRegistry::Submit(const proto::SubmitJobRequest& r
   std::filesystem::create_directories(dir, ec);
   if (ec) return absl::InternalError("cannot create " + dir + ": " + ec.message());
   // A new path per application: dlopen of a path already loaded returns the old library.
-  std::string path = dir + "/" + SafeFileName(plugin_name);
-  {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out.write(request.plugin().data(), static_cast<std::streamsize>(request.plugin().size()));
-    out.close();
-    if (!out) {
-      std::filesystem::remove_all(dir, ec);
-      return absl::InternalError("cannot write the plugin to " + path + " (disk full?)");
-    }
-  }
-  auto plugin = LoadPlugin(path);
+  auto plugin =
+      StoreAndLoadPlugin(dir + "/" + SafeFileName(plugin_name), request.plugin(), plugin_name);
   if (!plugin.ok()) {
     std::filesystem::remove_all(dir, ec);
-    std::string message(plugin.status().message());
-    // Name the file the user gave, not the driver's copy.
-    size_t at = message.find(path);
-    if (at != std::string::npos) message.replace(at, path.size(), plugin_name);
-    return absl::Status(plugin.status().code(), message);
+    return plugin.status();
   }
-  if (recovered_id.empty()) {
-    // Kept so that a restarted driver starts the application again (written atomically).
-    std::string tmp = dir + "/submission.pb.tmp";
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    request.SerializeToOstream(&out);
-    out.close();
-    if (!out || std::rename(tmp.c_str(), (dir + "/submission.pb").c_str()) != 0) {
-      std::filesystem::remove_all(dir, ec);
-      return absl::ResourceExhaustedError("cannot keep the submission in " + dir + " (disk full?)");
-    }
+  if (recovered_id.empty() && !KeepSubmission(dir, request).ok()) {
+    std::filesystem::remove_all(dir, ec);
+    return absl::ResourceExhaustedError("cannot keep the submission in " + dir + " (disk full?)");
   }
   app->plugin = std::move(*plugin);
   app->plugin_bytes = request.plugin();
@@ -272,19 +275,11 @@ absl::Status JobRegistry::Upgrade(const std::string& app_id, const std::string& 
   if (plugin.empty()) return absl::InvalidArgumentError("the new plugin is empty");
   std::string name = plugin_name.empty() ? "job.so" : plugin_name;
   // The new plugin must load before the running one is touched.
-  std::string probe = absl::StrCat(app->dir, "/probe-", NowMs(), "-", SafeFileName(name));
-  {
-    std::ofstream out(probe, std::ios::binary | std::ios::trunc);
-    out.write(plugin.data(), static_cast<std::streamsize>(plugin.size()));
-    out.close();
-    if (!out) return absl::ResourceExhaustedError("cannot write " + probe + " (disk full?)");
-  }
-  auto loaded = LoadPlugin(probe);
+  auto loaded = StoreAndLoadPlugin(
+      absl::StrCat(app->dir, "/probe-", NowMs(), "-", SafeFileName(name)), plugin, name);
   if (!loaded.ok()) {
-    std::string message(loaded.status().message());
-    size_t at = message.find(probe);
-    if (at != std::string::npos) message.replace(at, probe.size(), name);
-    return absl::InvalidArgumentError(message);
+    if (absl::IsResourceExhausted(loaded.status())) return loaded.status();
+    return absl::InvalidArgumentError(loaded.status().message());
   }
 
   LOG(INFO) << "Upgrading application " << app_id << " to plugin " << name;
@@ -326,11 +321,7 @@ absl::Status JobRegistry::Upgrade(const std::string& app_id, const std::string& 
       proto::SubmitJobRequest kept = previous;
       kept.set_plugin(plugin);
       kept.set_plugin_name(name);
-      std::string tmp = app->dir + "/submission.pb.tmp";
-      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-      kept.SerializeToOstream(&out);
-      out.close();
-      if (!out || std::rename(tmp.c_str(), (app->dir + "/submission.pb").c_str()) != 0) {
+      if (!KeepSubmission(app->dir, kept).ok()) {
         LOG(ERROR) << "cannot keep the upgraded submission of " << app_id
                    << ": a restarted driver would start the previous plugin";
       }

@@ -25,6 +25,14 @@ std::chrono::system_clock::time_point In(std::chrono::milliseconds d) {
   return std::chrono::system_clock::now() + d;
 }
 
+// A task-level failure travels inside the reply; the call itself succeeded.
+template <typename Reply>
+grpc::Status FailInReply(const absl::Status& s, Reply* reply) {
+  reply->set_error_code(static_cast<int>(s.code()));
+  reply->set_error(std::string(s.message()));
+  return grpc::Status::OK;
+}
+
 grpc::Status Invalid(const std::string& message) {
   return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message);
 }
@@ -502,11 +510,7 @@ grpc::Status ExecutorServer::RunTask(grpc::ServerContext* context,
   if (!request->has_task() || !DepthOk(request->task().root(), 0)) {
     return Invalid("malformed task: no or too deep an operator tree");
   }
-  auto fail = [reply](const absl::Status& s) {
-    reply->set_error_code(static_cast<int>(s.code()));
-    reply->set_error(std::string(s.message()));
-    return grpc::Status::OK;
-  };
+  auto fail = [reply](const absl::Status& s) { return FailInReply(s, reply); };
   auto app = LoadedApp(request->app_id());
   if (!app.ok()) return fail(app.status());
   App* a = app->get();
@@ -635,11 +639,7 @@ grpc::Status ExecutorServer::StartReceiver(grpc::ServerContext* context,
       request->factory().key().empty()) {
     return Invalid("malformed receiver start");
   }
-  auto fail = [reply](const absl::Status& s) {
-    reply->set_error_code(static_cast<int>(s.code()));
-    reply->set_error(std::string(s.message()));
-    return grpc::Status::OK;
-  };
+  auto fail = [reply](const absl::Status& s) { return FailInReply(s, reply); };
   auto app = LoadedApp(request->app_id());
   if (!app.ok()) return fail(app.status());
   auto factory = (*app)->resolver->CreateAs<ReceiverFactoryOp>(request->factory());
