@@ -26,6 +26,15 @@ template <typename M, typename K, typename S>
 class MapWithStateDStream;
 
 namespace internal {
+// Hash-partitions a pair RDD by key into n partitions (mapWithState's values and state).
+template <typename K, typename V>
+RddRef PartitionByKey(RddRef rdd, int n) {
+  using P = std::pair<K, V>;
+  return MakeShuffledRdd({std::move(rdd)},
+                         {std::make_shared<HashPartitionWriter<K, V, EmptyStack<P>>>(EmptyStack<P>{})},
+                         std::make_shared<ConcatReader<P>>(), n);
+}
+
 template <typename T>
 struct ToCountPair {
   std::pair<T, int64_t> operator()(const T& x) const { return {x, 1}; }
@@ -328,11 +337,18 @@ class DStream {
 
   // mapWithState(StateSpec::function(f)...): f(key, value, State<S>&) -> M for every record
   // of every batch, and for keys timing out (common/state.h). Returns the stream of what f
-  // returns; its stateSnapshots() is the (key, state) of every key after each batch. As
-  // updateStateByKey, the state is kept by the driver between batches.
+  // returns; its stateSnapshots() is the (key, state) of every key after each batch.
+  //
+  // The state stays in the executors, one hash map per partition: each batch's records are
+  // partitioned by key and applied where their partition's state is, so that a batch costs
+  // what it touches. Every checkpoint interval the state is collected and checkpointed; an
+  // executor lost with its partitions is made good from that checkpoint and the batches since.
   template <typename F>
   auto mapWithState(const StateSpecOf<F>& spec) const {
     EMBER_ASSERT_PAIR(T, "mapWithState");
+    // Here, where the function's type is complete: g++ 12 otherwise decides the op's
+    // (deferred) registration finds a captureless lambda not trivially copyable.
+    EMBER_ASSERT_SHIPPABLE(F);
     using Spec = StateSpecOf<F>;
     using K = typename Spec::K;
     using V = typename Spec::V;
@@ -341,105 +357,145 @@ class DStream {
     static_assert(std::is_same_v<T, std::pair<K, V>>,
                   "mapWithState: the function must take (const K&, const std::optional<V>&, "
                   "ember::State<S>&) for a stream of std::pair<K, V>");
-    using Stored = std::pair<S, int64_t>;
-    using StateRec = std::pair<K, Stored>;
+    using Op = internal::MapWithStateOp<F, K, V, S, M>;
+    using Stored = typename Op::Stored;
+    using Record = typename Op::Record;
     using Snapshot = std::pair<K, S>;
-    using Combined = std::pair<K, std::pair<std::optional<Stored>, std::vector<M>>>;
     DStream<T> parent = materialize();
+    internal::StreamRef source = parent.node_;
     internal::ContextCore* ctx = internal::ContextOf(node_);
+    const int n = spec.partitions() > 0 ? spec.partitions() : internal::DefaultParallelism(ctx);
+    const Duration slide = internal::SlideOf(source);
+    auto op = std::make_shared<const Op>(spec.fn(), spec.timeout_ms());
     struct Holder {
-      internal::RddRef state;  // Rdd<StateRec>
-      std::vector<std::string> state_parts;  // its encoded partitions, for checkpoints
+      std::string key;  // the executors' name for this state
+      const internal::StreamNode* self = nullptr;
       bool initialized = false;
-      int64_t last_ms = -1;
+      int64_t first_ms = -1;  // the first batch (the initial state's)
+      int64_t last_ms = -1;   // the executors hold the state as of this batch
+      internal::RddRef seed;  // Rdd<Record>: when set, the state at last_ms to start from
+      std::vector<std::string> seed_parts;  // the seed's partitions, when from a checkpoint
       std::map<int64_t, internal::RddRef> mapped;
     };
     auto holder = std::make_shared<Holder>();
+    holder->key = internal::NewStateKey(ctx);
     internal::RddRef initial = spec.initial();
-    internal::MapWithStateFn<F, K, V, S, M> fn{{spec.fn()}, spec.timeout_ms(), 0};
-    int n = spec.partitions();
+    auto state_rdd = [holder, op, n, ctx](internal::StateRddSpec::Mode mode, int64_t prev_ms,
+                                          int64_t new_ms, internal::RddRef values,
+                                          internal::RddRef seed) {
+      internal::StateRddSpec sp;
+      sp.state_key = holder->key;
+      sp.mode = mode;
+      sp.prev_ms = prev_ms;
+      sp.new_ms = new_ms;
+      sp.op = op;
+      sp.num_partitions = n;
+      return internal::MakeStateRdd(ctx, std::move(sp), std::move(values), std::move(seed));
+    };
+    // Batch t's update of the executors' state; returns its outputs (the mapped records).
+    auto update = [holder, n, ctx, state_rdd](Time t, internal::RddRef values) {
+      if (values == nullptr) values = internal::MakeEmptyRdd(ctx);
+      internal::RddRef seed;
+      if (holder->seed != nullptr) seed = internal::PartitionByKey<K, Stored>(holder->seed, n);
+      auto rdd = state_rdd(internal::StateRddSpec::kUpdate, holder->last_ms, t.milliseconds(),
+                           internal::PartitionByKey<K, V>(values, n), seed);
+      std::vector<std::string> parts = internal::RunJob(
+          rdd, std::make_shared<internal::CollectOp<M, internal::EmptyStack<M>>>());
+      holder->seed = nullptr;
+      holder->seed_parts.clear();
+      holder->last_ms = t.milliseconds();
+      return internal::MakeInlineRdd(ctx, std::move(parts),
+                                     std::make_shared<internal::VectorDecoder<M>>());
+    };
+    auto initial_seed = [initial](int64_t at) -> internal::RddRef {
+      if (initial == nullptr) return nullptr;
+      // The initial state counts as updated at the first batch.
+      return Rdd<Snapshot>(initial).map(internal::StampState<K, S>{at}).ref();
+    };
     auto core = internal::MakeDerivedStream(
-        {parent.node_},
-        [holder, fn, n, ctx, initial](const std::vector<internal::RddRef>& ps,
-                                      Time t) -> internal::RddRef {
+        {source}, [holder, ctx, source, slide, update, initial_seed](
+                      const std::vector<internal::RddRef>& ps, Time t) -> internal::RddRef {
           if (holder->last_ms >= t.milliseconds()) {
             throw EmberError("mapWithState: batch " + t.toString() + " computed out of order");
           }
           if (!holder->initialized) {
             holder->initialized = true;
-            if (initial != nullptr) {
-              // The initial state counts as updated at the first batch.
-              std::vector<Snapshot> init = Rdd<Snapshot>(initial).collect();
-              std::vector<StateRec> stamped;
-              for (auto& kv : init) {
-                stamped.emplace_back(kv.first, Stored(std::move(kv.second), t.milliseconds()));
-              }
-              holder->state = internal::MakeParallelRdd(ctx, stamped, 0);
-            }
+            holder->first_ms = t.milliseconds();
+            holder->seed = initial_seed(t.milliseconds());
           }
-          Rdd<StateRec> prev(holder->state != nullptr ? holder->state
-                                                      : internal::MakeEmptyRdd(ctx));
-          Rdd<T> values(ps[0] != nullptr ? ps[0] : internal::MakeEmptyRdd(ctx));
-          auto batch_fn = fn;
-          batch_fn.now = t.milliseconds();
-          auto combined = prev.cogroup(values, n).flatMap(batch_fn);
-          std::vector<std::string> parts = internal::RunJob(
-              combined.ref(),
-              std::make_shared<internal::CollectOp<Combined, internal::EmptyStack<Combined>>>());
-          // Split each partition on the driver: the kept state, the outputs, the snapshot.
-          std::vector<std::string> state_parts(parts.size()), mapped_parts(parts.size()),
-              snapshot_parts(parts.size());
-          for (size_t p = 0; p < parts.size(); ++p) {
-            std::vector<Combined> records;
-            if (!DecodeVector(parts[p], &records)) throw EmberError("mapWithState: bad result");
-            std::vector<StateRec> kept;
-            std::vector<M> mapped;
-            std::vector<Snapshot> snapshot;
-            for (auto& rec : records) {
-              if (rec.second.first) {
-                snapshot.emplace_back(rec.first, rec.second.first->first);
-                kept.emplace_back(rec.first, std::move(*rec.second.first));
-              }
-              for (auto& m : rec.second.second) mapped.push_back(std::move(m));
+          try {
+            holder->mapped[t.milliseconds()] = update(t, ps[0]);
+          } catch (const StateLostError&) {
+            // An executor was lost with partitions of the state: start again from the newest
+            // checkpoint (or the initial state) and apply the batches since, then this one.
+            std::vector<std::string> parts;
+            int64_t from = internal::LatestStateCheckpoint(holder->self, &parts);
+            Time next(0);
+            if (from >= 0) {
+              holder->seed_parts = parts;
+              holder->seed = internal::MakeInlineRdd(
+                  ctx, std::move(parts), std::make_shared<internal::VectorDecoder<Record>>());
+              holder->last_ms = from;
+              next = Time(from) + slide;
+            } else {
+              holder->seed = initial_seed(holder->first_ms);
+              holder->last_ms = -1;
+              next = Time(holder->first_ms);
             }
-            EncodeVector(kept, &state_parts[p]);
-            EncodeVector(mapped, &mapped_parts[p]);
-            EncodeVector(snapshot, &snapshot_parts[p]);
+            for (; next < t; next = next + slide) {
+              std::vector<internal::RddRef> values = internal::SliceStream(source, next, next);
+              update(next, values.empty() ? nullptr : values[0]);
+            }
+            holder->mapped[t.milliseconds()] = update(t, ps[0]);
           }
-          holder->state_parts = state_parts;
-          holder->state = internal::MakeInlineRdd(
-              ctx, std::move(state_parts), std::make_shared<internal::VectorDecoder<StateRec>>());
-          holder->mapped[t.milliseconds()] = internal::MakeInlineRdd(
-              ctx, std::move(mapped_parts), std::make_shared<internal::VectorDecoder<M>>());
           // Outputs no one asked for go after a while.
           while (holder->mapped.size() > 16) holder->mapped.erase(holder->mapped.begin());
-          holder->last_ms = t.milliseconds();
-          return internal::MakeInlineRdd(ctx, std::move(snapshot_parts),
-                                         std::make_shared<internal::VectorDecoder<Snapshot>>());
+          return internal::MakeEmptyRdd(ctx);  // the batch is done; its streams are below
+        });
+    // The snapshots stream reads the state of its batch where the executors keep it.
+    auto snapshots = internal::MakeDerivedStream(
+        std::vector<internal::StreamRef>{core},
+        [holder, state_rdd](const std::vector<internal::RddRef>&, Time t) -> internal::RddRef {
+          return state_rdd(internal::StateRddSpec::kSnapshot, t.milliseconds(), t.milliseconds(),
+                           nullptr, nullptr);
         });
     internal::RegisterOutput(core, [](const internal::RddRef&, Time) {});
     internal::NameLastOutput(core, "mapWithState");
     internal::StatefulStream state;
     state.kind = "mapWithState";
-    state.type = typeid(StateRec).name();
-    state.default_interval = Milliseconds(10 * internal::SlideOf(core).milliseconds());
-    state.save = [holder] { return holder->state_parts; };
-    state.restore = [holder, ctx](std::vector<std::string> parts, Time) {
+    state.type = typeid(Record).name();
+    state.default_interval = Milliseconds(10 * slide.milliseconds());
+    state.replays_inputs = true;
+    state.save = [holder, state_rdd]() -> std::vector<std::string> {
+      if (holder->seed != nullptr && !holder->seed_parts.empty()) return holder->seed_parts;
+      internal::RddRef records =
+          holder->seed != nullptr
+              ? holder->seed
+              : state_rdd(internal::StateRddSpec::kRecords, holder->last_ms, holder->last_ms,
+                          nullptr, nullptr);
+      return internal::RunJob(
+          records, std::make_shared<internal::CollectOp<Record, internal::EmptyStack<Record>>>());
+    };
+    state.restore = [holder, ctx](std::vector<std::string> parts, Time t) {
       holder->initialized = true;  // the checkpoint replaces the initial state
-      holder->state_parts = parts;
-      holder->state = internal::MakeInlineRdd(
-          ctx, std::move(parts), std::make_shared<internal::VectorDecoder<StateRec>>());
+      holder->first_ms = t.milliseconds();
+      holder->seed_parts = parts;
+      holder->seed = internal::MakeInlineRdd(ctx, std::move(parts),
+                                             std::make_shared<internal::VectorDecoder<Record>>());
+      holder->last_ms = t.milliseconds();
     };
     internal::RegisterStatefulStream(core, std::move(state));
+    holder->self = core.get();
     auto mapped = internal::MakeDerivedStream(
-        std::vector<internal::StreamRef>{core}, [holder, ctx](const std::vector<internal::RddRef>&, Time t) -> internal::RddRef {
+        std::vector<internal::StreamRef>{core},
+        [holder, ctx](const std::vector<internal::RddRef>&, Time t) -> internal::RddRef {
           auto it = holder->mapped.find(t.milliseconds());
           if (it == holder->mapped.end()) return internal::MakeEmptyRdd(ctx);
           internal::RddRef rdd = it->second;
           holder->mapped.erase(it);
           return rdd;
         });
-    return MapWithStateDStream<M, K, S>(DStream<M>(mapped), DStream<Snapshot>(core));
+    return MapWithStateDStream<M, K, S>(DStream<M>(mapped), DStream<Snapshot>(snapshots), core);
   }
 
   // --------------------------------------------------------------------------- outputs
@@ -678,18 +734,20 @@ class DStream {
 template <typename M, typename K, typename S>
 class MapWithStateDStream : public DStream<M> {
  public:
-  MapWithStateDStream(DStream<M> mapped, DStream<std::pair<K, S>> snapshots)
-      : DStream<M>(std::move(mapped)), snapshots_(std::move(snapshots)) {}
-  // Every key's state after each batch.
+  MapWithStateDStream(DStream<M> mapped, DStream<std::pair<K, S>> snapshots,
+                      internal::StreamRef state)
+      : DStream<M>(std::move(mapped)), snapshots_(std::move(snapshots)), state_(std::move(state)) {}
+  // Every key's state after each batch (read in that batch: the executors keep one version).
   DStream<std::pair<K, S>> stateSnapshots() const { return snapshots_; }
   // How often the state is checkpointed (default: 10 batch intervals).
   MapWithStateDStream checkpoint(Duration interval) const {
-    snapshots_.checkpoint(interval);
+    internal::SetCheckpointInterval(state_, interval);
     return *this;
   }
 
  private:
   DStream<std::pair<K, S>> snapshots_;
+  internal::StreamRef state_;  // the stream that updates the state each batch
 };
 
 }  // namespace ember

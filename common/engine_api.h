@@ -29,6 +29,22 @@ RddRef MakeUnionRdd(std::vector<RddRef> parents);
 RddRef MakeInlineRdd(ContextCore* ctx, std::vector<std::string> encoded_partitions,
                      std::shared_ptr<const DecoderOp> decoder);
 RddRef MakeEmptyRdd(ContextCore* ctx);
+// The partitions of a stateful stream's state that the executors keep (proto::StateInput):
+// an update of the state at prev_ms with `values` to new_ms (its partitions are the update's
+// outputs), or a read of the state at new_ms. `values` and `seed` (null: none; the state at
+// prev_ms as records) have `num_partitions` partitions, hash-partitioned by key.
+struct StateRddSpec {
+  enum Mode { kUpdate = 0, kSnapshot = 1, kRecords = 2 };
+  std::string state_key;
+  Mode mode = kUpdate;
+  int64_t prev_ms = -1;
+  int64_t new_ms = -1;
+  std::shared_ptr<const StateOp> op;
+  int num_partitions = 1;
+};
+RddRef MakeStateRdd(ContextCore* ctx, StateRddSpec spec, RddRef values, RddRef seed);
+// A key for a new stateful stream's state, unique to this run of the context.
+std::string NewStateKey(ContextCore* ctx);
 int NumPartitions(const RddRef& rdd);
 ContextCore* ContextOf(const RddRef& rdd);
 int DefaultParallelism(ContextCore* ctx);
@@ -71,8 +87,14 @@ struct StatefulStream {
   Duration default_interval;    // unless dstream.checkpoint(interval) says otherwise
   std::function<std::vector<std::string>()> save;
   std::function<void(std::vector<std::string> parts, Time time)> restore;
+  // The state is rebuilt, when lost, from its checkpoint and the batches since: the stream's
+  // parents keep their RDDs for a checkpoint interval (mapWithState's executor-kept state).
+  bool replays_inputs = false;
 };
 void RegisterStatefulStream(const StreamRef& stream, StatefulStream state);
+// The newest state checkpoint of a registered stateful stream: its time, and its partitions
+// through `parts`; -1 when there is none.
+int64_t LatestStateCheckpoint(const StreamNode* stream, std::vector<std::string>* parts);
 void SetCheckpointInterval(const StreamRef& stream, Duration interval);
 void SetCheckpointDirectory(ContextCore* ctx, const std::string& directory);
 

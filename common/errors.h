@@ -13,4 +13,11 @@ class EmberError : public std::runtime_error {
   explicit EmberError(const std::string& message) : std::runtime_error(message) {}
 };
 
+// A job failed because an executor no longer holds a stateful stream's state (it was lost
+// with its executor): the stream rebuilds the state from its checkpoint.
+class StateLostError : public EmberError {
+ public:
+  explicit StateLostError(const std::string& message) : EmberError(message) {}
+};
+
 }  // namespace ember

@@ -86,6 +86,31 @@ class ResultOp : public Op {
   virtual std::string Run(const Partition& input, const TaskInfo& task) const = 0;
 };
 
+// A partition of a stateful stream's state as an executor keeps it between batches: a typed
+// structure (mapWithState: a hash map of the keys' states) that only its StateOp understands.
+class StatePartition {
+ public:
+  virtual ~StatePartition() = default;
+  // The key of the op that made it: an op never reads another type's state.
+  virtual const char* OpKey() const = 0;
+  virtual size_t size() const = 0;
+};
+
+// The per-partition work of a stateful stream whose state stays in the executors. An update
+// costs what the batch touches: the keys of its records, and the keys that time out.
+class StateOp : public Op {
+ public:
+  // The state made from stored records (a checkpoint, or the initial state); null: empty.
+  virtual std::unique_ptr<StatePartition> Seed(const Partition* records) const = 0;
+  // Applies a batch's records to `state` at time `now`; returns the outputs. Throws (user code
+  // failed) before changing `state`.
+  virtual Partition Update(StatePartition& state, const Partition& values, Time now,
+                           const TaskInfo& task) const = 0;
+  // The state as (key, state) records, and as the records Seed takes.
+  virtual Partition Snapshot(const StatePartition& state) const = 0;
+  virtual Partition Records(const StatePartition& state) const = 0;
+};
+
 // Registers into the registry of the plugin being loaded, or the process's own registry.
 // Defined in the runtime; a plugin's reference resolves against the process that loads it.
 void RegisterOp(const char* key, OpFactory factory);

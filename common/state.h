@@ -14,11 +14,16 @@
 // each key idle longer than the timeout (value empty, state.isTimingOut() true), after which
 // the key is gone.
 
+#include <algorithm>
+#include <map>
+#include <memory>
 #include <optional>
 #include <type_traits>
 #include <utility>
 
 #include "common/errors.h"
+#include "common/op.h"
+#include "common/ops.h"
 #include "common/rdd.h"
 #include "common/time.h"
 
@@ -51,6 +56,7 @@ class State {
   State(std::optional<S> value, bool timing_out)
       : value_(std::move(value)), timing_out_(timing_out) {}
   bool updated() const { return updated_; }
+  std::optional<S> take() { return std::move(value_); }
 
  private:
   std::optional<S> value_;
@@ -125,50 +131,143 @@ struct StateSpec {
 };
 
 namespace internal {
-// cogroup(previous state with its last update time, this batch's values) -> the key's new
-// state (if kept) and the function's outputs.
+// mapWithState's per-partition work in the executor that keeps the partition's state: a hash
+// map of each key's state and the time of its last update. An update visits the batch's
+// records and the keys whose idle time ran out (found through an index by update time), so
+// its cost follows the keys the batch touches, not the keys the state holds.
 template <typename F, typename K, typename V, typename S, typename M>
-struct MapWithStateFn : WrappedFn<F> {
-  int64_t timeout_ms = -1;
-  int64_t now = 0;  // the batch time (ms): set by the driver for each batch
-  using Stored = std::pair<S, int64_t>;  // state, time of its last update (ms)
-  using Out = std::pair<K, std::pair<std::optional<Stored>, std::vector<M>>>;
+class MapWithStateOp : public OpBase<MapWithStateOp<F, K, V, S, M>, StateOp> {
+ public:
+  using Stored = std::pair<S, int64_t>;  // the state, the time of its last update (ms)
+  using Record = std::pair<K, Stored>;   // what checkpoints and seeds hold
+  using Snap = std::pair<K, S>;
 
-  std::vector<Out> operator()(
-      const std::pair<K, std::pair<std::vector<Stored>, std::vector<V>>>& kv) const {
-    std::optional<Stored> stored;
-    if (!kv.second.first.empty()) stored = kv.second.first.front();
-    std::vector<M> mapped;
-    const std::vector<V>& values = kv.second.second;
-    if (values.empty()) {
-      if (!stored) return {};
-      if (timeout_ms >= 0 && now - stored->second >= timeout_ms) {
-        State<S> state(stored->first, /*timing_out=*/true);
-        mapped.push_back(this->f(kv.first, std::optional<V>(), state));
-        return {Out(kv.first, {std::nullopt, std::move(mapped)})};
+  MapWithStateOp(F f, int64_t timeout_ms) : f_(std::move(f)), timeout_ms_(timeout_ms) {}
+
+  std::unique_ptr<StatePartition> Seed(const Partition* records) const override {
+    auto part = std::make_unique<Part>(this->Key());
+    if (records == nullptr) return part;
+    for (const Record& r : records->As<Record>()) {
+      part->map.insert_or_assign(r.first, r.second);
+      if (timeout_ms_ >= 0) part->by_time[r.second.second].push_back(r.first);
+    }
+    return part;
+  }
+
+  Partition Update(StatePartition& state, const Partition& values, Time time,
+                   const TaskInfo&) const override {
+    Part& part = static_cast<Part&>(state);
+    const int64_t now = time.milliseconds();
+    // Nothing below changes `part` until the user's function has run for every key.
+    HashMap<K, std::optional<S>> touched;
+    std::vector<M> out;
+    const auto& records = values.As<std::pair<K, V>>();
+    out.reserve(records.size());
+    for (const auto& kv : records) {
+      auto [it, first] = touched.try_emplace(kv.first);
+      if (first) {
+        auto found = part.map.find(kv.first);
+        if (found != part.map.end()) it->second = found->second.first;
       }
-      return {Out(kv.first, {stored, {}})};
+      State<S> st(std::move(it->second), /*timing_out=*/false);
+      out.push_back(f_(kv.first, std::optional<V>(kv.second), st));
+      it->second = st.take();
     }
-    std::optional<S> value;
-    if (stored) value = stored->first;
-    for (const V& v : values) {
-      State<S> state(value, false);
-      mapped.push_back(this->f(kv.first, std::optional<V>(v), state));
-      if (state.updated()) value = state.getOption();
+    HashMap<K, bool> timed_out;  // a key can sit in one bucket twice (seeded, then updated)
+    auto expired = part.by_time.end();
+    if (timeout_ms_ >= 0) {
+      expired = part.by_time.upper_bound(now - timeout_ms_);
+      for (auto bucket = part.by_time.begin(); bucket != expired; ++bucket) {
+        for (const K& k : bucket->second) {
+          if (touched.contains(k) || timed_out.contains(k)) continue;
+          auto found = part.map.find(k);
+          // Updated since (the key is in a later bucket too), or removed.
+          if (found == part.map.end() || found->second.second != bucket->first) continue;
+          State<S> st(found->second.first, /*timing_out=*/true);
+          out.push_back(f_(k, std::optional<V>(), st));
+          timed_out.emplace(k, true);
+        }
+      }
     }
-    // A key with records was active at this batch: its idle time starts again.
-    std::optional<Stored> next;
-    if (value) next = Stored(std::move(*value), now);
-    return {Out(kv.first, {std::move(next), std::move(mapped)})};
+    // Commit.
+    if (timeout_ms_ >= 0) part.by_time.erase(part.by_time.begin(), expired);
+    for (const auto& [k, unused] : timed_out) part.map.erase(k);
+    for (auto& [k, value] : touched) {
+      if (!value) {
+        part.map.erase(k);
+        continue;
+      }
+      // A key with records was active at this batch: its idle time starts again.
+      part.map.insert_or_assign(k, Stored(std::move(*value), now));
+      if (timeout_ms_ >= 0) part.by_time[now].push_back(k);
+    }
+    return Partition::Of(std::move(out));
   }
-  void serialize(Writer& w) const {
-    WrappedFn<F>::serialize(w);
-    Codec<int64_t>::Encode(timeout_ms, w);
-    Codec<int64_t>::Encode(now, w);
+
+  Partition Snapshot(const StatePartition& state) const override {
+    const Part& part = static_cast<const Part&>(state);
+    std::vector<Snap> out;
+    out.reserve(part.map.size());
+    for (const auto& [k, stored] : part.map) out.emplace_back(k, stored.first);
+    SortByStableHash(&out);
+    return Partition::Of(std::move(out));
   }
-  bool deserialize(Reader& r) {
-    return WrappedFn<F>::deserialize(r) && Codec<int64_t>::Decode(r, &timeout_ms) &&
-           Codec<int64_t>::Decode(r, &now);
+  Partition Records(const StatePartition& state) const override {
+    const Part& part = static_cast<const Part&>(state);
+    std::vector<Record> out(part.map.begin(), part.map.end());
+    SortByStableHash(&out);
+    return Partition::Of(std::move(out));
+  }
+
+  void SaveClosure(Writer& w) const override {
+    internal::SaveClosure(f_, w);
+    Codec<int64_t>::Encode(timeout_ms_, w);
+  }
+  static std::unique_ptr<Op> Load(Reader& r) {
+    auto f = LoadClosure<F>(r);
+    int64_t timeout_ms = 0;
+    if (!f || !Codec<int64_t>::Decode(r, &timeout_ms)) return nullptr;
+    return std::make_unique<MapWithStateOp>(std::move(*f), timeout_ms);
+  }
+
+ private:
+  struct Part : StatePartition {
+    explicit Part(const char* key) : op_key(key) {}
+    const char* OpKey() const override { return op_key; }
+    size_t size() const override { return map.size(); }
+    const char* op_key;
+    HashMap<K, Stored> map;
+    // Keys by the time of their last update, with a timeout only. A key updated again stays
+    // in its older bucket too; the scan skips it there.
+    std::map<int64_t, std::vector<K>> by_time;
+  };
+  // The same state lists the same way in every run (checkpoints, snapshots).
+  template <typename P>
+  static void SortByStableHash(std::vector<P>* v) {
+    StableHash<K> hash;
+    std::vector<std::pair<uint64_t, size_t>> order;
+    order.reserve(v->size());
+    for (size_t i = 0; i < v->size(); ++i) order.emplace_back(hash((*v)[i].first), i);
+    std::sort(order.begin(), order.end(), [v](const auto& a, const auto& b) {
+      if (a.first != b.first) return a.first < b.first;
+      return EncodeToString((*v)[a.second].first) < EncodeToString((*v)[b.second].first);
+    });
+    std::vector<P> sorted;
+    sorted.reserve(v->size());
+    for (const auto& o : order) sorted.push_back(std::move((*v)[o.second]));
+    *v = std::move(sorted);
+  }
+
+  F f_;
+  int64_t timeout_ms_;
+};
+
+// Stamps an initial state with the batch it is given at.
+template <typename K, typename S>
+struct StampState {
+  int64_t now = 0;
+  std::pair<K, std::pair<S, int64_t>> operator()(const std::pair<K, S>& kv) const {
+    return {kv.first, {kv.second, now}};
   }
 };
 }  // namespace internal

@@ -22,6 +22,16 @@ void CollectBlockLocations(const proto::ComputeNode& node, std::vector<std::stri
   }
 }
 
+// The state partition a task reads or updates, if any.
+const proto::StateInput* FindState(const proto::ComputeNode& node) {
+  if (node.has_state()) return &node.state();
+  if (!node.has_narrow()) return nullptr;
+  for (const auto& input : node.narrow().inputs()) {
+    if (const proto::StateInput* found = FindState(input)) return found;
+  }
+  return nullptr;
+}
+
 absl::Duration FromMs(int64_t ms) { return absl::Milliseconds(ms); }
 
 }  // namespace
@@ -65,6 +75,10 @@ void AppServices::AddMapLocations(proto::ComputeNode* node) {
     }
   } else if (node->has_narrow()) {
     for (auto& input : *node->mutable_narrow()->mutable_inputs()) AddMapLocations(&input);
+  } else if (node->has_state()) {
+    auto* state = node->mutable_state();
+    if (state->has_values()) AddMapLocations(state->mutable_values());
+    if (state->has_seed()) AddMapLocations(state->mutable_seed());
   }
 }
 
@@ -89,14 +103,37 @@ std::vector<absl::StatusOr<proto::TaskResult>> AppServices::RunTasks(
 absl::StatusOr<proto::TaskResult> AppServices::RunOne(proto::TaskSpec task) {
   std::vector<std::string> preferred;
   CollectBlockLocations(task.root(), &preferred);
+  // A state partition is updated where it is kept; one that is seeded may go anywhere.
+  std::string state_slot, owner;
+  bool needs_owner = false;
+  if (const proto::StateInput* st = FindState(task.root())) {
+    state_slot = absl::StrCat(st->state_key(), "/", st->partition());
+    needs_owner = st->mode() != proto::StateInput::UPDATE ||
+                  (!st->has_seed() && st->prev_ms() >= 0);
+  }
   {
     absl::MutexLock lock(&mu_);
     AddMapLocations(task.mutable_root());
+    if (!state_slot.empty()) {
+      auto it = state_owners_.find(state_slot);
+      if (it != state_owners_.end()) owner = it->second;
+    }
   }
-  ExecutorPtr e = options_.executors->AcquireSlot(preferred, options_.slot_wait,
-                                                  [this] { return stopping_.load(); });
+  if (!owner.empty()) preferred.insert(preferred.begin(), owner);
+  if (needs_owner && owner.empty()) {
+    return absl::FailedPreconditionError("state lost: no executor holds state partition " +
+                                         state_slot);
+  }
+  ExecutorPtr e = options_.executors->AcquireSlot(
+      preferred, options_.slot_wait, [this] { return stopping_.load(); }, needs_owner);
   if (e == nullptr) {
     if (stopping_) return absl::CancelledError("the application is being stopped");
+    if (needs_owner) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "state lost: state partition ", state_slot, " was on executor ", owner,
+          ", which is gone (or had no free slot for ", absl::FormatDuration(options_.slot_wait),
+          "); the state is rebuilt elsewhere"));
+    }
     return absl::UnavailableError(absl::StrCat(
         "no executor had a free task slot for ", absl::FormatDuration(options_.slot_wait),
         " (are executors registered with this driver?)"));
@@ -107,6 +144,8 @@ absl::StatusOr<proto::TaskResult> AppServices::RunOne(proto::TaskSpec task) {
     options_.executors->ReleaseSlot(e);
     return absl::UnavailableError("executor " + e->id + " was lost before the task started");
   }
+  const proto::StateInput* st = FindState(task.root());
+  bool updates_state = st != nullptr && st->mode() == proto::StateInput::UPDATE;
   bool writes_shuffle = task.has_shuffle_write();
   int shuffle_id = task.shuffle_write().shuffle_id();
   int map_id = task.shuffle_write().map_id();
@@ -128,6 +167,10 @@ absl::StatusOr<proto::TaskResult> AppServices::RunOne(proto::TaskSpec task) {
   if (reply.error_code() != 0) {
     return absl::Status(static_cast<absl::StatusCode>(reply.error_code()),
                         absl::StrCat(reply.error(), " [on executor ", e->id, "]"));
+  }
+  if (updates_state) {
+    absl::MutexLock lock(&mu_);
+    state_owners_[state_slot] = e->address;
   }
   if (writes_shuffle) {
     absl::MutexLock lock(&mu_);

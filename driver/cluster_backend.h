@@ -95,6 +95,8 @@ class AppServices : public ClusterServices,
   mutable absl::Mutex mu_;
   // shuffle id -> address of the executor holding each map's output
   std::map<int, std::vector<std::string>> map_outputs_ ABSL_GUARDED_BY(mu_);
+  // "state key/partition" -> the executor holding that partition of a stream's state.
+  std::map<std::string, std::string> state_owners_ ABSL_GUARDED_BY(mu_);
   std::vector<int> released_shuffles_ ABSL_GUARDED_BY(mu_);
   ReceiverTracker* tracker_ ABSL_GUARDED_BY(mu_) = nullptr;
   int64_t block_interval_ms_ = 200;

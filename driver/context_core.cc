@@ -5,8 +5,11 @@
 #include <filesystem>
 #include <iostream>
 #include <optional>
+#include <random>
 #include <set>
 
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/errors.h"
 #include "common/streaming_context.h"
 #include "driver/checkpoint_store.h"
@@ -67,6 +70,7 @@ void SetDefaultOutputSink(OutputSink sink) {
 std::shared_ptr<const ResultOp> CountResultOp() { return std::make_shared<PartitionSizeOp>(); }
 
 int DefaultParallelism(ContextCore* ctx) { return ctx->DefaultParallelism(); }
+std::string NewStateKey(ContextCore* ctx) { return ctx->NewStateKey(); }
 
 int DefaultShufflePartitions(const std::vector<RddRef>& parents) {
   int most = 0;
@@ -88,7 +92,10 @@ std::vector<std::string> RunJob(const RddRef& rdd, std::shared_ptr<const ResultO
 }
 
 ContextCore::ContextCore(Conf conf, Duration batch_interval)
-    : conf_(std::move(conf)), batch_interval_(batch_interval), resolver_(CurrentPluginRegistry()) {
+    : conf_(std::move(conf)),
+      batch_interval_(batch_interval),
+      resolver_(CurrentPluginRegistry()),
+      run_id_(absl::StrCat(absl::Hex(std::random_device()()), absl::Hex(absl::GetCurrentTimeNanos()))) {
   if (batch_interval_.milliseconds() <= 0) {
     throw EmberError("the batch interval must be positive, not " + batch_interval_.toString());
   }
@@ -137,6 +144,7 @@ ContextCore::ContextCore(Conf conf, Duration batch_interval)
   blocks_ = std::make_unique<MemoryBlockStore>();
   shuffles_ = std::make_unique<ShuffleStore>();
   cache_ = std::make_unique<PartitionCache>();
+  states_ = std::make_unique<StateStore>();
   ReceiverTracker::Options t;
   t.clock = clock_.get();
   t.block_interval = conf_.getDuration("ember.streaming.blockInterval", Milliseconds(200));
@@ -190,6 +198,7 @@ void ContextCore::BuildBackend(int slots) {
   env.blocks = blocks_.get();
   env.shuffles = shuffles_.get();
   env.cache = cache_.get();
+  env.states = states_.get();
   if (cluster_ != nullptr) {
     dag_ = std::make_unique<DagScheduler>(cluster_->backend(), max_failures_);
     return;
@@ -278,7 +287,7 @@ int64_t ContextCore::RestoreState() {
 }
 
 void ContextCore::CheckpointState(Time t, bool force) {
-  std::vector<std::vector<std::string>> parts;
+  std::vector<std::function<std::vector<std::string>()>> saves;
   std::string dir;
   {
     absl::MutexLock lock(&mu_);
@@ -287,8 +296,19 @@ void ContextCore::CheckpointState(Time t, bool force) {
     bool due = force;
     for (const auto& s : stateful_) due = due || t.milliseconds() % s.interval.milliseconds() == 0;
     if (!due) return;
-    // All of them at once, so that a recovery restores every one to the same batch.
-    for (const auto& s : stateful_) parts.push_back(s.state.save());
+    for (const auto& s : stateful_) saves.push_back(s.state.save);
+  }
+  // All of them at once, so that a recovery restores every one to the same batch. State kept
+  // by the executors is collected by a job, so no lock is held here.
+  std::vector<std::vector<std::string>> parts;
+  for (size_t id = 0; id < saves.size(); ++id) {
+    try {
+      parts.push_back(saves[id]());
+    } catch (const std::exception& e) {
+      LOG(ERROR) << "state checkpoint of stream " << id << " at " << t.milliseconds()
+                 << " ms skipped (the previous one stays usable): " << e.what();
+      return;
+    }
   }
   for (size_t id = 0; id < parts.size(); ++id) {
     absl::Status s = WriteStateCheckpoint(dir, static_cast<int>(id), t.milliseconds(), parts[id]);
@@ -300,6 +320,44 @@ void ContextCore::CheckpointState(Time t, bool force) {
   }
   absl::MutexLock lock(&mu_);
   state_ms_ = t.milliseconds();
+}
+
+int64_t ContextCore::LatestStateCheckpoint(const StreamNode* stream,
+                                           std::vector<std::string>* parts) {
+  std::string dir;
+  int64_t t;
+  int id = -1;
+  std::string kind = "a stateful stream";
+  {
+    absl::MutexLock lock(&mu_);
+    dir = checkpoint_dir_;
+    t = state_ms_;
+    for (size_t i = 0; i < stateful_.size(); ++i) {
+      if (stateful_[i].stream != stream) continue;
+      id = static_cast<int>(i);
+      kind = stateful_[i].state.kind;
+    }
+  }
+  if (dir.empty() || t < 0 || id < 0) {
+    LOG(WARNING) << "rebuilding the state of " << kind << " (stream " << id
+                 << ") from its start: it has no checkpoint yet";
+    return -1;
+  }
+  auto cp = ReadStateCheckpoint(dir, id, t);
+  if (!cp) {
+    LOG(WARNING) << "rebuilding the state of " << kind << " (stream " << id
+                 << ") from its start: its checkpoint of " << t << " ms is unreadable";
+    return -1;
+  }
+  LOG(WARNING) << "rebuilding the state of " << kind << " (stream " << id
+               << ") from its checkpoint of " << t << " ms and the batches since";
+  *parts = std::move(cp->parts);
+  return t;
+}
+
+std::string ContextCore::NewStateKey() {
+  absl::MutexLock lock(&mu_);
+  return absl::StrCat(run_id_, "-", next_state_key_++);
 }
 
 std::vector<std::string> ContextCore::GraphShape() {
@@ -480,7 +538,11 @@ StreamRef ContextCore::AddFileStream(FileInputStream::Options options) {
 std::vector<std::string> ContextCore::RunJob(const RddRef& rdd, const ResultOp& op,
                                              const std::vector<int>& partitions) {
   auto results = dag_->RunJob(rdd, op, partitions, current_batch_time);
-  if (!results.ok()) throw EmberError(std::string(results.status().message()));
+  if (!results.ok()) {
+    std::string message(results.status().message());
+    if (message.find("state lost: ") != std::string::npos) throw StateLostError(message);
+    throw EmberError(message);
+  }
   return std::move(*results);
 }
 
@@ -574,6 +636,11 @@ void ContextCore::Start() {
     for (const auto& o : outputs_) {
       o.first->Remember(o.first->slide());
       CollectStreams(o.first, &seen, &streams);
+    }
+    // A state rebuilt from its checkpoint applies the batches since to it again.
+    for (const auto& s : stateful_) {
+      if (!s.state.replays_inputs) continue;
+      for (const auto& p : s.stream->parents()) p->Remember(s.interval + s.stream->slide());
     }
     input_remember_ = batch_interval_;
     for (StreamNode* s : streams) {

@@ -62,6 +62,9 @@ class ContextCore : public std::enable_shared_from_this<ContextCore> {
   void AddStatefulStream(StreamNode* stream, StatefulStream state);
   void SetCheckpointInterval(StreamNode* stream, Duration interval);
   void SetCheckpointDirectory(const std::string& directory);
+  // The newest state checkpoint of a stateful stream (engine_api.h).
+  int64_t LatestStateCheckpoint(const StreamNode* stream, std::vector<std::string>* parts);
+  std::string NewStateKey();
   std::string checkpoint_directory() const {
     absl::MutexLock lock(&mu_);
     return checkpoint_dir_;
@@ -91,6 +94,8 @@ class ContextCore : public std::enable_shared_from_this<ContextCore> {
   JobMetrics job_metrics() const { return dag_->metrics(); }
   const BlockStore& block_store() const { return *blocks_; }
   const ShuffleStore& shuffle_store() const { return *shuffles_; }
+  // Local mode's executor state (tests drop it to stand for a lost executor).
+  StateStore& state_store() { return *states_; }
   const std::shared_ptr<StreamingProgress>& progress() const { return progress_; }
   // Waits until the listeners have been told everything posted so far.
   bool WaitForListeners(absl::Duration timeout) { return bus_->WaitUntilEmpty(timeout); }
@@ -131,6 +136,7 @@ class ContextCore : public std::enable_shared_from_this<ContextCore> {
   std::unique_ptr<MemoryBlockStore> blocks_;
   std::unique_ptr<ShuffleStore> shuffles_;
   std::unique_ptr<PartitionCache> cache_;
+  std::unique_ptr<StateStore> states_;  // local mode's executor state
   std::unique_ptr<LocalBackend> backend_;
   std::unique_ptr<DagScheduler> dag_;
   std::unique_ptr<ReceiverTracker> tracker_;
@@ -150,6 +156,8 @@ class ContextCore : public std::enable_shared_from_this<ContextCore> {
   };
   std::vector<Stateful> stateful_ ABSL_GUARDED_BY(mu_);
   std::string checkpoint_dir_ ABSL_GUARDED_BY(mu_);
+  const std::string run_id_;  // tells this run's state keys from an earlier run's
+  int next_state_key_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::string> graph_shape_ ABSL_GUARDED_BY(mu_);
   int64_t completed_ms_ ABSL_GUARDED_BY(mu_) = -1;    // every batch up to it has completed
   int64_t state_ms_ ABSL_GUARDED_BY(mu_) = -1;        // the newest complete state checkpoint

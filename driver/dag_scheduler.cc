@@ -2,6 +2,7 @@
 
 #include <glog/logging.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/op_registry.h"
 #include "driver/streaming_progress.h"
@@ -117,8 +118,13 @@ absl::Status DagScheduler::RunStage(std::vector<proto::TaskSpec> tasks,
         continue;
       }
       last_error = outcomes[k].status();
-      // Data that is gone will not come back by retrying the same task.
+      // Data that is gone will not come back by retrying the same task: a lost map output
+      // (its stage runs again), a lost state partition (its stream rebuilds it).
       if (absl::IsNotFound(last_error)) return last_error;
+      if (absl::IsFailedPrecondition(last_error) &&
+          absl::StartsWith(last_error.message(), "state lost: ")) {
+        return last_error;
+      }
       failed.push_back(pending[k]);
       ++metrics_.failed_attempts;
       Monitor::Global().CountTasks(0, 1);

@@ -122,10 +122,18 @@ void ExecutorRegistry::MonitorLoop() {
 
 ExecutorPtr ExecutorRegistry::AcquireSlot(const std::vector<std::string>& preferred,
                                           absl::Duration timeout,
-                                          const std::function<bool()>& cancelled) {
+                                          const std::function<bool()>& cancelled,
+                                          bool only_preferred) {
   absl::Time deadline = absl::Now() + timeout;
   absl::MutexLock lock(&mu_);
   while (true) {
+    if (only_preferred) {
+      bool any_alive = false;
+      for (const auto& [id, e] : executors_) {
+        for (const std::string& where : preferred) any_alive |= e->alive && e->address == where;
+      }
+      if (!any_alive) return nullptr;
+    }
     ExecutorPtr best;
     for (const std::string& where : preferred) {
       for (const auto& [id, e] : executors_) {
@@ -136,7 +144,7 @@ ExecutorPtr ExecutorRegistry::AcquireSlot(const std::vector<std::string>& prefer
       }
       if (best != nullptr) break;
     }
-    if (best == nullptr) {
+    if (best == nullptr && !only_preferred) {
       double least = 2;
       for (const auto& [id, e] : executors_) {
         if (!e->alive || e->busy >= e->slots) continue;

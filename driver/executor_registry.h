@@ -56,9 +56,10 @@ class ExecutorRegistry {
 
   // Waits until a live executor has a free slot, taking one there: an executor whose address
   // is in `preferred` first, else the least busy. Null at the deadline or when `cancelled`
-  // returns true (checked periodically).
+  // returns true (checked periodically). With `only_preferred`, only there: null at once when
+  // none of them is alive.
   ExecutorPtr AcquireSlot(const std::vector<std::string>& preferred, absl::Duration timeout,
-                          const std::function<bool()>& cancelled);
+                          const std::function<bool()>& cancelled, bool only_preferred = false);
   void ReleaseSlot(const ExecutorPtr& e);
   // Tracks a call so that the executor's loss cancels it; false (not tracked) when it is
   // already lost.

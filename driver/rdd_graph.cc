@@ -138,6 +138,39 @@ class InlineRdd : public RddNode {
   proto::OpSpec decoder_;
 };
 
+class StateRdd : public RddNode {
+ public:
+  StateRdd(ContextCore* ctx, StateRddSpec spec, RddRef values, RddRef seed)
+      : RddNode(ctx, spec.num_partitions),
+        spec_(std::move(spec)),
+        op_(ToSpec(*spec_.op)),
+        values_(std::move(values)),
+        seed_(std::move(seed)) {}
+  void CollectShuffles(std::vector<std::shared_ptr<ShuffleDependency>>* out) const override {
+    if (values_ != nullptr) values_->CollectShuffles(out);
+    if (seed_ != nullptr) seed_->CollectShuffles(out);
+  }
+
+ protected:
+  void DescribeImpl(int p, proto::ComputeNode* out) const override {
+    auto* st = out->mutable_state();
+    st->set_state_key(spec_.state_key);
+    st->set_mode(static_cast<proto::StateInput::Mode>(spec_.mode));
+    st->set_prev_ms(spec_.prev_ms);
+    st->set_new_ms(spec_.new_ms);
+    st->set_partition(p);
+    *st->mutable_op() = op_;
+    if (values_ != nullptr) values_->Describe(p, st->mutable_values());
+    if (seed_ != nullptr) seed_->Describe(p, st->mutable_seed());
+  }
+
+ private:
+  StateRddSpec spec_;
+  proto::OpSpec op_;
+  RddRef values_;
+  RddRef seed_;
+};
+
 // Partitions the driver describes in full: received blocks, files, inline data.
 class LeafRdd : public RddNode {
  public:
@@ -181,6 +214,19 @@ RddRef MakeInlineRdd(ContextCore* ctx, std::vector<std::string> encoded_partitio
 }
 
 RddRef MakeEmptyRdd(ContextCore* ctx) { return MakeLeafRdd(ctx, {}); }
+
+RddRef MakeStateRdd(ContextCore* ctx, StateRddSpec spec, RddRef values, RddRef seed) {
+  int n = spec.num_partitions;
+  if (n <= 0 || spec.op == nullptr) throw EmberError("a state RDD needs partitions and an op");
+  if ((values != nullptr && values->num_partitions() != n) ||
+      (seed != nullptr && seed->num_partitions() != n)) {
+    throw EmberError("a state RDD's inputs must have its partitions");
+  }
+  if (spec.mode == StateRddSpec::kUpdate && values == nullptr) {
+    throw EmberError("a state update needs the batch's values");
+  }
+  return std::make_shared<StateRdd>(ctx, std::move(spec), std::move(values), std::move(seed));
+}
 
 int NumPartitions(const RddRef& rdd) { return rdd->num_partitions(); }
 ContextCore* ContextOf(const RddRef& rdd) { return rdd->ctx(); }

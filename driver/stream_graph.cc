@@ -156,6 +156,9 @@ void PersistStream(const StreamRef& stream) { stream->Persist(); }
 void RegisterStatefulStream(const StreamRef& stream, StatefulStream state) {
   stream->ctx()->AddStatefulStream(stream.get(), std::move(state));
 }
+int64_t LatestStateCheckpoint(const StreamNode* stream, std::vector<std::string>* parts) {
+  return stream->ctx()->LatestStateCheckpoint(stream, parts);
+}
 void SetCheckpointInterval(const StreamRef& stream, Duration interval) {
   stream->ctx()->SetCheckpointInterval(stream.get(), interval);
 }

@@ -80,5 +80,29 @@ void PartitionCache::Clear() {
   parts_.clear();
 }
 
+std::shared_ptr<StateStore::Slot> StateStore::Get(const std::string& state_key, int partition) {
+  absl::MutexLock lock(&mu_);
+  auto& slot = slots_[state_key][partition];
+  if (slot == nullptr) slot = std::make_shared<Slot>();
+  return slot;
+}
+
+void StateStore::Remove(const std::string& state_key) {
+  absl::MutexLock lock(&mu_);
+  slots_.erase(state_key);
+}
+
+void StateStore::Clear() {
+  absl::MutexLock lock(&mu_);
+  slots_.clear();
+}
+
+size_t StateStore::size() const {
+  absl::MutexLock lock(&mu_);
+  size_t n = 0;
+  for (const auto& [key, parts] : slots_) n += parts.size();
+  return n;
+}
+
 }  // namespace internal
 }  // namespace ember

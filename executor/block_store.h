@@ -1,5 +1,6 @@
 #pragma once
-// Where an executor keeps received blocks, shuffle map outputs and persisted partitions.
+// Where an executor keeps received blocks, shuffle map outputs, persisted partitions and the
+// state of stateful streams.
 // This is the in-memory store local mode uses; the RocksDB-backed store of the cluster
 // implements the same BlockStore interface. Thread-safe.
 
@@ -62,6 +63,31 @@ class PartitionCache {
  private:
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, Partition> parts_ ABSL_GUARDED_BY(mu_);
+};
+
+// The state of stateful streams (mapWithState) kept between batches: per (state key,
+// partition) a slot holding the state as of one batch. The task runner locks a slot for the
+// whole of an update; different partitions update in parallel.
+class StateStore {
+ public:
+  struct Slot {
+    absl::Mutex mu;
+    std::unique_ptr<StatePartition> state ABSL_GUARDED_BY(mu);
+    int64_t version ABSL_GUARDED_BY(mu) = -1;       // the batch the state is as of (ms)
+    int64_t prev_version ABSL_GUARDED_BY(mu) = -1;  // the batch the last update started from
+    Partition last_output ABSL_GUARDED_BY(mu);      // that update's outputs, for a retry
+  };
+  // The slot, created empty when new.
+  std::shared_ptr<Slot> Get(const std::string& state_key, int partition);
+  // Drops every slot of a state key.
+  void Remove(const std::string& state_key);
+  void Clear();
+  size_t size() const;
+
+ private:
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, absl::flat_hash_map<int, std::shared_ptr<Slot>>> slots_
+      ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace internal

@@ -48,6 +48,11 @@ std::string SafeName(const std::string& id) {
 // A task's tree may not be deeper than this (a hostile spec could exhaust the stack).
 bool DepthOk(const proto::ComputeNode& node, int depth) {
   if (depth > 256) return false;
+  if (node.has_state()) {
+    const auto& state = node.state();
+    if (state.has_values() && !DepthOk(state.values(), depth + 1)) return false;
+    return !state.has_seed() || DepthOk(state.seed(), depth + 1);
+  }
   if (!node.has_narrow()) return node.kind_case() != proto::ComputeNode::KIND_NOT_SET;
   for (const auto& input : node.narrow().inputs()) {
     if (!DepthOk(input, depth + 1)) return false;
@@ -527,6 +532,7 @@ grpc::Status ExecutorServer::RunTask(grpc::ServerContext* context,
   env.blocks = blocks_.get();
   env.shuffles = &a->shuffles;
   env.cache = &a->cache;
+  env.states = &a->states;
   env.fetch_block = [this](const proto::BlockInput& b) { return FetchBlock(b); };
   env.fetch_shuffle = [this, a](const proto::ShuffleRef& ref, int reduce_id) {
     return FetchShuffleBuckets(a, ref, reduce_id);

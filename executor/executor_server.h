@@ -82,6 +82,7 @@ class ExecutorServer final : public proto::Executor::Service {
     std::unique_ptr<OpResolver> resolver;
     ShuffleStore shuffles;
     PartitionCache cache;
+    StateStore states;  // destroyed before the plugin whose code its state objects are
   };
   class ReplicatingStore;
   struct RunningReceiver {

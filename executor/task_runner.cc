@@ -1,6 +1,7 @@
 #include "executor/task_runner.h"
 
 #include <chrono>
+#include <cstring>
 #include <exception>
 #include <fstream>
 #include <sstream>
@@ -117,10 +118,69 @@ class Evaluator {
         }
         return absl::OkStatus();
       }
+      case proto::ComputeNode::kState:
+        return EvalState(node.state(), out);
       case proto::ComputeNode::KIND_NOT_SET:
         break;
     }
     return absl::InvalidArgumentError("task has an empty compute node");
+  }
+
+  absl::Status EvalState(const proto::StateInput& st, Partition* out) {
+    if (env_.states == nullptr) return absl::FailedPreconditionError("this runner keeps no state");
+    auto op = env_.ops->CreateAs<StateOp>(st.op());
+    if (!op.ok()) return op.status();
+    std::shared_ptr<StateStore::Slot> slot = env_.states->Get(st.state_key(), st.partition());
+    absl::MutexLock lock(&slot->mu);
+    bool held = slot->state != nullptr && std::strcmp(slot->state->OpKey(), (*op)->Key()) == 0;
+    auto lost = [&](int64_t wanted) {
+      // The driver recognises this prefix: it rebuilds the state from its checkpoint.
+      return absl::FailedPreconditionError(absl::StrCat(
+          "state lost: partition ", st.partition(), " of state ", st.state_key(), " as of ",
+          wanted, " ms is not on this executor",
+          held ? absl::StrCat(" (it holds the state as of ", slot->version, " ms)") : ""));
+    };
+    if (st.mode() != proto::StateInput::UPDATE) {
+      if (held && slot->version > st.new_ms()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "the state of batch ", st.new_ms(), " ms was read after batch ", slot->version,
+            " ms updated it: stateSnapshots() are read in their own batch"));
+      }
+      if (!held || slot->version != st.new_ms()) return lost(st.new_ms());
+      *out = st.mode() == proto::StateInput::SNAPSHOT ? (*op)->Snapshot(*slot->state)
+                                                        : (*op)->Records(*slot->state);
+      return absl::OkStatus();
+    }
+    // This very update ran already (a retried task): its outputs again.
+    if (held && slot->version == st.new_ms() && slot->prev_version == st.prev_ms()) {
+      *out = slot->last_output;
+      return absl::OkStatus();
+    }
+    std::unique_ptr<StatePartition> seeded;
+    StatePartition* state = nullptr;
+    if (st.has_seed()) {
+      Partition records;
+      absl::Status s = Eval(st.seed(), &records);
+      if (!s.ok()) return s;
+      seeded = (*op)->Seed(&records);
+    } else if (st.prev_ms() < 0) {
+      seeded = (*op)->Seed(nullptr);
+    } else if (held && slot->version == st.prev_ms()) {
+      state = slot->state.get();
+    } else {
+      return lost(st.prev_ms());
+    }
+    if (seeded != nullptr) state = seeded.get();
+    Partition values;
+    absl::Status s = Eval(st.values(), &values);
+    if (!s.ok()) return s;
+    // Throws before changing the state when the user's function fails.
+    *out = (*op)->Update(*state, values, Time(st.new_ms()), info_);
+    if (seeded != nullptr) slot->state = std::move(seeded);
+    slot->prev_version = st.prev_ms();
+    slot->version = st.new_ms();
+    slot->last_output = *out;
+    return absl::OkStatus();
   }
 
   const TaskEnv& env_;

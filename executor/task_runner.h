@@ -21,6 +21,7 @@ struct TaskEnv {
   BlockStore* blocks = nullptr;
   ShuffleStore* shuffles = nullptr;
   PartitionCache* cache = nullptr;
+  StateStore* states = nullptr;
   // Cluster executors only. A block this executor does not hold is fetched from the block's
   // locations; a reduce task's buckets come from the executors that ran the maps.
   std::function<absl::StatusOr<std::shared_ptr<const std::string>>(const proto::BlockInput&)>

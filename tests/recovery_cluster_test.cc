@@ -7,6 +7,7 @@
 #include <fstream>
 #include <map>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <string>
 
@@ -113,6 +114,53 @@ TEST(ClusterTest, ARestartedDriverRestoresStateFromItsCheckpoint) {
   EXPECT_NE(cluster.driver().Stderr().find("restoring the state of"), std::string::npos)
       << cluster.driver().Stderr();
   EXPECT_TRUE(cluster.Kill(app).ok());
+}
+
+TEST(ClusterTest, LosingAnExecutorRebuildsTheStateItKept) {
+  std::string dir = MakeTempDir("cluster-state-loss");
+  Cluster cluster(dir, 2);
+  ASSERT_TRUE(cluster.WaitForExecutors(2));
+  // 60 batches of 40 records, 250 ms apart; mapWithState's 4 partitions of state are spread
+  // over both executors (2 slots each), and checkpointed every 10 batches.
+  Subprocess job(cluster.Submit({"tests/jobs/libstate_count.so", "--", "60", "250", "600000",
+                                 dir + "/cp"}),
+                 dir, "job");
+  auto printed = [&](int batch) {
+    return job.Stdout().find("state batch=" + std::to_string(batch) + " ") != std::string::npos;
+  };
+  ASSERT_TRUE(Eventually([&] { return printed(14); }, 60s)) << cluster.driver().Stderr();
+  Subprocess* victim = cluster.ExecutorAt(cluster.LiveExecutors().begin()->first);
+  ASSERT_NE(victim, nullptr);
+  victim->Kill(SIGKILL);
+  victim->Wait(10s);
+  ASSERT_TRUE(Eventually([&] { return printed(64); }, 90s))
+      << job.Stdout() << cluster.driver().Stderr();
+  // The state went on as if nothing happened: each batch's counts are exact.
+  std::set<int> keys;
+  std::istringstream lines(job.Stdout());
+  int seen = 0;
+  for (std::string line; std::getline(lines, line);) {
+    std::smatch m;
+    if (!std::regex_match(line, m,
+                          std::regex(R"(state batch=(\d+) keys=(\d+) total=(\d+) updated=(\d+))"))) {
+      continue;
+    }
+    int i = std::stoi(m[1]);
+    ASSERT_EQ(i, seen++) << job.Stdout();
+    if (i < 60) {
+      for (int j = 0; j < 40; ++j) keys.insert((i * 7 + j) % 50);
+    }
+    int64_t total = 40 * std::min(i + 1, 60);
+    EXPECT_EQ(std::stoll(m[2]), static_cast<int64_t>(keys.size())) << line;
+    EXPECT_EQ(std::stoll(m[3]), total) << line;
+    EXPECT_EQ(std::stoll(m[4]), total) << line;
+  }
+  EXPECT_GE(seen, 65);
+  EXPECT_NE(cluster.driver().Stderr().find("rebuilding the state of mapWithState"),
+            std::string::npos)
+      << cluster.driver().Stderr();
+  job.Kill(SIGTERM);
+  job.Wait(30s);
 }
 
 // ------------------------------------------------------------- recovery after kill -9

@@ -4,6 +4,7 @@
 // and the naive references (plain loops over std::vector/std::map) the engine is checked
 // against.
 
+#include <functional>
 #include <dirent.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -104,16 +105,18 @@ void Push(StreamingContext& ssc, RddQueue<T>& queue, const Batch<T>& b) {
   if (b.pushed) queue.push(ssc.parallelize(b.records, b.partitions));
 }
 
-// Starts the context and runs one batch per plan entry, queueing each batch's RDDs first.
-// Returns the batch times.
+// Starts the context and runs one batch per plan entry, queueing each batch's RDDs first
+// (and calling `before_batch(i)`, when given). Returns the batch times.
 template <typename T>
 std::vector<Time> RunPlans(
     ManualStreams& env,
-    const std::vector<std::pair<RddQueue<T>*, const std::vector<Batch<T>>*>>& feeds) {
+    const std::vector<std::pair<RddQueue<T>*, const std::vector<Batch<T>>*>>& feeds,
+    const std::function<void(size_t)>& before_batch = nullptr) {
   env.ssc().start();
   std::vector<Time> times;
   size_t n = feeds.empty() ? 0 : feeds[0].second->size();
   for (size_t i = 0; i < n; ++i) {
+    if (before_batch) before_batch(i);
     for (const auto& [queue, plan] : feeds) Push(env.ssc(), *queue, (*plan)[i]);
     times.push_back(env.RunBatches(1)[0]);
   }

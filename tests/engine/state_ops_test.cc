@@ -1,7 +1,7 @@
-// updateStateByKey against a brute-force recomputation: seeded random batch plans (empty
-// batches, RDDs with no records, 1..5 partitions, local[1..4]), with and without an initial
-// state and a partition count; the state function removes keys and sees keys with no new
-// values.
+// updateStateByKey and mapWithState against a brute-force recomputation: seeded random batch
+// plans (empty batches, RDDs with no records, 1..5 partitions, local[1..4]), with and without
+// an initial state and a partition count; the state function removes keys and sees keys with
+// no new values; mapWithState's state is also lost once and rebuilt.
 
 #include <gtest/gtest.h>
 
@@ -138,10 +138,18 @@ TEST(StateOpsTest, MapWithStateMatchesBruteForce) {
                     .timeout(Seconds(timeout_batches));
     if (with_initial) spec.initialState(env.ssc().parallelize(initial, 2));
     auto mapped = env.ssc().queueStream(q).mapWithState(spec);
+    // Odd seeds lose the executors' state before one batch (as a lost executor would): it is
+    // rebuilt from the newest checkpoint (every 3 batches) or the initial state, and the
+    // batches since are applied again.
+    size_t lose_before = seed % 2 == 1 ? 1 + rng() % 9 : plan.size();
+    mapped.checkpoint(Seconds(3));
     Collector<std::pair<int32_t, int64_t>> out, snapshots;
     out.Attach(mapped);
     snapshots.Attach(mapped.stateSnapshots());
-    auto times = RunPlans<KV>(env, {{q.get(), &plan}});
+    internal::ContextCore* core = env.ssc().core();
+    auto times = RunPlans<KV>(env, {{q.get(), &plan}}, [core, lose_before](size_t i) {
+      if (i == lose_before) core->state_store().Clear();
+    });
 
     std::map<int32_t, std::pair<int64_t, int64_t>> state;  // key -> (count, last active ms)
     if (with_initial) {
@@ -168,11 +176,39 @@ TEST(StateOpsTest, MapWithStateMatchesBruteForce) {
       std::vector<std::pair<int32_t, int64_t>> snapshot;
       for (const auto& [k, st] : state) snapshot.emplace_back(k, st.first);
       EXPECT_EQ(Sorted(out.At(times[i])), Sorted(expected))
-          << "seed " << seed << " batch " << i << " timeout " << timeout_batches;
+          << "seed " << seed << " batch " << i << " timeout " << timeout_batches
+          << " state lost before batch " << lose_before;
       EXPECT_EQ(Sorted(snapshots.At(times[i])), snapshot) << "seed " << seed << " batch " << i;
     }
     ExpectNoFailures(env, times.size());
   }
+}
+
+// The executors keep one version of mapWithState's state: a window over its snapshots reads
+// an earlier batch's, and fails saying so.
+TEST(StateOpsTest, SnapshotsAreReadInTheirOwnBatch) {
+  ManualStreams env(Seconds(1), "local[2]");
+  env.ssc().checkpoint(MakeTempDir("state-cp"));
+  auto q = std::make_shared<RddQueue<KV>>();
+  auto spec = StateSpec::function([](const int32_t& key, const std::optional<int64_t>& value,
+                                     ember::State<int64_t>& state) {
+    state.update(state.getOption().value_or(0) + value.value_or(0));
+    return key;
+  });
+  auto mapped = env.ssc().queueStream(q).mapWithState(spec);
+  Collector<std::pair<int32_t, int64_t>> windowed;
+  windowed.Attach(mapped.stateSnapshots().window(Seconds(2)));
+  env.ssc().start();
+  q->push(env.ssc().parallelize(std::vector<KV>{{1, 5}}, 1));
+  auto times = env.RunBatches(2);
+  using P = std::vector<std::pair<int32_t, int64_t>>;
+  EXPECT_EQ(windowed.At(times[0]), (P{{1, 5}}));
+  auto done = env.ssc().core()->CompletedBatches();
+  ASSERT_EQ(done.size(), 2u);
+  EXPECT_NE(done[1].failure.find("stateSnapshots() are read in their own batch"),
+            std::string::npos)
+      << done[1].failure;
+  EXPECT_THROW(env.ssc().awaitTerminationOrTimeout(1), EmberError);
 }
 
 // Brute force over the raw batches: sums of (positive) values per key in (t - length, t].

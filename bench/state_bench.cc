@@ -1,0 +1,106 @@
+// mapWithState's cost per batch follows the keys a batch touches, not the keys its state
+// holds: the same batches (--touched records of distinct random keys each) applied to a
+// state of --keys keys and to a state of --touched keys, in local[2] on a manual clock, in
+// the same run. Prints each one's mean processing time per batch, then `ratio: X.XX` (large
+// state / small state; 1.00 is the goal). The state is checkpointed outside the measured
+// batches, as its cost is the whole state's.
+//
+//   bench/state_bench [--keys N] [--touched N] [--measure BATCHES]
+
+#include <stdlib.h>
+
+#include <chrono>
+#include <cstdio>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "common/ember.h"
+#include "driver/context_core.h"
+
+namespace {
+
+double Run(int keys, int touched, int measure) {
+  ember::Conf conf;
+  conf.setMaster("local[2]").setAppName("state-bench").set("ember.streaming.clock", "manual")
+      .set("ember.ui.enabled", "false");
+  ember::StreamingContext ssc(conf, ember::Seconds(1));
+  char dir[] = "/tmp/state-bench-XXXXXX";
+  ssc.checkpoint(mkdtemp(dir));
+  // Every key has a count before the first batch.
+  std::vector<std::pair<int32_t, int64_t>> initial(static_cast<size_t>(keys));
+  for (int k = 0; k < keys; ++k) initial[static_cast<size_t>(k)] = {k, 1};
+  auto queue = std::make_shared<ember::RddQueue<std::pair<int32_t, int32_t>>>();
+  std::mt19937 rng(42);
+  int batches = 1 + measure;  // the first seeds the executors' state
+  std::vector<int32_t> all(static_cast<size_t>(keys));
+  std::iota(all.begin(), all.end(), 0);
+  for (int b = 0; b < batches; ++b) {
+    std::vector<std::pair<int32_t, int32_t>> data;
+    for (int i = 0; i < touched; ++i) {  // distinct keys: a partial shuffle
+      std::swap(all[static_cast<size_t>(i)], all[static_cast<size_t>(i) + rng() % (all.size() - i)]);
+      data.emplace_back(all[static_cast<size_t>(i)], 1);
+    }
+    queue->push(ssc.parallelize(data, 4));
+  }
+  auto spec = ember::StateSpec::function([](const int32_t& key, const std::optional<int32_t>& one,
+                                            ember::State<int64_t>& state) {
+                int64_t n = state.getOption().value_or(0) + one.value_or(0);
+                state.update(n);
+                return n;
+              })
+                  .numPartitions(4)
+                  .initialState(ssc.parallelize(initial, 4));
+  int64_t sink = 0;
+  int64_t* out = &sink;
+  ssc.queueStream(queue)
+      .mapWithState(spec)
+      .checkpoint(ember::Seconds(10 * batches))
+      .foreachRDD([out](const ember::Rdd<int64_t>& rdd) { *out += rdd.count(); });
+  ssc.start();
+  auto& clock = static_cast<ember::ManualClock&>(ssc.clock());
+  double measured_ms = 0;
+  for (int b = 0; b < batches; ++b) {
+    auto start = std::chrono::steady_clock::now();
+    clock.Advance(1000);
+    ssc.core()->WaitForBatch(ember::Time(clock.NowMs() / 1000 * 1000), absl::Seconds(600));
+    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                    .count();
+    if (b >= 1) measured_ms += ms;
+  }
+  ssc.stop();
+  if (sink != static_cast<int64_t>(touched) * batches) {
+    std::fprintf(stderr, "wrong output: %lld records\n", static_cast<long long>(sink));
+    exit(1);
+  }
+  return measured_ms / measure;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int keys = 1000000, touched = 10000, measure = 20;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string a = argv[i];
+    int v = std::stoi(argv[i + 1]);
+    if (a == "--keys") keys = v;
+    else if (a == "--touched") touched = v;
+    else if (a == "--measure") measure = v;
+    else {
+      std::fprintf(stderr, "usage: state_bench [--keys N] [--touched N] [--measure B]\n");
+      return 2;
+    }
+  }
+  if (touched <= 0 || touched > keys || measure <= 0) {
+    std::fprintf(stderr, "state_bench: need 0 < --touched <= --keys and --measure > 0\n");
+    return 2;
+  }
+  double large = Run(keys, touched, measure);
+  double small = Run(touched, touched, measure);
+  std::printf("mapWithState, %d keys touched per batch\n", touched);
+  std::printf("state of %8d keys: %8.2f ms per batch\n", keys, large);
+  std::printf("state of %8d keys: %8.2f ms per batch\n", touched, small);
+  std::printf("ratio: %.2f\n", small > 0 ? large / small : 0.0);
+  return 0;
+}
