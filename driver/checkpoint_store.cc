@@ -172,5 +172,13 @@ std::optional<proto::MetadataCheckpoint> ReadLatestMetadataCheckpoint(const std:
   return std::nullopt;
 }
 
+absl::Status WriteCheckpointSubmission(const std::string& dir, const std::string& submission) {
+  return WriteFramedFile(dir + "/submission", "EMSB", submission);
+}
+
+absl::StatusOr<std::string> ReadCheckpointSubmission(const std::string& dir) {
+  return ReadFramedFile(dir + "/submission", "EMSB");
+}
+
 }  // namespace internal
 }  // namespace ember

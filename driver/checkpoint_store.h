@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "proto/task.pb.h"
 
 namespace ember {
@@ -37,6 +38,12 @@ std::vector<int64_t> StateCheckpointTimes(const std::string& dir, int stream);
 // writes.
 absl::Status WriteMetadataCheckpoint(const std::string& dir, const proto::MetadataCheckpoint& cp);
 std::optional<proto::MetadataCheckpoint> ReadLatestMetadataCheckpoint(const std::string& dir);
+
+// The job's submission (a serialized proto::SubmitJobRequest: the plugin's bytes, the name,
+// configuration and arguments), kept as DIR/submission framed with a CRC, so that the
+// directory alone starts the job again (ember-submit --from-checkpoint DIR), on any driver.
+absl::Status WriteCheckpointSubmission(const std::string& dir, const std::string& submission);
+absl::StatusOr<std::string> ReadCheckpointSubmission(const std::string& dir);
 
 }  // namespace internal
 }  // namespace ember

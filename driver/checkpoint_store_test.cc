@@ -112,6 +112,30 @@ TEST(CheckpointStoreTest, MetadataCheckpointsKeepThreeAndSurviveAFullDisk) {
   EXPECT_EQ(cp->time_ms(), 5000);
 }
 
+TEST(CheckpointStoreTest, TheKeptSubmissionIsReadBackOrRefused) {
+  std::string dir = TempDir();
+  EXPECT_TRUE(absl::IsNotFound(ReadCheckpointSubmission(dir).status()));
+  std::string submission(100000, 'p');
+  ASSERT_TRUE(WriteCheckpointSubmission(dir, submission).ok());
+  auto read = ReadCheckpointSubmission(dir);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(*read, submission);
+  // A full disk leaves the previous copy.
+  absl::Status s = WithFilesUpTo64K(
+      [&] { return WriteCheckpointSubmission(dir, std::string(1 << 20, 'q')); });
+  EXPECT_FALSE(s.ok());
+  read = ReadCheckpointSubmission(dir);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(*read, submission);
+  // A damaged one is refused, not half read.
+  {
+    std::fstream f(dir + "/submission", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(5000);
+    f.put('x');
+  }
+  EXPECT_TRUE(absl::IsDataLoss(ReadCheckpointSubmission(dir).status()));
+}
+
 }  // namespace
 }  // namespace internal
 }  // namespace ember

@@ -202,10 +202,11 @@ void AppServices::ReleaseShuffle(int shuffle_id) {
   map_outputs_.erase(shuffle_id);
 }
 
-void AppServices::EndBatchCleanup() {
+void AppServices::EndBatchCleanup(const std::string& state_run) {
   proto::CleanupRequest request;
   request.set_app_id(options_.app_id);
   request.set_clear_cache(true);
+  request.set_state_run(state_run);
   {
     absl::MutexLock lock(&mu_);
     for (int id : released_shuffles_) request.add_shuffle_ids(id);

@@ -51,7 +51,7 @@ class AppServices : public ClusterServices,
   void StopReceivers() override;
   void RemoveBlocks(std::vector<std::string> ids) override;
   void ReleaseShuffle(int shuffle_id) override;
-  void EndBatchCleanup() override;
+  void EndBatchCleanup(const std::string& state_run) override;
   void Emit(const std::string& text) override { options_.emit(text); }
   void Detach() override;
 

@@ -37,7 +37,8 @@ class ClusterServices {
   virtual void RemoveBlocks(std::vector<std::string> ids) = 0;
   virtual void ReleaseShuffle(int shuffle_id) = 0;
   // Called at the end of each batch's cleanup: drops cached partitions and released shuffles.
-  virtual void EndBatchCleanup() = 0;
+  // `state_run`: the context's run; executors drop state kept for earlier runs.
+  virtual void EndBatchCleanup(const std::string& state_run) = 0;
   virtual void Emit(const std::string& text) = 0;
   // The context is being destroyed: no call reaches it after this returns.
   virtual void Detach() = 0;

@@ -3,10 +3,12 @@
 #include <glog/logging.h>
 
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <optional>
 #include <random>
 #include <set>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -357,7 +359,7 @@ int64_t ContextCore::LatestStateCheckpoint(const StreamNode* stream,
 
 std::string ContextCore::NewStateKey() {
   absl::MutexLock lock(&mu_);
-  return absl::StrCat(run_id_, "-", next_state_key_++);
+  return absl::StrCat(run_id_, "/", next_state_key_++);
 }
 
 std::vector<std::string> ContextCore::GraphShape() {
@@ -447,6 +449,30 @@ Time ContextCore::Recover(const proto::MetadataCheckpoint& cp, int64_t state_ms)
   return first;
 }
 
+void ContextCore::KeepSubmission(const std::string& dir) {
+  // Set by the driver: the application's kept submission, rewritten by an upgrade.
+  std::string path = conf_.get("ember.app.submission", "");
+  if (path.empty()) return;
+  std::error_code ec;
+  auto size = std::filesystem::file_size(path, ec);
+  if (ec) return;
+  auto mtime = std::filesystem::last_write_time(path, ec);
+  if (ec) return;
+  std::string signature = absl::StrCat(size, "@", mtime.time_since_epoch().count());
+  if (signature == kept_submission_) return;
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  absl::Status s = in ? WriteCheckpointSubmission(dir, bytes.str())
+                      : absl::NotFoundError("cannot read " + path);
+  if (!s.ok()) {
+    LOG(WARNING) << "cannot keep the job's submission in checkpoint directory " << dir << ": "
+                 << s.message();
+    return;
+  }
+  kept_submission_ = signature;
+}
+
 void ContextCore::WriteMetadata(Time t) {
   proto::MetadataCheckpoint cp;
   std::string dir;
@@ -464,6 +490,7 @@ void ContextCore::WriteMetadata(Time t) {
   }
   tracker_->Snapshot(&cp);
   absl::MutexLock lock(&meta_mu_);
+  KeepSubmission(dir);
   absl::Status s = WriteMetadataCheckpoint(dir, cp);
   if (!s.ok()) {
     LOG(ERROR) << "metadata checkpoint of " << t.milliseconds()
@@ -774,7 +801,7 @@ void ContextCore::CleanupBatch(Time t) {
   std::vector<std::string> released = tracker_->ReleaseThrough(keep_from - input_remember_);
   if (cluster_ != nullptr) {
     if (!released.empty()) cluster_->RemoveBlocks(std::move(released));
-    cluster_->EndBatchCleanup();
+    cluster_->EndBatchCleanup(run_id_);
     return;
   }
   blocks_->Remove(released);

@@ -117,6 +117,9 @@ class ContextCore : public std::enable_shared_from_this<ContextCore> {
   // batch to run.
   Time Recover(const proto::MetadataCheckpoint& cp, int64_t state_ms);
   void WriteMetadata(Time t);
+  // Copies the application's submission (plugin included) into the checkpoint directory when
+  // it is new or changed.
+  void KeepSubmission(const std::string& dir) ABSL_EXCLUSIVE_LOCKS_REQUIRED(meta_mu_);
   void PostBatchEvent(const BatchInfo& info, const char* event);
   void PostReceiverEvent(const ReceiverStatus& status, const std::string& event);
   void BuildBackend(int slots);
@@ -163,6 +166,7 @@ class ContextCore : public std::enable_shared_from_this<ContextCore> {
   int64_t state_ms_ ABSL_GUARDED_BY(mu_) = -1;        // the newest complete state checkpoint
   int64_t replay_through_ms_ ABSL_GUARDED_BY(mu_) = -1;  // batches run again for state only
   absl::Mutex meta_mu_;  // one metadata checkpoint write at a time
+  std::string kept_submission_ ABSL_GUARDED_BY(meta_mu_);  // size@mtime of the copied one
   // The output operations of the batches being processed, for their completion events.
   std::map<int64_t, std::map<int, OutputOperationInfo>> batch_ops_ ABSL_GUARDED_BY(mu_);
   std::string error_ ABSL_GUARDED_BY(mu_);

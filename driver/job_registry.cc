@@ -138,6 +138,8 @@ absl::StatusOr<std::string> JobRegistry::Submit(const proto::SubmitJobRequest& r
   }
   app->conf.setAppName(app->name);
   app->conf.set("ember.app.id", app->id);
+  // Copied into the job's checkpoint directory, which then suffices to start it again.
+  app->conf.set("ember.app.submission", dir + "/submission.pb");
   app->submitted_ms = NowMs();
   {
     absl::MutexLock lock(&mu_);

@@ -92,6 +92,17 @@ void StateStore::Remove(const std::string& state_key) {
   slots_.erase(state_key);
 }
 
+void StateStore::RemoveOtherRuns(const std::string& prefix) {
+  absl::MutexLock lock(&mu_);
+  for (auto it = slots_.begin(); it != slots_.end();) {
+    if (it->first.rfind(prefix, 0) != 0) {
+      slots_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
+}
+
 void StateStore::Clear() {
   absl::MutexLock lock(&mu_);
   slots_.clear();

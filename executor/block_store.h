@@ -81,6 +81,8 @@ class StateStore {
   std::shared_ptr<Slot> Get(const std::string& state_key, int partition);
   // Drops every slot of a state key.
   void Remove(const std::string& state_key);
+  // Drops the slots whose key does not start with `prefix`.
+  void RemoveOtherRuns(const std::string& prefix);
   void Clear();
   size_t size() const;
 

@@ -631,6 +631,7 @@ grpc::Status ExecutorServer::Cleanup(grpc::ServerContext* context,
   if (app == nullptr) return grpc::Status::OK;
   for (int id : request->shuffle_ids()) app->shuffles.RemoveShuffle(id);
   if (request->clear_cache()) app->cache.Clear();
+  if (!request->state_run().empty()) app->states.RemoveOtherRuns(request->state_run() + "/");
   return grpc::Status::OK;
 }
 

@@ -69,6 +69,19 @@ TEST(ClusterTest, ARestartedDriverStartsItsRunningJobsAgain) {
   EXPECT_TRUE(cluster.Kill(app).ok());
 }
 
+// A complete state checkpoint of `stream` in `checkpoints`: renamed from <time>.tmp into place.
+bool HasStateCheckpoint(const std::string& checkpoints, int stream) {
+  std::error_code ec;
+  std::string base = checkpoints + "/state-" + std::to_string(stream);
+  for (const auto& e : std::filesystem::directory_iterator(base, ec)) {
+    std::string name = e.path().filename().string();
+    if (name.find('.') == std::string::npos && std::filesystem::exists(e.path() / "MANIFEST")) {
+      return true;
+    }
+  }
+  return false;
+}
+
 TEST(ClusterTest, ARestartedDriverRestoresStateFromItsCheckpoint) {
   std::string dir = MakeTempDir("cluster-state-recover");
   Cluster cluster(dir, 2);
@@ -81,19 +94,9 @@ TEST(ClusterTest, ARestartedDriverRestoresStateFromItsCheckpoint) {
   std::string app = AppIdIn(job.Stdout());
   // Both stateful streams have written a checkpoint (mapWithState every 10 batches,
   // updateStateByKey every 10 s).
-  auto checkpointed = [&](int stream) {
-    std::error_code ec;
-    std::string base = checkpoints + "/state-" + std::to_string(stream);
-    for (const auto& e : std::filesystem::directory_iterator(base, ec)) {
-      // A complete one: renamed from <time>.tmp into place.
-      std::string name = e.path().filename().string();
-      if (name.find('.') == std::string::npos && std::filesystem::exists(e.path() / "MANIFEST")) {
-        return true;
-      }
-    }
-    return false;
-  };
-  ASSERT_TRUE(Eventually([&] { return checkpointed(0) && checkpointed(1); }, 60s))
+  ASSERT_TRUE(Eventually(
+      [&] { return HasStateCheckpoint(checkpoints, 0) && HasStateCheckpoint(checkpoints, 1); },
+      60s))
       << cluster.driver().Stderr();
 
   cluster.RestartDriver();
@@ -161,6 +164,65 @@ TEST(ClusterTest, LosingAnExecutorRebuildsTheStateItKept) {
       << cluster.driver().Stderr();
   job.Kill(SIGTERM);
   job.Wait(30s);
+}
+
+// The driver's host is lost with its work directory: the checkpoint directory alone (it keeps
+// the job's submission, plugin included) starts the job again on a new driver, state restored.
+TEST(ClusterTest, ACheckpointDirectoryAloneStartsTheJobAgain) {
+  std::string dir = MakeTempDir("cluster-from-checkpoint");
+  Cluster cluster(dir, 2);
+  ASSERT_TRUE(cluster.WaitForExecutors(2));
+  std::string checkpoints = dir + "/cp";
+  Subprocess job(cluster.Submit({"--detach", "tests/jobs/libstate_count.so", "--", "10000",
+                                 "250", "600000", checkpoints}),
+                 dir, "job");
+  ASSERT_EQ(job.Wait(30s), 0) << job.Stderr();
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return HasStateCheckpoint(checkpoints, 0) && HasStateCheckpoint(checkpoints, 1) &&
+               std::filesystem::exists(checkpoints + "/submission");
+      },
+      60s))
+      << cluster.driver().Stderr();
+
+  cluster.KillDriver();
+  std::filesystem::remove_all(dir + "/driver-work");
+  cluster.StartDriverAgain();
+  ASSERT_TRUE(cluster.WaitForExecutors(2)) << cluster.driver().Stderr();
+  proto::StatusReply none;
+  ASSERT_TRUE(cluster.Status("", &none).ok());
+  EXPECT_EQ(none.apps_size(), 0) << "the new driver knows no application";
+
+  Subprocess bad(cluster.Submit({"--from-checkpoint", dir + "/no-such-dir"}), dir, "bad");
+  EXPECT_EQ(bad.Wait(30s), 3);
+  EXPECT_NE(bad.Stderr().find("holds no job submission"), std::string::npos) << bad.Stderr();
+
+  Subprocess again(cluster.Submit({"--detach", "--from-checkpoint", checkpoints}), dir, "again");
+  ASSERT_EQ(again.Wait(30s), 0) << again.Stderr();
+  std::string app = AppIdIn(again.Stdout());
+  ASSERT_FALSE(app.empty()) << again.Stdout();
+  Subprocess logs(cluster.Submit({"--logs", app, "--follow"}), dir, "logs");
+  std::smatch m;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        std::string out = logs.Stdout();
+        return std::regex_search(out, m, std::regex(R"(state batch=0 keys=\d+ total=(\d+))"));
+      },
+      60s))
+      << logs.Stdout() << cluster.driver().Stderr();
+  EXPECT_GT(std::stoll(m[1]), 40) << logs.Stdout();
+  EXPECT_NE(cluster.driver().Stderr().find("restoring the state of"), std::string::npos)
+      << cluster.driver().Stderr();
+  EXPECT_TRUE(cluster.Kill(app).ok());
+
+  // The kept job also runs in ember-submit's own process, job arguments given there winning.
+  Subprocess local({"tools/ember-submit", "--master", "local[2]", "--conf", "ember.ui.port=0",
+                    "--from-checkpoint", checkpoints, "--", "3", "250", "2000",
+                    dir + "/cp-local"},
+                   dir, "local");
+  ASSERT_EQ(local.Wait(60s), 0) << local.Stderr();
+  EXPECT_NE(local.Stdout().find("state batch=2 keys=50 total=120 updated=120"), std::string::npos)
+      << local.Stdout();
 }
 
 // ------------------------------------------------------------- recovery after kill -9

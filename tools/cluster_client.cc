@@ -85,13 +85,17 @@ int ClusterClient::Submit(const std::string& plugin_path, const std::string& nam
   }
   std::ostringstream bytes;
   bytes << in.rdbuf();
-  if (!Connect()) return kExitDriver;
   proto::SubmitJobRequest request;
   request.set_name(name);
   request.set_plugin(bytes.str());
   request.set_plugin_name(BaseName(plugin_path));
   for (const auto& [k, v] : conf) (*request.mutable_conf())[k] = v;
   for (const auto& a : args) request.add_args(a);
+  return SubmitRequest(request, detach);
+}
+
+int ClusterClient::SubmitRequest(const proto::SubmitJobRequest& request, bool detach) {
+  if (!Connect()) return kExitDriver;
   grpc::ClientContext call;
   Prepare(&call, 120);
   proto::SubmitJobReply reply;

@@ -31,6 +31,8 @@ class ClusterClient {
   int Submit(const std::string& plugin_path, const std::string& name,
              const std::map<std::string, std::string>& conf,
              const std::vector<std::string>& args, bool detach);
+  // Submits a complete request (ember-submit --from-checkpoint: one kept in a checkpoint).
+  int SubmitRequest(const proto::SubmitJobRequest& request, bool detach);
   // Copies the job's output from `offset` on; with `follow`, until it ends (re-attaching
   // when the connection breaks), and returns its exit code; without, returns 0.
   int Follow(const std::string& app_id, bool follow);

@@ -4,7 +4,9 @@
 #include <glog/logging.h>
 
 #include <signal.h>
+#include <stdlib.h>
 
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <string>
@@ -12,9 +14,11 @@
 #include <vector>
 
 #include "common/conf.h"
+#include "common/durable_file.h"
 #include "common/job.h"
 #include "common/properties.h"
 #include "common/rpc.h"
+#include "driver/checkpoint_store.h"
 #include "driver/context_core.h"
 #include "driver/local_backend.h"
 #include "driver/web_ui.h"
@@ -32,6 +36,8 @@ constexpr char kUsage[] = R"(Usage: ember-submit [options] PLUGIN.so [-- JOB ARG
        ember-submit --master ember://HOST:PORT --status [APP] | --list | --kill APP |
                     --logs APP [--follow] | --upgrade APP PLUGIN.so
 
+       ember-submit [options] --from-checkpoint DIR [-- JOB ARGS...]
+
 Runs an Ember job plugin (a shared library with an EMBER_JOB entry point).
 
 Options:
@@ -45,6 +51,10 @@ Options:
   --detach                submit, print the application id and return (ember:// only);
                           otherwise ember-submit follows the job's output until it ends
   --connect-timeout S     seconds to wait for the driver (default 10)
+  --from-checkpoint DIR   start the job kept in checkpoint directory DIR again (its plugin,
+                          name, configuration and arguments, as submitted to ember-driver;
+                          --conf and job arguments given here win), on any driver or in this
+                          process; the job recovers from DIR
   --help                  this text
 
 Cluster commands (with --master ember://HOST:PORT, no plugin):
@@ -78,7 +88,7 @@ int main(int argc, char** argv) {
   std::vector<std::pair<std::string, std::string>> confs;
   std::string plugin, properties;
   std::vector<std::string> job_args;
-  std::string command, app, secret_file;
+  std::string command, app, secret_file, from_checkpoint;
   bool detach = false, follow = false;
   int connect_timeout = 10;
   for (int i = 1; i < argc; ++i) {
@@ -117,6 +127,10 @@ int main(int argc, char** argv) {
     } else if (a == "--status") {
       command = "status";
       if (i + 1 < argc && std::string(argv[i + 1]).rfind("--", 0) != 0) app = argv[++i];
+    } else if (a == "--from-checkpoint") {
+      const char* v = value(a.c_str());
+      if (v == nullptr) return Usage(a + " needs a checkpoint directory");
+      from_checkpoint = v;
     } else if (a == "--kill" || a == "--logs" || a == "--upgrade" || a == "--secret-file" ||
                a == "--connect-timeout") {
       const char* v = value(a.c_str());
@@ -141,6 +155,25 @@ int main(int argc, char** argv) {
   if (command == "upgrade" && plugin.empty()) return Usage("--upgrade APP needs a plugin");
   if (!command.empty() && command != "upgrade" && !plugin.empty()) {
     return Usage("--" + command + " takes no plugin (" + plugin + ")");
+  }
+  // The job as it was submitted to a driver, kept in its checkpoint directory.
+  ember::proto::SubmitJobRequest kept;
+  if (!from_checkpoint.empty()) {
+    if (!plugin.empty() || !command.empty()) {
+      return Usage("--from-checkpoint DIR takes the plugin from DIR: no plugin or command");
+    }
+    auto bytes = ember::internal::ReadCheckpointSubmission(from_checkpoint);
+    if (!bytes.ok() || !kept.ParseFromString(*bytes)) {
+      std::cerr << "ember-submit: " << from_checkpoint
+                << " holds no job submission to start again ("
+                << (bytes.ok() ? "it does not parse" : std::string(bytes.status().message()))
+                << "); a job run by ember-driver keeps one in its checkpoint directory\n";
+      return kExitBadPlugin;
+    }
+    if (job_args.empty()) job_args.assign(kept.args().begin(), kept.args().end());
+    for (const auto& [k, v] : kept.conf()) conf.setIfMissing(k, v);
+    if (!conf.contains("ember.app.name") && !kept.name().empty()) conf.setAppName(kept.name());
+    plugin = kept.plugin_name().empty() ? "job.so" : kept.plugin_name();
   }
   if (plugin.empty() && command.empty()) return Usage("no job plugin given");
 
@@ -175,6 +208,14 @@ int main(int argc, char** argv) {
     if (command == "upgrade") return client.Upgrade(app, plugin);
     if (command == "logs") return client.Follow(app, follow);
     std::map<std::string, std::string> all(conf.all().begin(), conf.all().end());
+    if (!from_checkpoint.empty()) {
+      kept.set_name(conf.appName());
+      kept.mutable_conf()->clear();
+      for (const auto& [k, v] : all) (*kept.mutable_conf())[k] = v;
+      kept.clear_args();
+      for (const auto& a : job_args) kept.add_args(a);
+      return client.SubmitRequest(kept, detach);
+    }
     return client.Submit(plugin, conf.appName(), all, job_args, detach);
   }
   if (!command.empty()) return Usage("--" + command + " needs --master ember://HOST:PORT");
@@ -188,6 +229,29 @@ int main(int argc, char** argv) {
                  "' (use local, local[N], local[*], local[N,F] or ember://HOST:PORT)");
   }
 
+  // Removes the directory of a plugin taken from a checkpoint when the job is done.
+  struct TempDir {
+    std::string path;
+    ~TempDir() {
+      std::error_code ec;
+      if (!path.empty()) std::filesystem::remove_all(path, ec);
+    }
+  } plugin_dir;
+  if (!from_checkpoint.empty()) {
+    // Run here: the kept plugin goes to a file of its own first.
+    char tmp[] = "/tmp/ember-submit-XXXXXX";
+    if (mkdtemp(tmp) == nullptr) {
+      std::cerr << "ember-submit: cannot create a temporary directory for the plugin\n";
+      return kExitBadPlugin;
+    }
+    plugin_dir.path = tmp;
+    plugin = std::string(tmp) + "/" + plugin.substr(plugin.find_last_of('/') + 1);
+    absl::Status s = ember::internal::WriteFileSynced(plugin, kept.plugin());
+    if (!s.ok()) {
+      std::cerr << "ember-submit: " << s.message() << "\n";
+      return kExitBadPlugin;
+    }
+  }
   auto loaded = ember::internal::LoadPlugin(plugin);
   if (!loaded.ok()) {
     std::cerr << "ember-submit: " << loaded.status().message() << "\n";
