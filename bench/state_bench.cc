@@ -9,23 +9,18 @@
 
 #include <stdlib.h>
 
-#include <chrono>
 #include <cstdio>
 #include <numeric>
 #include <random>
 #include <string>
 #include <vector>
 
-#include "common/ember.h"
-#include "driver/context_core.h"
+#include "bench/bench_util.h"
 
 namespace {
 
 double Run(int keys, int touched, int measure) {
-  ember::Conf conf;
-  conf.setMaster("local[2]").setAppName("state-bench").set("ember.streaming.clock", "manual")
-      .set("ember.ui.enabled", "false");
-  ember::StreamingContext ssc(conf, ember::Seconds(1));
+  ember::StreamingContext ssc(ember::bench::ManualLocalConf("state-bench"), ember::Seconds(1));
   char dir[] = "/tmp/state-bench-XXXXXX";
   ssc.checkpoint(mkdtemp(dir));
   // Every key has a count before the first batch.
@@ -59,22 +54,13 @@ double Run(int keys, int touched, int measure) {
       .checkpoint(ember::Seconds(10 * batches))
       .foreachRDD([out](const ember::Rdd<int64_t>& rdd) { *out += rdd.count(); });
   ssc.start();
-  auto& clock = static_cast<ember::ManualClock&>(ssc.clock());
-  double measured_ms = 0;
-  for (int b = 0; b < batches; ++b) {
-    auto start = std::chrono::steady_clock::now();
-    clock.Advance(1000);
-    ssc.core()->WaitForBatch(ember::Time(clock.NowMs() / 1000 * 1000), absl::Seconds(600));
-    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-                    .count();
-    if (b >= 1) measured_ms += ms;
-  }
+  double ms = ember::bench::MeanBatchMs(ssc, batches, 1);
   ssc.stop();
   if (sink != static_cast<int64_t>(touched) * batches) {
     std::fprintf(stderr, "wrong output: %lld records\n", static_cast<long long>(sink));
     exit(1);
   }
-  return measured_ms / measure;
+  return ms;
 }
 
 }  // namespace

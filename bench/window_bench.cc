@@ -7,22 +7,17 @@
 
 #include <stdlib.h>
 
-#include <chrono>
 #include <cstdio>
 #include <random>
 #include <string>
 #include <vector>
 
-#include "common/ember.h"
-#include "driver/context_core.h"
+#include "bench/bench_util.h"
 
 namespace {
 
 double Run(bool inverse, int records, int keys, int window, int measure) {
-  ember::Conf conf;
-  conf.setMaster("local[2]").setAppName("window-bench").set("ember.streaming.clock", "manual")
-      .set("ember.ui.enabled", "false");
-  ember::StreamingContext ssc(conf, ember::Seconds(1));
+  ember::StreamingContext ssc(ember::bench::ManualLocalConf("window-bench"), ember::Seconds(1));
   char dir[] = "/tmp/window-bench-XXXXXX";
   ssc.checkpoint(mkdtemp(dir));
   auto queue = std::make_shared<ember::RddQueue<std::pair<int32_t, int64_t>>>();
@@ -46,18 +41,9 @@ double Run(bool inverse, int records, int keys, int window, int measure) {
     stream.reduceByKeyAndWindow(plus, ember::Seconds(window), ember::Seconds(1)).foreachRDD(count);
   }
   ssc.start();
-  auto& clock = static_cast<ember::ManualClock&>(ssc.clock());
-  double measured_ms = 0;
-  for (int b = 0; b < batches; ++b) {
-    auto start = std::chrono::steady_clock::now();
-    clock.Advance(1000);
-    ssc.core()->WaitForBatch(ember::Time(clock.NowMs() / 1000 * 1000), absl::Seconds(600));
-    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-                    .count();
-    if (b >= window) measured_ms += ms;
-  }
+  double ms = ember::bench::MeanBatchMs(ssc, batches, window);
   ssc.stop();
-  return measured_ms / measure;
+  return ms;
 }
 
 }  // namespace

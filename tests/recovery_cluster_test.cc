@@ -82,40 +82,54 @@ bool HasStateCheckpoint(const std::string& checkpoints, int stream) {
   return false;
 }
 
+// Follows `app`'s output to its first state line, whose counts include the state restored
+// from the checkpoint: more than the 40 records one batch brings.
+void ExpectStateRestored(Cluster& cluster, const std::string& dir, const std::string& app) {
+  Subprocess logs(cluster.Submit({"--logs", app, "--follow"}), dir, "logs");
+  std::string out;
+  std::smatch m;  // into `out`
+  ASSERT_TRUE(Eventually(
+      [&] {
+        out = logs.Stdout();
+        return std::regex_search(out, m, std::regex(R"(state batch=0 keys=\d+ total=(\d+) updated=(\d+))"));
+      },
+      60s))
+      << out << cluster.driver().Stderr();
+  EXPECT_GT(std::stoll(m[1]), 40) << out;
+  EXPECT_GT(std::stoll(m[2]), 40) << out;
+  EXPECT_NE(cluster.driver().Stderr().find("restoring the state of"), std::string::npos)
+      << cluster.driver().Stderr();
+}
+
+// Submits state_count detached with checkpoints in `checkpoints`; returns its application
+// id once both stateful streams (mapWithState every 10 batches, updateStateByKey every 10 s)
+// have written a state checkpoint and the job's submission is kept there.
+std::string StartCheckpointedStateCount(Cluster& cluster, const std::string& dir,
+                                        const std::string& checkpoints) {
+  Subprocess job(cluster.Submit({"--detach", "tests/jobs/libstate_count.so", "--", "10000",
+                                 "250", "600000", checkpoints}),
+                 dir, "job");
+  EXPECT_EQ(job.Wait(30s), 0) << job.Stderr();
+  EXPECT_TRUE(Eventually(
+      [&] {
+        return HasStateCheckpoint(checkpoints, 0) && HasStateCheckpoint(checkpoints, 1) &&
+               std::filesystem::exists(checkpoints + "/submission");
+      },
+      60s))
+      << cluster.driver().Stderr();
+  return AppIdIn(job.Stdout());
+}
+
 TEST(ClusterTest, ARestartedDriverRestoresStateFromItsCheckpoint) {
   std::string dir = MakeTempDir("cluster-state-recover");
   Cluster cluster(dir, 2);
   ASSERT_TRUE(cluster.WaitForExecutors(2));
-  std::string checkpoints = dir + "/cp";
-  Subprocess job(cluster.Submit({"--detach", "tests/jobs/libstate_count.so", "--", "10000",
-                                 "250", "600000", checkpoints}),
-                 dir, "job");
-  ASSERT_EQ(job.Wait(30s), 0) << job.Stderr();
-  std::string app = AppIdIn(job.Stdout());
-  // Both stateful streams have written a checkpoint (mapWithState every 10 batches,
-  // updateStateByKey every 10 s).
-  ASSERT_TRUE(Eventually(
-      [&] { return HasStateCheckpoint(checkpoints, 0) && HasStateCheckpoint(checkpoints, 1); },
-      60s))
-      << cluster.driver().Stderr();
-
+  std::string app = StartCheckpointedStateCount(cluster, dir, dir + "/cp");
+  ASSERT_FALSE(app.empty());
   cluster.RestartDriver();
   ASSERT_TRUE(cluster.WaitForExecutors(2)) << cluster.driver().Stderr();
-  // The job starts again; its first batch's total includes the restored counts: more than
-  // the 40 records one batch brings.
-  Subprocess logs(cluster.Submit({"--logs", app, "--follow"}), dir, "logs");
-  std::smatch m;
-  ASSERT_TRUE(Eventually(
-      [&] {
-        std::string out = logs.Stdout();
-        return std::regex_search(out, m, std::regex(R"(state batch=0 keys=\d+ total=(\d+) updated=(\d+))"));
-      },
-      60s))
-      << logs.Stdout() << cluster.driver().Stderr();
-  EXPECT_GT(std::stoll(m[1]), 40) << logs.Stdout();
-  EXPECT_GT(std::stoll(m[2]), 40) << logs.Stdout();
-  EXPECT_NE(cluster.driver().Stderr().find("restoring the state of"), std::string::npos)
-      << cluster.driver().Stderr();
+  // The job starts again, its state restored.
+  ExpectStateRestored(cluster, dir, app);
   EXPECT_TRUE(cluster.Kill(app).ok());
 }
 
@@ -173,17 +187,7 @@ TEST(ClusterTest, ACheckpointDirectoryAloneStartsTheJobAgain) {
   Cluster cluster(dir, 2);
   ASSERT_TRUE(cluster.WaitForExecutors(2));
   std::string checkpoints = dir + "/cp";
-  Subprocess job(cluster.Submit({"--detach", "tests/jobs/libstate_count.so", "--", "10000",
-                                 "250", "600000", checkpoints}),
-                 dir, "job");
-  ASSERT_EQ(job.Wait(30s), 0) << job.Stderr();
-  ASSERT_TRUE(Eventually(
-      [&] {
-        return HasStateCheckpoint(checkpoints, 0) && HasStateCheckpoint(checkpoints, 1) &&
-               std::filesystem::exists(checkpoints + "/submission");
-      },
-      60s))
-      << cluster.driver().Stderr();
+  ASSERT_FALSE(StartCheckpointedStateCount(cluster, dir, checkpoints).empty());
 
   cluster.KillDriver();
   std::filesystem::remove_all(dir + "/driver-work");
@@ -201,18 +205,7 @@ TEST(ClusterTest, ACheckpointDirectoryAloneStartsTheJobAgain) {
   ASSERT_EQ(again.Wait(30s), 0) << again.Stderr();
   std::string app = AppIdIn(again.Stdout());
   ASSERT_FALSE(app.empty()) << again.Stdout();
-  Subprocess logs(cluster.Submit({"--logs", app, "--follow"}), dir, "logs");
-  std::smatch m;
-  ASSERT_TRUE(Eventually(
-      [&] {
-        std::string out = logs.Stdout();
-        return std::regex_search(out, m, std::regex(R"(state batch=0 keys=\d+ total=(\d+))"));
-      },
-      60s))
-      << logs.Stdout() << cluster.driver().Stderr();
-  EXPECT_GT(std::stoll(m[1]), 40) << logs.Stdout();
-  EXPECT_NE(cluster.driver().Stderr().find("restoring the state of"), std::string::npos)
-      << cluster.driver().Stderr();
+  ExpectStateRestored(cluster, dir, app);
   EXPECT_TRUE(cluster.Kill(app).ok());
 
   // The kept job also runs in ember-submit's own process, job arguments given there winning.
