@@ -77,10 +77,10 @@ std::vector<RddRef> SliceStream(const StreamRef& stream, Time from, Time to);
 Duration SlideOf(const StreamRef& stream);
 ContextCore* ContextOf(const StreamRef& stream);
 // ------------------------------------------------------------------------- checkpoints
-// A stream whose state the driver keeps between batches (updateStateByKey, mapWithState,
-// inverse windows). The engine saves `save()` (encoded partitions) every checkpoint interval
-// to the context's checkpoint directory and, when the context starts on a directory holding
-// a checkpoint of this stream, gives it back through `restore(parts, time)`.
+// A stream that keeps state between batches (updateStateByKey and inverse windows in the
+// driver, mapWithState in the executors). The engine saves `save()` (encoded partitions) every
+// checkpoint interval to the context's checkpoint directory and, when the context starts on a
+// directory holding a checkpoint of this stream, gives it back through `restore(parts, time)`.
 struct StatefulStream {
   std::string kind;             // for messages: "updateStateByKey", ...
   std::string type;             // the state records' type (typeid name), for the graph shape

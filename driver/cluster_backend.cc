@@ -105,11 +105,11 @@ absl::StatusOr<proto::TaskResult> AppServices::RunOne(proto::TaskSpec task) {
   CollectBlockLocations(task.root(), &preferred);
   // A state partition is updated where it is kept; one that is seeded may go anywhere.
   std::string state_slot, owner;
-  bool needs_owner = false;
+  bool needs_owner = false, updates_state = false;
   if (const proto::StateInput* st = FindState(task.root())) {
     state_slot = absl::StrCat(st->state_key(), "/", st->partition());
-    needs_owner = st->mode() != proto::StateInput::UPDATE ||
-                  (!st->has_seed() && st->prev_ms() >= 0);
+    updates_state = st->mode() == proto::StateInput::UPDATE;
+    needs_owner = !updates_state || (!st->has_seed() && st->prev_ms() >= 0);
   }
   {
     absl::MutexLock lock(&mu_);
@@ -144,8 +144,6 @@ absl::StatusOr<proto::TaskResult> AppServices::RunOne(proto::TaskSpec task) {
     options_.executors->ReleaseSlot(e);
     return absl::UnavailableError("executor " + e->id + " was lost before the task started");
   }
-  const proto::StateInput* st = FindState(task.root());
-  bool updates_state = st != nullptr && st->mode() == proto::StateInput::UPDATE;
   bool writes_shuffle = task.has_shuffle_write();
   int shuffle_id = task.shuffle_write().shuffle_id();
   int map_id = task.shuffle_write().map_id();
