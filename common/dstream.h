@@ -35,6 +35,136 @@ RddRef PartitionByKey(RddRef rdd, int n) {
                          std::make_shared<ConcatReader<P>>(), n);
 }
 
+// A stateful stream's state kept in the executors (mapWithState, updateStateByKey): the
+// driver's side. It knows the batch the executors' state is as of, seeds it (the initial
+// state, a checkpoint), updates it each batch, and when an executor was lost with partitions
+// of it, rebuilds it from the newest checkpoint and the batches since. `Record`, (K, X), is
+// what seeds and checkpoints hold; V is the stream's values. Used by the job thread only.
+template <typename K, typename V, typename Record>
+class ExecutorState {
+ public:
+  using InitialSeed = std::function<RddRef(int64_t first_ms)>;  // null RddRef: empty
+  ExecutorState(ContextCore* ctx, std::shared_ptr<const StateOp> op, int partitions,
+                StreamRef source, InitialSeed initial_seed)
+      : ctx_(ctx),
+        op_(std::move(op)),
+        partitions_(partitions),
+        source_(std::move(source)),
+        slide_(SlideOf(source_)),
+        initial_seed_(std::move(initial_seed)),
+        key_(NewStateKey(ctx)) {}
+
+  // Set once the stream exists: its checkpoints are found through it, and with
+  // `keeps_versions` its remember duration says how many versions the executors keep.
+  void set_stream(const StreamNode* stream, bool keeps_versions) {
+    stream_ = stream;
+    keeps_versions_ = keeps_versions;
+  }
+
+  // A read (kSnapshot, kRecords) of the state as of `at`.
+  RddRef Read(StateRddSpec::Mode mode, int64_t at) const {
+    return MakeStateRdd(ctx_, Spec(mode, at, at), nullptr, nullptr);
+  }
+
+  // Batch t's update with `values`: `run(update rdd)` runs the job and its result is returned.
+  template <typename Run>
+  auto Update(Time t, RddRef values, const Run& run) {
+    if (last_ms_ >= t.milliseconds()) {
+      throw EmberError("stateful stream: batch " + t.toString() + " computed out of order");
+    }
+    if (!initialized_) {
+      initialized_ = true;
+      first_ms_ = t.milliseconds();
+      seed_ = initial_seed_(first_ms_);
+    }
+    try {
+      return Apply(t, values, run);  // not moved: the rebuild below applies them again
+    } catch (const StateLostError&) {
+      // An executor was lost with partitions of the state: start again from the newest
+      // checkpoint (or the initial state) and apply the batches since, then this one.
+      std::vector<std::string> parts;
+      int64_t from = LatestStateCheckpoint(stream_, &parts);
+      Time next(0);
+      if (from >= 0) {
+        SeedFrom(std::move(parts), from);
+        next = Time(from) + slide_;
+      } else {
+        seed_ = initial_seed_(first_ms_);
+        seed_parts_.clear();
+        last_ms_ = -1;
+        next = Time(first_ms_);
+      }
+      for (; next < t; next = next + slide_) {
+        std::vector<RddRef> batch = SliceStream(source_, next, next);
+        Apply(next, batch.empty() ? nullptr : batch[0], run);
+      }
+      return Apply(t, std::move(values), run);
+    }
+  }
+
+  // The state as records, for a checkpoint.
+  std::vector<std::string> Save() const {
+    if (seed_ != nullptr && !seed_parts_.empty()) return seed_parts_;
+    RddRef records = seed_ != nullptr ? seed_ : Read(StateRddSpec::kRecords, last_ms_);
+    return RunJob(records, std::make_shared<CollectOp<Record, EmptyStack<Record>>>());
+  }
+  // The state as of `t` from a checkpoint, replacing the initial state.
+  void Restore(std::vector<std::string> parts, Time t) {
+    initialized_ = true;
+    first_ms_ = t.milliseconds();
+    SeedFrom(std::move(parts), t.milliseconds());
+  }
+
+ private:
+  StateRddSpec Spec(StateRddSpec::Mode mode, int64_t prev_ms, int64_t new_ms) const {
+    StateRddSpec spec;
+    spec.state_key = key_;
+    spec.mode = mode;
+    spec.prev_ms = prev_ms;
+    spec.new_ms = new_ms;
+    spec.op = op_;
+    spec.num_partitions = partitions_;
+    if (keeps_versions_ && stream_ != nullptr) {
+      spec.keep_versions = static_cast<int>(RememberOf(stream_).milliseconds() /
+                                            std::max<int64_t>(1, slide_.milliseconds())) + 1;
+    }
+    return spec;
+  }
+  template <typename Run>
+  auto Apply(Time t, RddRef values, const Run& run) {
+    if (values == nullptr) values = MakeEmptyRdd(ctx_);
+    RddRef seed;
+    if (seed_ != nullptr) seed = PartitionByKey<K, typename Record::second_type>(seed_, partitions_);
+    RddRef rdd = MakeStateRdd(ctx_, Spec(StateRddSpec::kUpdate, last_ms_, t.milliseconds()),
+                              PartitionByKey<K, V>(values, partitions_), seed);
+    auto result = run(rdd);
+    seed_ = nullptr;
+    seed_parts_.clear();
+    last_ms_ = t.milliseconds();
+    return result;
+  }
+  void SeedFrom(std::vector<std::string> parts, int64_t at) {
+    seed_parts_ = parts;
+    seed_ = MakeInlineRdd(ctx_, std::move(parts), std::make_shared<VectorDecoder<Record>>());
+    last_ms_ = at;
+  }
+
+  ContextCore* const ctx_;
+  const std::shared_ptr<const StateOp> op_;
+  const int partitions_;
+  const StreamRef source_;
+  const Duration slide_;
+  const InitialSeed initial_seed_;
+  const std::string key_;  // the executors' name for this state
+  const StreamNode* stream_ = nullptr;
+  bool keeps_versions_ = false;
+  bool initialized_ = false;
+  int64_t first_ms_ = -1;  // the first batch (the initial state's)
+  int64_t last_ms_ = -1;   // the executors hold the state as of this batch
+  RddRef seed_;            // Rdd<Record>: when set, the state at last_ms_ to start from
+  std::vector<std::string> seed_parts_;  // the seed's partitions, when from a checkpoint
+};
+
 template <typename T>
 struct ToCountPair {
   std::pair<T, int64_t> operator()(const T& x) const { return {x, 1}; }
@@ -317,8 +447,9 @@ class DStream {
   // updateStateByKey<S>(f) for a generic f). `initial` gives keys a state before the first
   // batch.
   //
-  // Between batches the state is kept by the driver: each batch's new state is computed on
-  // the executors, collected and shipped back with the next batch's tasks (see the README).
+  // The state stays in the executors between batches, a hash map per partition (see
+  // mapWithState); each batch makes a new one, and earlier ones stay readable while the
+  // stream remembers them (a window over the state stream).
   template <typename S = void, typename F>
   auto updateStateByKey(F f, int num_partitions = 0) const {
     EMBER_ASSERT_PAIR(T, "updateStateByKey");
@@ -358,141 +489,61 @@ class DStream {
                   "mapWithState: the function must take (const K&, const std::optional<V>&, "
                   "ember::State<S>&) for a stream of std::pair<K, V>");
     using Op = internal::MapWithStateOp<F, K, V, S, M>;
-    using Stored = typename Op::Stored;
     using Record = typename Op::Record;
     using Snapshot = std::pair<K, S>;
     DStream<T> parent = materialize();
-    internal::StreamRef source = parent.node_;
     internal::ContextCore* ctx = internal::ContextOf(node_);
     const int n = spec.partitions() > 0 ? spec.partitions() : internal::DefaultParallelism(ctx);
-    const Duration slide = internal::SlideOf(source);
-    auto op = std::make_shared<const Op>(spec.fn(), spec.timeout_ms());
-    struct Holder {
-      std::string key;  // the executors' name for this state
-      const internal::StreamNode* self = nullptr;
-      bool initialized = false;
-      int64_t first_ms = -1;  // the first batch (the initial state's)
-      int64_t last_ms = -1;   // the executors hold the state as of this batch
-      internal::RddRef seed;  // Rdd<Record>: when set, the state at last_ms to start from
-      std::vector<std::string> seed_parts;  // the seed's partitions, when from a checkpoint
-      std::map<int64_t, internal::RddRef> mapped;
-    };
-    auto holder = std::make_shared<Holder>();
-    holder->key = internal::NewStateKey(ctx);
     internal::RddRef initial = spec.initial();
-    auto state_rdd = [holder, op, n, ctx](internal::StateRddSpec::Mode mode, int64_t prev_ms,
-                                          int64_t new_ms, internal::RddRef values,
-                                          internal::RddRef seed) {
-      internal::StateRddSpec sp;
-      sp.state_key = holder->key;
-      sp.mode = mode;
-      sp.prev_ms = prev_ms;
-      sp.new_ms = new_ms;
-      sp.op = op;
-      sp.num_partitions = n;
-      return internal::MakeStateRdd(ctx, std::move(sp), std::move(values), std::move(seed));
-    };
-    // Batch t's update of the executors' state; returns its outputs (the mapped records).
-    auto update = [holder, n, ctx, state_rdd](Time t, internal::RddRef values) {
-      if (values == nullptr) values = internal::MakeEmptyRdd(ctx);
-      internal::RddRef seed;
-      if (holder->seed != nullptr) seed = internal::PartitionByKey<K, Stored>(holder->seed, n);
-      auto rdd = state_rdd(internal::StateRddSpec::kUpdate, holder->last_ms, t.milliseconds(),
-                           internal::PartitionByKey<K, V>(values, n), seed);
-      std::vector<std::string> parts = internal::RunJob(
-          rdd, std::make_shared<internal::CollectOp<M, internal::EmptyStack<M>>>());
-      holder->seed = nullptr;
-      holder->seed_parts.clear();
-      holder->last_ms = t.milliseconds();
-      return internal::MakeInlineRdd(ctx, std::move(parts),
-                                     std::make_shared<internal::VectorDecoder<M>>());
-    };
-    auto initial_seed = [initial](int64_t at) -> internal::RddRef {
-      if (initial == nullptr) return nullptr;
-      // The initial state counts as updated at the first batch.
-      return Rdd<Snapshot>(initial).map(internal::StampState<K, S>{at}).ref();
-    };
+    auto state = std::make_shared<internal::ExecutorState<K, V, Record>>(
+        ctx, std::make_shared<const Op>(spec.fn(), spec.timeout_ms()), n, parent.node_,
+        [initial](int64_t first_ms) -> internal::RddRef {
+          if (initial == nullptr) return nullptr;
+          // The initial state counts as updated at the first batch.
+          return Rdd<Snapshot>(initial).map(internal::StampState<K, S>{first_ms}).ref();
+        });
+    // Each batch's outputs (the mapped records), until the mapped stream takes them.
+    auto mapped_rdds = std::make_shared<std::map<int64_t, internal::RddRef>>();
     auto core = internal::MakeDerivedStream(
-        {source}, [holder, ctx, source, slide, update, initial_seed](
-                      const std::vector<internal::RddRef>& ps, Time t) -> internal::RddRef {
-          if (holder->last_ms >= t.milliseconds()) {
-            throw EmberError("mapWithState: batch " + t.toString() + " computed out of order");
-          }
-          if (!holder->initialized) {
-            holder->initialized = true;
-            holder->first_ms = t.milliseconds();
-            holder->seed = initial_seed(t.milliseconds());
-          }
-          try {
-            holder->mapped[t.milliseconds()] = update(t, ps[0]);
-          } catch (const StateLostError&) {
-            // An executor was lost with partitions of the state: start again from the newest
-            // checkpoint (or the initial state) and apply the batches since, then this one.
-            std::vector<std::string> parts;
-            int64_t from = internal::LatestStateCheckpoint(holder->self, &parts);
-            Time next(0);
-            if (from >= 0) {
-              holder->seed_parts = parts;
-              holder->seed = internal::MakeInlineRdd(
-                  ctx, std::move(parts), std::make_shared<internal::VectorDecoder<Record>>());
-              holder->last_ms = from;
-              next = Time(from) + slide;
-            } else {
-              holder->seed = initial_seed(holder->first_ms);
-              holder->last_ms = -1;
-              next = Time(holder->first_ms);
-            }
-            for (; next < t; next = next + slide) {
-              std::vector<internal::RddRef> values = internal::SliceStream(source, next, next);
-              update(next, values.empty() ? nullptr : values[0]);
-            }
-            holder->mapped[t.milliseconds()] = update(t, ps[0]);
-          }
+        {parent.node_}, [state, mapped_rdds, ctx](const std::vector<internal::RddRef>& ps,
+                                                  Time t) -> internal::RddRef {
+          (*mapped_rdds)[t.milliseconds()] =
+              state->Update(t, ps[0], [ctx](const internal::RddRef& update) {
+                std::vector<std::string> parts = internal::RunJob(
+                    update, std::make_shared<internal::CollectOp<M, internal::EmptyStack<M>>>());
+                return internal::MakeInlineRdd(ctx, std::move(parts),
+                                               std::make_shared<internal::VectorDecoder<M>>());
+              });
           // Outputs no one asked for go after a while.
-          while (holder->mapped.size() > 16) holder->mapped.erase(holder->mapped.begin());
+          while (mapped_rdds->size() > 16) mapped_rdds->erase(mapped_rdds->begin());
           return internal::MakeEmptyRdd(ctx);  // the batch is done; its streams are below
         });
     // The snapshots stream reads the state of its batch where the executors keep it.
     auto snapshots = internal::MakeDerivedStream(
         std::vector<internal::StreamRef>{core},
-        [holder, state_rdd](const std::vector<internal::RddRef>&, Time t) -> internal::RddRef {
-          return state_rdd(internal::StateRddSpec::kSnapshot, t.milliseconds(), t.milliseconds(),
-                           nullptr, nullptr);
+        [state](const std::vector<internal::RddRef>&, Time t) -> internal::RddRef {
+          return state->Read(internal::StateRddSpec::kSnapshot, t.milliseconds());
         });
     internal::RegisterOutput(core, [](const internal::RddRef&, Time) {});
     internal::NameLastOutput(core, "mapWithState");
-    internal::StatefulStream state;
-    state.kind = "mapWithState";
-    state.type = typeid(Record).name();
-    state.default_interval = Milliseconds(10 * slide.milliseconds());
-    state.replays_inputs = true;
-    state.save = [holder, state_rdd]() -> std::vector<std::string> {
-      if (holder->seed != nullptr && !holder->seed_parts.empty()) return holder->seed_parts;
-      internal::RddRef records =
-          holder->seed != nullptr
-              ? holder->seed
-              : state_rdd(internal::StateRddSpec::kRecords, holder->last_ms, holder->last_ms,
-                          nullptr, nullptr);
-      return internal::RunJob(
-          records, std::make_shared<internal::CollectOp<Record, internal::EmptyStack<Record>>>());
+    internal::StatefulStream stateful;
+    stateful.kind = "mapWithState";
+    stateful.type = typeid(Record).name();
+    stateful.default_interval = Milliseconds(10 * internal::SlideOf(core).milliseconds());
+    stateful.replays_inputs = true;
+    stateful.save = [state] { return state->Save(); };
+    stateful.restore = [state](std::vector<std::string> parts, Time t) {
+      state->Restore(std::move(parts), t);
     };
-    state.restore = [holder, ctx](std::vector<std::string> parts, Time t) {
-      holder->initialized = true;  // the checkpoint replaces the initial state
-      holder->first_ms = t.milliseconds();
-      holder->seed_parts = parts;
-      holder->seed = internal::MakeInlineRdd(ctx, std::move(parts),
-                                             std::make_shared<internal::VectorDecoder<Record>>());
-      holder->last_ms = t.milliseconds();
-    };
-    internal::RegisterStatefulStream(core, std::move(state));
-    holder->self = core.get();
+    internal::RegisterStatefulStream(core, std::move(stateful));
+    state->set_stream(core.get(), /*keeps_versions=*/false);
     auto mapped = internal::MakeDerivedStream(
         std::vector<internal::StreamRef>{core},
-        [holder, ctx](const std::vector<internal::RddRef>&, Time t) -> internal::RddRef {
-          auto it = holder->mapped.find(t.milliseconds());
-          if (it == holder->mapped.end()) return internal::MakeEmptyRdd(ctx);
+        [mapped_rdds, ctx](const std::vector<internal::RddRef>&, Time t) -> internal::RddRef {
+          auto it = mapped_rdds->find(t.milliseconds());
+          if (it == mapped_rdds->end()) return internal::MakeEmptyRdd(ctx);
           internal::RddRef rdd = it->second;
-          holder->mapped.erase(it);
+          mapped_rdds->erase(it);
           return rdd;
         });
     return MapWithStateDStream<M, K, S>(DStream<M>(mapped), DStream<Snapshot>(snapshots), core);
@@ -553,51 +604,37 @@ class DStream {
     using K = typename P::first_type;
     using V = typename T::second_type;
     using Out = std::pair<K, St>;
+    using Op = internal::UpdateStateOp<F, K, V, St>;
+    EMBER_ASSERT_SHIPPABLE(F);  // early, as in mapWithState
     DStream<T> parent = materialize();
     internal::ContextCore* ctx = internal::ContextOf(node_);
-    // The state after the last batch computed, and its time. Batches are computed in order:
-    // the state stream is an output of its own (below), so it is computed every batch.
-    struct Holder {
-      internal::RddRef last;
-      std::vector<std::string> last_parts;  // `last`'s encoded partitions, for checkpoints
-      int64_t last_ms = -1;
-    };
-    auto holder = std::make_shared<Holder>();
-    holder->last = initial;
-    internal::UpdateStateFn<F, K, V, St> fn{{std::move(f)}};
+    const int n = num_partitions > 0 ? num_partitions : internal::DefaultParallelism(ctx);
+    auto state = std::make_shared<internal::ExecutorState<K, V, Out>>(
+        ctx, std::make_shared<const Op>(std::move(f)), n, parent.node_,
+        [initial](int64_t) { return initial; });
+    // The state stream is an output of its own (below), so it is computed every batch, in
+    // order; its RDD reads the executors' state of that batch.
     auto node = internal::MakeDerivedStream(
         {parent.node_},
-        [holder, fn, num_partitions, ctx](const std::vector<internal::RddRef>& ps,
-                                          Time t) -> internal::RddRef {
-          if (holder->last_ms >= t.milliseconds()) {
-            throw EmberError("updateStateByKey: batch " + t.toString() +
-                             " computed out of order");
-          }
-          Rdd<Out> prev(holder->last != nullptr ? holder->last : internal::MakeEmptyRdd(ctx));
-          Rdd<T> values(ps[0] != nullptr ? ps[0] : internal::MakeEmptyRdd(ctx));
-          auto next = prev.cogroup(values, num_partitions).flatMap(fn);
-          // Cut the lineage: the new state becomes driver-held partitions.
-          std::vector<std::string> parts = internal::RunJob(
-              next.ref(), std::make_shared<internal::CollectOp<Out, internal::EmptyStack<Out>>>());
-          holder->last_parts = parts;
-          holder->last = internal::MakeInlineRdd(
-              ctx, std::move(parts), std::make_shared<internal::VectorDecoder<Out>>());
-          holder->last_ms = t.milliseconds();
-          return holder->last;
+        [state](const std::vector<internal::RddRef>& ps, Time t) -> internal::RddRef {
+          state->Update(t, ps[0], [](const internal::RddRef& update) {
+            return internal::RunJob(update, internal::CountResultOp()).size();
+          });
+          return state->Read(internal::StateRddSpec::kSnapshot, t.milliseconds());
         });
     internal::RegisterOutput(node, [](const internal::RddRef&, Time) {});
     internal::NameLastOutput(node, "updateStateByKey");
-    internal::StatefulStream state;
-    state.kind = "updateStateByKey";
-    state.type = typeid(Out).name();
-    state.default_interval = internal::DefaultCheckpointInterval(internal::SlideOf(node));
-    state.save = [holder] { return holder->last_parts; };
-    state.restore = [holder, ctx](std::vector<std::string> parts, Time) {
-      holder->last_parts = parts;
-      holder->last = internal::MakeInlineRdd(ctx, std::move(parts),
-                                             std::make_shared<internal::VectorDecoder<Out>>());
+    internal::StatefulStream stateful;
+    stateful.kind = "updateStateByKey";
+    stateful.type = typeid(Out).name();
+    stateful.default_interval = internal::DefaultCheckpointInterval(internal::SlideOf(node));
+    stateful.replays_inputs = true;
+    stateful.save = [state] { return state->Save(); };
+    stateful.restore = [state](std::vector<std::string> parts, Time t) {
+      state->Restore(std::move(parts), t);
     };
-    internal::RegisterStatefulStream(node, std::move(state));
+    internal::RegisterStatefulStream(node, std::move(stateful));
+    state->set_stream(node.get(), /*keeps_versions=*/true);
     return DStream<Out>(node);
   }
 

@@ -41,6 +41,7 @@ struct StateRddSpec {
   int64_t new_ms = -1;
   std::shared_ptr<const StateOp> op;
   int num_partitions = 1;
+  int keep_versions = 1;  // kUpdate: versions the executors keep for reads
 };
 RddRef MakeStateRdd(ContextCore* ctx, StateRddSpec spec, RddRef values, RddRef seed);
 // A key for a new stateful stream's state, unique to this run of the context.
@@ -77,8 +78,8 @@ std::vector<RddRef> SliceStream(const StreamRef& stream, Time from, Time to);
 Duration SlideOf(const StreamRef& stream);
 ContextCore* ContextOf(const StreamRef& stream);
 // ------------------------------------------------------------------------- checkpoints
-// A stream that keeps state between batches (updateStateByKey and inverse windows in the
-// driver, mapWithState in the executors). The engine saves `save()` (encoded partitions) every
+// A stream that keeps state between batches (inverse windows in the driver; mapWithState and
+// updateStateByKey in the executors). The engine saves `save()` (encoded partitions) every
 // checkpoint interval to the context's checkpoint directory and, when the context starts on a
 // directory holding a checkpoint of this stream, gives it back through `restore(parts, time)`.
 struct StatefulStream {
@@ -95,6 +96,8 @@ void RegisterStatefulStream(const StreamRef& stream, StatefulStream state);
 // The newest state checkpoint of a registered stateful stream: its time, and its partitions
 // through `parts`; -1 when there is none.
 int64_t LatestStateCheckpoint(const StreamNode* stream, std::vector<std::string>* parts);
+// How long a stream keeps its generated RDDs (known once the context started).
+Duration RememberOf(const StreamNode* stream);
 void SetCheckpointInterval(const StreamRef& stream, Duration interval);
 void SetCheckpointDirectory(ContextCore* ctx, const std::string& directory);
 

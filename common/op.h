@@ -96,16 +96,19 @@ class StatePartition {
   virtual size_t size() const = 0;
 };
 
-// The per-partition work of a stateful stream whose state stays in the executors. An update
-// costs what the batch touches: the keys of its records, and the keys that time out.
+// The per-partition work of a stateful stream whose state stays in the executors
+// (mapWithState, whose update costs what the batch touches; updateStateByKey, whose function
+// sees every key every batch).
 class StateOp : public Op {
  public:
   // The state made from stored records (a checkpoint, or the initial state); null: empty.
   virtual std::unique_ptr<StatePartition> Seed(const Partition* records) const = 0;
-  // Applies a batch's records to `state` at time `now`; returns the outputs. Throws (user code
-  // failed) before changing `state`.
-  virtual Partition Update(StatePartition& state, const Partition& values, Time now,
-                           const TaskInfo& task) const = 0;
+  // Applies a batch's records to `state` at time `now`, setting `outputs` to what the user's
+  // function returned: either in place (returns null) or into a new state that it returns,
+  // `state` left as it was. Throws (user code failed) before changing `state`.
+  virtual std::unique_ptr<StatePartition> Update(StatePartition& state, const Partition& values,
+                                                 Time now, const TaskInfo& task,
+                                                 Partition* outputs) const = 0;
   // The state as (key, state) records, and as the records Seed takes.
   virtual Partition Snapshot(const StatePartition& state) const = 0;
   virtual Partition Records(const StatePartition& state) const = 0;

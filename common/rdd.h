@@ -143,19 +143,6 @@ template <typename S, typename F>
 using StateTypeOf = std::conditional_t<std::is_void_v<S>,
                                        typename CallResult<F>::type::value_type, S>;
 
-// cogroup(previous state, new values) -> the new state of each key (dropped when empty).
-template <typename F, typename K, typename V, typename S>
-struct UpdateStateFn : WrappedFn<F> {
-  std::vector<std::pair<K, S>> operator()(
-      const std::pair<K, std::pair<std::vector<S>, std::vector<V>>>& kv) const {
-    std::optional<S> state;
-    if (!kv.second.first.empty()) state = kv.second.first.front();
-    std::optional<S> next = this->f(kv.second.second, state);
-    if (!next) return {};
-    return {std::make_pair(kv.first, std::move(*next))};
-  }
-};
-
 // Inverse windows: the previous window's value of a key, the reduced values entering and
 // leaving -> the new value, kept if the filter says so.
 struct KeepAll {

@@ -131,6 +131,25 @@ struct StateSpec {
 };
 
 namespace internal {
+// Orders (key, ...) records by the stable hash of the key, so that the same state lists the
+// same way in every run (checkpoints, snapshots).
+template <typename P>
+void SortByStableHash(std::vector<P>* v) {
+  using K = typename P::first_type;
+  StableHash<K> hash;
+  std::vector<std::pair<uint64_t, size_t>> order;
+  order.reserve(v->size());
+  for (size_t i = 0; i < v->size(); ++i) order.emplace_back(hash((*v)[i].first), i);
+  std::sort(order.begin(), order.end(), [v](const auto& a, const auto& b) {
+    if (a.first != b.first) return a.first < b.first;
+    return EncodeToString((*v)[a.second].first) < EncodeToString((*v)[b.second].first);
+  });
+  std::vector<P> sorted;
+  sorted.reserve(v->size());
+  for (const auto& o : order) sorted.push_back(std::move((*v)[o.second]));
+  *v = std::move(sorted);
+}
+
 // mapWithState's per-partition work in the executor that keeps the partition's state: a hash
 // map of each key's state and the time of its last update. An update visits the batch's
 // records and the keys whose idle time ran out (found through an index by update time), so
@@ -154,8 +173,9 @@ class MapWithStateOp : public OpBase<MapWithStateOp<F, K, V, S, M>, StateOp> {
     return part;
   }
 
-  Partition Update(StatePartition& state, const Partition& values, Time time,
-                   const TaskInfo&) const override {
+  std::unique_ptr<StatePartition> Update(StatePartition& state, const Partition& values,
+                                         Time time, const TaskInfo&,
+                                         Partition* outputs) const override {
     Part& part = static_cast<Part&>(state);
     const int64_t now = time.milliseconds();
     // Nothing below changes `part` until the user's function has run for every key.
@@ -201,7 +221,8 @@ class MapWithStateOp : public OpBase<MapWithStateOp<F, K, V, S, M>, StateOp> {
       part.map.insert_or_assign(k, Stored(std::move(*value), now));
       if (timeout_ms_ >= 0) part.by_time[now].push_back(k);
     }
-    return Partition::Of(std::move(out));
+    *outputs = Partition::Of(std::move(out));
+    return nullptr;  // updated in place
   }
 
   Partition Snapshot(const StatePartition& state) const override {
@@ -241,25 +262,74 @@ class MapWithStateOp : public OpBase<MapWithStateOp<F, K, V, S, M>, StateOp> {
     // in its older bucket too; the scan skips it there.
     std::map<int64_t, std::vector<K>> by_time;
   };
-  // The same state lists the same way in every run (checkpoints, snapshots).
-  template <typename P>
-  static void SortByStableHash(std::vector<P>* v) {
-    StableHash<K> hash;
-    std::vector<std::pair<uint64_t, size_t>> order;
-    order.reserve(v->size());
-    for (size_t i = 0; i < v->size(); ++i) order.emplace_back(hash((*v)[i].first), i);
-    std::sort(order.begin(), order.end(), [v](const auto& a, const auto& b) {
-      if (a.first != b.first) return a.first < b.first;
-      return EncodeToString((*v)[a.second].first) < EncodeToString((*v)[b.second].first);
-    });
-    std::vector<P> sorted;
-    sorted.reserve(v->size());
-    for (const auto& o : order) sorted.push_back(std::move((*v)[o.second]));
-    *v = std::move(sorted);
-  }
-
   F f_;
   int64_t timeout_ms_;
+};
+
+// updateStateByKey's per-partition work in the executor that keeps the partition's state:
+// f(new values, state) for every key with state or values, each batch, into a new map (the
+// previous one stays readable while a window over the state stream needs it).
+template <typename F, typename K, typename V, typename S>
+class UpdateStateOp : public OpBase<UpdateStateOp<F, K, V, S>, StateOp> {
+ public:
+  using Record = std::pair<K, S>;
+
+  explicit UpdateStateOp(F f) : f_(std::move(f)) {}
+
+  std::unique_ptr<StatePartition> Seed(const Partition* records) const override {
+    auto part = std::make_unique<Part>(this->Key());
+    if (records == nullptr) return part;
+    for (const Record& r : records->As<Record>()) part->map.insert_or_assign(r.first, r.second);
+    return part;
+  }
+
+  std::unique_ptr<StatePartition> Update(StatePartition& state, const Partition& values, Time,
+                                         const TaskInfo&, Partition* outputs) const override {
+    const Part& prev = static_cast<const Part&>(state);
+    HashMap<K, std::vector<V>> grouped;
+    for (const auto& kv : values.As<std::pair<K, V>>()) grouped[kv.first].push_back(kv.second);
+    auto next = std::make_unique<Part>(this->Key());
+    next->map.reserve(prev.map.size() + grouped.size());
+    const std::vector<V> none;
+    for (const auto& [k, s] : prev.map) {
+      auto g = grouped.find(k);
+      std::optional<S> r = f_(g == grouped.end() ? none : g->second, std::optional<S>(s));
+      if (r) next->map.emplace(k, std::move(*r));
+    }
+    for (auto& [k, vs] : grouped) {
+      if (prev.map.contains(k)) continue;
+      std::optional<S> r = f_(vs, std::optional<S>());
+      if (r) next->map.emplace(k, std::move(*r));
+    }
+    *outputs = Partition::Of(std::vector<Record>());  // the state stream reads the state
+    return next;
+  }
+
+  Partition Snapshot(const StatePartition& state) const override { return Records(state); }
+  Partition Records(const StatePartition& state) const override {
+    const Part& part = static_cast<const Part&>(state);
+    std::vector<Record> out(part.map.begin(), part.map.end());
+    SortByStableHash(&out);
+    return Partition::Of(std::move(out));
+  }
+
+  void SaveClosure(Writer& w) const override { internal::SaveClosure(f_, w); }
+  static std::unique_ptr<Op> Load(Reader& r) {
+    auto f = LoadClosure<F>(r);
+    if (!f) return nullptr;
+    return std::make_unique<UpdateStateOp>(std::move(*f));
+  }
+
+ private:
+  struct Part : StatePartition {
+    explicit Part(const char* key) : op_key(key) {}
+    const char* OpKey() const override { return op_key; }
+    size_t size() const override { return map.size(); }
+    const char* op_key;
+    HashMap<K, S> map;
+  };
+
+  F f_;
 };
 
 // Stamps an initial state with the batch it is given at.

@@ -159,6 +159,7 @@ class StateRdd : public RddNode {
     st->set_prev_ms(spec_.prev_ms);
     st->set_new_ms(spec_.new_ms);
     st->set_partition(p);
+    st->set_keep_versions(spec_.keep_versions);
     *st->mutable_op() = op_;
     if (values_ != nullptr) values_->Describe(p, st->mutable_values());
     if (seed_ != nullptr) seed_->Describe(p, st->mutable_seed());

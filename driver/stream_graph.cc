@@ -156,6 +156,7 @@ void PersistStream(const StreamRef& stream) { stream->Persist(); }
 void RegisterStatefulStream(const StreamRef& stream, StatefulStream state) {
   stream->ctx()->AddStatefulStream(stream.get(), std::move(state));
 }
+Duration RememberOf(const StreamNode* stream) { return stream->remember(); }
 int64_t LatestStateCheckpoint(const StreamNode* stream, std::vector<std::string>* parts) {
   return stream->ctx()->LatestStateCheckpoint(stream, parts);
 }

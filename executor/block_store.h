@@ -4,6 +4,7 @@
 // This is the in-memory store local mode uses; the RocksDB-backed store of the cluster
 // implements the same BlockStore interface. Thread-safe.
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -72,10 +73,12 @@ class StateStore {
  public:
   struct Slot {
     absl::Mutex mu;
-    std::unique_ptr<StatePartition> state ABSL_GUARDED_BY(mu);
+    std::shared_ptr<StatePartition> state ABSL_GUARDED_BY(mu);
     int64_t version ABSL_GUARDED_BY(mu) = -1;       // the batch the state is as of (ms)
     int64_t prev_version ABSL_GUARDED_BY(mu) = -1;  // the batch the last update started from
     Partition last_output ABSL_GUARDED_BY(mu);      // that update's outputs, for a retry
+    // Earlier versions still read (by batch), when updates make new ones.
+    std::map<int64_t, std::shared_ptr<StatePartition>> older ABSL_GUARDED_BY(mu);
   };
   // The slot, created empty when new.
   std::shared_ptr<Slot> Get(const std::string& state_key, int partition);

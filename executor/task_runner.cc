@@ -1,5 +1,6 @@
 #include "executor/task_runner.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <exception>
@@ -141,14 +142,20 @@ class Evaluator {
           held ? absl::StrCat(" (it holds the state as of ", slot->version, " ms)") : ""));
     };
     if (st.mode() != proto::StateInput::UPDATE) {
-      if (held && slot->version > st.new_ms()) {
+      const StatePartition* read = nullptr;
+      if (held && slot->version == st.new_ms()) {
+        read = slot->state.get();
+      } else if (auto it = slot->older.find(st.new_ms()); held && it != slot->older.end()) {
+        read = it->second.get();
+      } else if (held && slot->version > st.new_ms()) {
         return absl::FailedPreconditionError(absl::StrCat(
             "the state of batch ", st.new_ms(), " ms was read after batch ", slot->version,
-            " ms updated it: stateSnapshots() are read in their own batch"));
+            " ms updated it: mapWithState's stateSnapshots() are read in their own batch"));
+      } else {
+        return lost(st.new_ms());
       }
-      if (!held || slot->version != st.new_ms()) return lost(st.new_ms());
-      *out = st.mode() == proto::StateInput::SNAPSHOT ? (*op)->Snapshot(*slot->state)
-                                                        : (*op)->Records(*slot->state);
+      *out = st.mode() == proto::StateInput::SNAPSHOT ? (*op)->Snapshot(*read)
+                                                        : (*op)->Records(*read);
       return absl::OkStatus();
     }
     // This very update ran already (a retried task): its outputs again.
@@ -175,8 +182,20 @@ class Evaluator {
     absl::Status s = Eval(st.values(), &values);
     if (!s.ok()) return s;
     // Throws before changing the state when the user's function fails.
-    *out = (*op)->Update(*state, values, Time(st.new_ms()), info_);
-    if (seeded != nullptr) slot->state = std::move(seeded);
+    std::unique_ptr<StatePartition> next =
+        (*op)->Update(*state, values, Time(st.new_ms()), info_, out);
+    if (seeded != nullptr) {
+      slot->older.clear();  // another line of versions starts
+      slot->state = std::move(seeded);
+    }
+    if (next != nullptr) {
+      if (st.keep_versions() > 1) slot->older[st.prev_ms()] = slot->state;
+      slot->state = std::move(next);
+    }
+    while (!slot->older.empty() &&
+           static_cast<int64_t>(slot->older.size()) >= std::max(1, st.keep_versions())) {
+      slot->older.erase(slot->older.begin());
+    }
     slot->prev_version = st.prev_ms();
     slot->version = st.new_ms();
     slot->last_output = *out;

@@ -173,9 +173,11 @@ TEST(ClusterTest, LosingAnExecutorRebuildsTheStateItKept) {
     EXPECT_EQ(std::stoll(m[4]), total) << line;
   }
   EXPECT_GE(seen, 65);
-  EXPECT_NE(cluster.driver().Stderr().find("rebuilding the state of mapWithState"),
-            std::string::npos)
-      << cluster.driver().Stderr();
+  for (const char* kind : {"mapWithState", "updateStateByKey"}) {
+    EXPECT_NE(cluster.driver().Stderr().find(std::string("rebuilding the state of ") + kind),
+              std::string::npos)
+        << cluster.driver().Stderr();
+  }
   job.Kill(SIGTERM);
   job.Wait(30s);
 }

@@ -51,21 +51,28 @@ TEST(StateOpsTest, UpdateStateByKeyMatchesBruteForce) {
     bool with_initial = seed % 2 == 0;
     int partitions = static_cast<int>(rng() % 4);  // 0: the default
     std::vector<std::pair<int32_t, SumState>> initial = {{1, {3, 0}}, {2, {5, 0}}, {100, {1, 0}}};
-    Collector<std::pair<int32_t, SumState>> out;
+    Collector<std::pair<int32_t, SumState>> out, windowed;
     auto fn = [](const std::vector<int64_t>& vs, const std::optional<SumState>& st) {
       return Update(vs, st);
     };
-    if (with_initial) {
-      out.Attach(values.updateStateByKey(fn, partitions, env.ssc().parallelize(initial, 2)));
-    } else {
-      out.Attach(values.updateStateByKey(fn, partitions));
-    }
-    auto times = RunPlans<KV>(env, {{q.get(), &plan}});
+    auto states = with_initial
+                      ? values.updateStateByKey(fn, partitions, env.ssc().parallelize(initial, 2))
+                      : values.updateStateByKey(fn, partitions);
+    // The executors keep the versions a window over the state reads.
+    out.Attach(states.checkpoint(Seconds(3)));
+    windowed.Attach(states.window(Seconds(2)));
+    // Odd seeds lose the executors' state before one batch; it is rebuilt (see mapWithState).
+    size_t lose_before = seed % 2 == 1 ? 1 + rng() % 7 : plan.size();
+    internal::ContextCore* core = env.ssc().core();
+    auto times = RunPlans<KV>(env, {{q.get(), &plan}}, [core, lose_before](size_t i) {
+      if (i == lose_before) core->state_store().Clear();
+    });
 
     std::map<int32_t, SumState> state;
     if (with_initial) {
       for (const auto& [k, st] : initial) state[k] = st;
     }
+    std::vector<std::pair<int32_t, SumState>> previous;
     for (size_t i = 0; i < times.size(); ++i) {
       std::map<int32_t, std::vector<int64_t>> batch;
       for (const auto& kv : plan[i].records) batch[kv.first].push_back(kv.second);
@@ -84,7 +91,12 @@ TEST(StateOpsTest, UpdateStateByKeyMatchesBruteForce) {
       state = next;
       std::vector<std::pair<int32_t, SumState>> expected(state.begin(), state.end());
       EXPECT_EQ(Sorted(out.At(times[i])), expected)
-          << "seed " << seed << " batch " << i << " master " << master;
+          << "seed " << seed << " batch " << i << " master " << master << " state lost before batch "
+          << lose_before;
+      std::vector<std::pair<int32_t, SumState>> window = previous;
+      window.insert(window.end(), expected.begin(), expected.end());
+      EXPECT_EQ(Sorted(windowed.At(times[i])), Sorted(window)) << "seed " << seed << " batch " << i;
+      previous = expected;
     }
     ExpectNoFailures(env, times.size());
   }
