@@ -165,6 +165,27 @@ class ExecutorState {
   std::vector<std::string> seed_parts_;  // the seed's partitions, when from a checkpoint
 };
 
+// Makes `stream` the stateful stream of `state`: an output of its own named `kind` (so that it
+// is computed every batch, in order), checkpointed and restored through `state`.
+template <typename State>
+void RegisterExecutorState(const std::shared_ptr<State>& state, const StreamRef& stream,
+                           const std::string& kind, const std::string& type,
+                           Duration default_interval, bool keeps_versions) {
+  RegisterOutput(stream, [](const RddRef&, Time) {});
+  NameLastOutput(stream, kind);
+  StatefulStream stateful;
+  stateful.kind = kind;
+  stateful.type = type;
+  stateful.default_interval = default_interval;
+  stateful.replays_inputs = true;
+  stateful.save = [state] { return state->Save(); };
+  stateful.restore = [state](std::vector<std::string> parts, Time t) {
+    state->Restore(std::move(parts), t);
+  };
+  RegisterStatefulStream(stream, std::move(stateful));
+  state->set_stream(stream.get(), keeps_versions);
+}
+
 template <typename T>
 struct ToCountPair {
   std::pair<T, int64_t> operator()(const T& x) const { return {x, 1}; }
@@ -524,19 +545,9 @@ class DStream {
         [state](const std::vector<internal::RddRef>&, Time t) -> internal::RddRef {
           return state->Read(internal::StateRddSpec::kSnapshot, t.milliseconds());
         });
-    internal::RegisterOutput(core, [](const internal::RddRef&, Time) {});
-    internal::NameLastOutput(core, "mapWithState");
-    internal::StatefulStream stateful;
-    stateful.kind = "mapWithState";
-    stateful.type = typeid(Record).name();
-    stateful.default_interval = Milliseconds(10 * internal::SlideOf(core).milliseconds());
-    stateful.replays_inputs = true;
-    stateful.save = [state] { return state->Save(); };
-    stateful.restore = [state](std::vector<std::string> parts, Time t) {
-      state->Restore(std::move(parts), t);
-    };
-    internal::RegisterStatefulStream(core, std::move(stateful));
-    state->set_stream(core.get(), /*keeps_versions=*/false);
+    internal::RegisterExecutorState(state, core, "mapWithState", typeid(Record).name(),
+                                    Milliseconds(10 * internal::SlideOf(core).milliseconds()),
+                                    /*keeps_versions=*/false);
     auto mapped = internal::MakeDerivedStream(
         std::vector<internal::StreamRef>{core},
         [mapped_rdds, ctx](const std::vector<internal::RddRef>&, Time t) -> internal::RddRef {
@@ -612,8 +623,7 @@ class DStream {
     auto state = std::make_shared<internal::ExecutorState<K, V, Out>>(
         ctx, std::make_shared<const Op>(std::move(f)), n, parent.node_,
         [initial](int64_t) { return initial; });
-    // The state stream is an output of its own (below), so it is computed every batch, in
-    // order; its RDD reads the executors' state of that batch.
+    // Its RDD reads the executors' state of that batch.
     auto node = internal::MakeDerivedStream(
         {parent.node_},
         [state](const std::vector<internal::RddRef>& ps, Time t) -> internal::RddRef {
@@ -622,19 +632,9 @@ class DStream {
           });
           return state->Read(internal::StateRddSpec::kSnapshot, t.milliseconds());
         });
-    internal::RegisterOutput(node, [](const internal::RddRef&, Time) {});
-    internal::NameLastOutput(node, "updateStateByKey");
-    internal::StatefulStream stateful;
-    stateful.kind = "updateStateByKey";
-    stateful.type = typeid(Out).name();
-    stateful.default_interval = internal::DefaultCheckpointInterval(internal::SlideOf(node));
-    stateful.replays_inputs = true;
-    stateful.save = [state] { return state->Save(); };
-    stateful.restore = [state](std::vector<std::string> parts, Time t) {
-      state->Restore(std::move(parts), t);
-    };
-    internal::RegisterStatefulStream(node, std::move(stateful));
-    state->set_stream(node.get(), /*keeps_versions=*/true);
+    internal::RegisterExecutorState(state, node, "updateStateByKey", typeid(Out).name(),
+                                    internal::DefaultCheckpointInterval(internal::SlideOf(node)),
+                                    /*keeps_versions=*/true);
     return DStream<Out>(node);
   }
 

@@ -131,6 +131,16 @@ struct StateSpec {
 };
 
 namespace internal {
+// A partition of state as a hash map, marked with the op that made it.
+template <typename Map>
+struct MapStatePartition : StatePartition {
+  explicit MapStatePartition(const char* key) : op_key(key) {}
+  const char* OpKey() const override { return op_key; }
+  size_t size() const override { return map.size(); }
+  const char* op_key;
+  Map map;
+};
+
 // Orders (key, ...) records by the stable hash of the key, so that the same state lists the
 // same way in every run (checkpoints, snapshots).
 template <typename P>
@@ -252,12 +262,8 @@ class MapWithStateOp : public OpBase<MapWithStateOp<F, K, V, S, M>, StateOp> {
   }
 
  private:
-  struct Part : StatePartition {
-    explicit Part(const char* key) : op_key(key) {}
-    const char* OpKey() const override { return op_key; }
-    size_t size() const override { return map.size(); }
-    const char* op_key;
-    HashMap<K, Stored> map;
+  struct Part : MapStatePartition<HashMap<K, Stored>> {
+    using MapStatePartition<HashMap<K, Stored>>::MapStatePartition;
     // Keys by the time of their last update, with a timeout only. A key updated again stays
     // in its older bucket too; the scan skips it there.
     std::map<int64_t, std::vector<K>> by_time;
@@ -321,13 +327,7 @@ class UpdateStateOp : public OpBase<UpdateStateOp<F, K, V, S>, StateOp> {
   }
 
  private:
-  struct Part : StatePartition {
-    explicit Part(const char* key) : op_key(key) {}
-    const char* OpKey() const override { return op_key; }
-    size_t size() const override { return map.size(); }
-    const char* op_key;
-    HashMap<K, S> map;
-  };
+  using Part = MapStatePartition<HashMap<K, S>>;
 
   F f_;
 };
