@@ -56,8 +56,9 @@ class ExecutorState {
 
   // Set once the stream exists: its checkpoints are found through it, and with
   // `keeps_versions` its remember duration says how many versions the executors keep.
-  void set_stream(const StreamNode* stream, bool keeps_versions) {
+  void set_stream(const StreamNode* stream, std::string kind, bool keeps_versions) {
     stream_ = stream;
+    kind_ = std::move(kind);
     keeps_versions_ = keeps_versions;
   }
 
@@ -70,7 +71,7 @@ class ExecutorState {
   template <typename Run>
   auto Update(Time t, RddRef values, const Run& run) {
     if (last_ms_ >= t.milliseconds()) {
-      throw EmberError("stateful stream: batch " + t.toString() + " computed out of order");
+      throw EmberError(kind_ + ": batch " + t.toString() + " computed out of order");
     }
     if (!initialized_) {
       initialized_ = true;
@@ -157,6 +158,7 @@ class ExecutorState {
   const InitialSeed initial_seed_;
   const std::string key_;  // the executors' name for this state
   const StreamNode* stream_ = nullptr;
+  std::string kind_ = "stateful stream";  // for messages
   bool keeps_versions_ = false;
   bool initialized_ = false;
   int64_t first_ms_ = -1;  // the first batch (the initial state's)
@@ -183,7 +185,7 @@ void RegisterExecutorState(const std::shared_ptr<State>& state, const StreamRef&
     state->Restore(std::move(parts), t);
   };
   RegisterStatefulStream(stream, std::move(stateful));
-  state->set_stream(stream.get(), keeps_versions);
+  state->set_stream(stream.get(), kind, keeps_versions);
 }
 
 template <typename T>
@@ -498,9 +500,6 @@ class DStream {
   template <typename F>
   auto mapWithState(const StateSpecOf<F>& spec) const {
     EMBER_ASSERT_PAIR(T, "mapWithState");
-    // Here, where the function's type is complete: g++ 12 otherwise decides the op's
-    // (deferred) registration finds a captureless lambda not trivially copyable.
-    EMBER_ASSERT_SHIPPABLE(F);
     using Spec = StateSpecOf<F>;
     using K = typename Spec::K;
     using V = typename Spec::V;
@@ -616,7 +615,6 @@ class DStream {
     using V = typename T::second_type;
     using Out = std::pair<K, St>;
     using Op = internal::UpdateStateOp<F, K, V, St>;
-    EMBER_ASSERT_SHIPPABLE(F);  // early, as in mapWithState
     DStream<T> parent = materialize();
     internal::ContextCore* ctx = internal::ContextOf(node_);
     const int n = num_partitions > 0 ? num_partitions : internal::DefaultParallelism(ctx);

@@ -87,7 +87,7 @@ class ResultOp : public Op {
 };
 
 // A partition of a stateful stream's state as an executor keeps it between batches: a typed
-// structure (mapWithState: a hash map of the keys' states) that only its StateOp understands.
+// structure (a hash map of the keys' states) that only its StateOp understands.
 class StatePartition {
  public:
   virtual ~StatePartition() = default;

@@ -171,7 +171,11 @@ class MapWithStateOp : public OpBase<MapWithStateOp<F, K, V, S, M>, StateOp> {
   using Record = std::pair<K, Stored>;   // what checkpoints and seeds hold
   using Snap = std::pair<K, S>;
 
-  MapWithStateOp(F f, int64_t timeout_ms) : f_(std::move(f)), timeout_ms_(timeout_ms) {}
+  MapWithStateOp(F f, int64_t timeout_ms) : f_(std::move(f)), timeout_ms_(timeout_ms) {
+    // Checked where the op is made: left to the (deferred) registration, g++ 12 finds a
+    // captureless lambda not trivially copyable.
+    EMBER_ASSERT_SHIPPABLE(F);
+  }
 
   std::unique_ptr<StatePartition> Seed(const Partition* records) const override {
     auto part = std::make_unique<Part>(this->Key());
@@ -280,7 +284,9 @@ class UpdateStateOp : public OpBase<UpdateStateOp<F, K, V, S>, StateOp> {
  public:
   using Record = std::pair<K, S>;
 
-  explicit UpdateStateOp(F f) : f_(std::move(f)) {}
+  explicit UpdateStateOp(F f) : f_(std::move(f)) {
+    EMBER_ASSERT_SHIPPABLE(F);  // where the op is made, as MapWithStateOp's
+  }
 
   std::unique_ptr<StatePartition> Seed(const Partition* records) const override {
     auto part = std::make_unique<Part>(this->Key());

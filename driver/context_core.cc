@@ -95,7 +95,8 @@ ContextCore::ContextCore(Conf conf, Duration batch_interval)
     : conf_(std::move(conf)),
       batch_interval_(batch_interval),
       resolver_(CurrentPluginRegistry()),
-      run_id_(absl::StrCat(absl::Hex(std::random_device()()), absl::Hex(absl::GetCurrentTimeNanos()))) {
+      run_id_(absl::StrCat(absl::Hex(std::random_device()()),
+                           absl::Hex(absl::GetCurrentTimeNanos()))) {
   if (batch_interval_.milliseconds() <= 0) {
     throw EmberError("the batch interval must be positive, not " + batch_interval_.toString());
   }

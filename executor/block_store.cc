@@ -87,11 +87,6 @@ std::shared_ptr<StateStore::Slot> StateStore::Get(const std::string& state_key, 
   return slot;
 }
 
-void StateStore::Remove(const std::string& state_key) {
-  absl::MutexLock lock(&mu_);
-  slots_.erase(state_key);
-}
-
 void StateStore::RemoveOtherRuns(const std::string& prefix) {
   absl::MutexLock lock(&mu_);
   for (auto it = slots_.begin(); it != slots_.end();) {
@@ -106,13 +101,6 @@ void StateStore::RemoveOtherRuns(const std::string& prefix) {
 void StateStore::Clear() {
   absl::MutexLock lock(&mu_);
   slots_.clear();
-}
-
-size_t StateStore::size() const {
-  absl::MutexLock lock(&mu_);
-  size_t n = 0;
-  for (const auto& [key, parts] : slots_) n += parts.size();
-  return n;
 }
 
 }  // namespace internal

@@ -66,7 +66,7 @@ class PartitionCache {
   absl::flat_hash_map<std::string, Partition> parts_ ABSL_GUARDED_BY(mu_);
 };
 
-// The state of stateful streams (mapWithState) kept between batches: per (state key,
+// The state of stateful streams (mapWithState, updateStateByKey) kept between batches: per (state key,
 // partition) a slot holding the state as of one batch. The task runner locks a slot for the
 // whole of an update; different partitions update in parallel.
 class StateStore {
@@ -82,12 +82,9 @@ class StateStore {
   };
   // The slot, created empty when new.
   std::shared_ptr<Slot> Get(const std::string& state_key, int partition);
-  // Drops every slot of a state key.
-  void Remove(const std::string& state_key);
   // Drops the slots whose key does not start with `prefix`.
   void RemoveOtherRuns(const std::string& prefix);
   void Clear();
-  size_t size() const;
 
  private:
   mutable absl::Mutex mu_;

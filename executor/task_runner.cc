@@ -150,7 +150,8 @@ class Evaluator {
       } else if (held && slot->version > st.new_ms()) {
         return absl::FailedPreconditionError(absl::StrCat(
             "the state of batch ", st.new_ms(), " ms was read after batch ", slot->version,
-            " ms updated it: mapWithState's stateSnapshots() are read in their own batch"));
+            " ms updated it, and the executors keep only the versions its stream remembers ",
+            "(mapWithState's stateSnapshots() are read in their own batch)"));
       } else {
         return lost(st.new_ms());
       }
