@@ -7,7 +7,7 @@
 
 #include "absl/time/time.h"
 #include "common/ember.h"
-#include "driver/context_core.h"
+#include "runtime/context_core.h"
 
 namespace ember {
 namespace bench {

@@ -19,7 +19,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "common/ember.h"
-#include "driver/context_core.h"
+#include "runtime/context_core.h"
 
 namespace {
 

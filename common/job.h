@@ -10,6 +10,7 @@
 // the entry point) and defines `void run(ember::JobContext& job)`, whose body follows it.
 // Exceptions never leave the plugin: the entry point returns their message.
 
+#include <cstdint>
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -18,8 +19,8 @@
 #include "common/conf.h"
 
 // Bumped when the runtime's interface to plugins changes incompatibly.
-#define EMBER_ABI_VERSION 1
-#define EMBER_VERSION_STRING "0.1.0"
+#define EMBER_ABI_VERSION 2
+#define EMBER_VERSION_STRING "0.2.0"
 
 namespace ember {
 
@@ -37,9 +38,34 @@ class JobContext {
   std::vector<std::string> args_;
 };
 
+namespace internal {
+
+// An ELF note (`readelf -n` shows it: owner "Ember", type 1) carrying the ABI and Ember
+// version a plugin was built against, so that a daemon can refuse a plugin of another ABI, or
+// a damaged file, by reading it as data, before anything maps it.
+struct PluginNote {
+  uint32_t namesz;
+  uint32_t descsz;
+  uint32_t type;
+  char name[8];
+  struct {
+    uint32_t abi;
+    char version[28];
+  } desc;
+};
+
+}  // namespace internal
 }  // namespace ember
 
+// The note alone (EMBER_JOB writes it; a test plugin may write another ABI's).
+#define EMBER_PLUGIN_NOTE(abi, version)                                                  \
+  extern "C" __attribute__((section(".note.ember"), used, aligned(4),                    \
+                            visibility("hidden"))) const ::ember::internal::PluginNote   \
+      ember_plugin_note = {6, sizeof(::ember::internal::PluginNote::desc), 1, "Ember",   \
+                           {abi, version}}
+
 #define EMBER_JOB(fn)                                                                    \
+  EMBER_PLUGIN_NOTE(EMBER_ABI_VERSION, EMBER_VERSION_STRING);                            \
   void fn(::ember::JobContext& job);                                                     \
   extern "C" __attribute__((visibility("default"))) int ember_plugin_abi_version() {     \
     return EMBER_ABI_VERSION;                                                            \

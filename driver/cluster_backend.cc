@@ -3,9 +3,9 @@
 #include <glog/logging.h>
 
 #include "absl/strings/str_cat.h"
-#include "common/rpc.h"
+#include "rpc/rpc.h"
 #include "common/streaming_context.h"
-#include "driver/context_core.h"
+#include "runtime/context_core.h"
 
 namespace ember {
 namespace internal {

@@ -14,10 +14,10 @@
 
 #include "absl/synchronization/mutex.h"
 #include "common/conf.h"
-#include "driver/cluster_services.h"
+#include "runtime/cluster_services.h"
 #include "driver/executor_registry.h"
-#include "driver/job_scheduler.h"
-#include "driver/receiver_tracker.h"
+#include "runtime/job_scheduler.h"
+#include "runtime/receiver_tracker.h"
 #include "proto/cluster.pb.h"
 
 namespace ember {

@@ -11,12 +11,12 @@
 #include <thread>
 
 #include "common/conf.h"
-#include "common/properties.h"
-#include "common/rpc.h"
+#include "util/properties.h"
+#include "rpc/rpc.h"
 #include "driver/driver_service.h"
 #include "driver/executor_registry.h"
 #include "driver/job_registry.h"
-#include "driver/streaming_progress.h"
+#include "runtime/streaming_progress.h"
 #include "driver/web_ui.h"
 
 namespace {

@@ -1,7 +1,7 @@
 #include "driver/driver_service.h"
 
-#include "common/rpc.h"
-#include "common/runtime_hooks.h"
+#include "rpc/rpc.h"
+#include "runtime/runtime_hooks.h"
 
 namespace ember {
 namespace internal {

@@ -5,8 +5,8 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "common/rpc.h"
-#include "driver/streaming_progress.h"
+#include "rpc/rpc.h"
+#include "runtime/streaming_progress.h"
 
 namespace ember {
 namespace internal {

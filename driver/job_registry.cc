@@ -11,9 +11,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "common/durable_file.h"
+#include "util/durable_file.h"
 #include "common/errors.h"
-#include "common/rpc.h"
+#include "rpc/rpc.h"
+#include "runtime/plugin_file.h"
 
 namespace ember {
 namespace internal {
@@ -25,6 +26,9 @@ namespace {
 absl::StatusOr<std::shared_ptr<LoadedPlugin>> StoreAndLoadPlugin(const std::string& path,
                                                                  const std::string& bytes,
                                                                  const std::string& shown) {
+  // Checked as data before it is written or mapped (plugin_file.h).
+  auto checked = CheckPluginBytes(bytes, shown);
+  if (!checked.ok()) return checked.status();
   absl::Status written = WriteFileSynced(path, bytes);
   if (!written.ok()) {
     return absl::ResourceExhaustedError("cannot write the plugin to " + path + " (disk full?)");

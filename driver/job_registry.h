@@ -17,7 +17,7 @@
 #include "common/conf.h"
 #include "driver/cluster_backend.h"
 #include "driver/executor_registry.h"
-#include "executor/plugin_loader.h"
+#include "runtime/plugin_loader.h"
 #include "proto/cluster.pb.h"
 
 namespace ember {

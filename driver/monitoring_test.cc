@@ -14,7 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "driver/testing.h"
+#include "runtime/testing.h"
 #include "driver/web_ui.h"
 
 namespace ember {

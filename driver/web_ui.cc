@@ -7,7 +7,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "driver/streaming_progress.h"
+#include "runtime/streaming_progress.h"
 
 namespace ember {
 namespace internal {

@@ -10,8 +10,8 @@
 #include <string>
 #include <thread>
 
-#include "common/properties.h"
-#include "common/rpc.h"
+#include "util/properties.h"
+#include "rpc/rpc.h"
 #include "executor/executor_server.h"
 
 namespace {

@@ -9,10 +9,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "common/clock.h"
-#include "common/rpc.h"
-#include "common/runtime_hooks.h"
-#include "executor/task_runner.h"
+#include "util/clock.h"
+#include "rpc/rpc.h"
+#include "runtime/runtime_hooks.h"
+#include "runtime/task_runner.h"
 
 namespace ember {
 namespace internal {

@@ -21,10 +21,10 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "common/op_registry.h"
-#include "executor/block_store.h"
-#include "executor/plugin_loader.h"
-#include "executor/receiver_supervisor.h"
+#include "util/op_registry.h"
+#include "runtime/block_store.h"
+#include "runtime/plugin_loader.h"
+#include "runtime/receiver_supervisor.h"
 #include "executor/rocksdb_block_store.h"
 #include "proto/cluster.grpc.pb.h"
 

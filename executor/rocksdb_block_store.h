@@ -23,7 +23,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "executor/block_store.h"
+#include "runtime/block_store.h"
 
 // Forward-declared so that code including this header needs no RocksDB headers.
 namespace rocksdb {

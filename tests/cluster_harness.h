@@ -16,7 +16,7 @@
 
 #include <gtest/gtest.h>
 
-#include "common/rpc.h"
+#include "rpc/rpc.h"
 #include "proto/cluster.grpc.pb.h"
 #include "tests/process.h"
 

@@ -311,6 +311,66 @@ TEST(ClusterTest, StatefulStreamsGiveTheSameResultsAsLocalMode) {
 
 // -------------------------------------------------------------------------- errors
 
+// A copy of a real plugin cut at `keep` bytes.
+std::string TruncatedCopy(const std::string& dir, size_t keep) {
+  std::string bytes = testing::ReadFile("tests/jobs/libshuffle_sum.so");
+  std::string path = dir + "/libcut" + std::to_string(keep) + ".so";
+  std::ofstream(path, std::ios::binary) << bytes.substr(0, std::min(keep, bytes.size()));
+  return path;
+}
+
+TEST(ClusterTest, DamagedPluginsAreRefusedAndTheRunningJobGoesOn) {
+  std::string dir = MakeTempDir("cluster-damaged");
+  Cluster cluster(dir, 1);
+  ASSERT_TRUE(cluster.WaitForExecutors(1));
+  // A job that runs while the damaged plugins arrive, and must not notice them.
+  Subprocess job(cluster.Submit({"tests/jobs/libshuffle_sum.so", "--", "30", "1000", "300",
+                                 "12000"}),
+                 dir, "job");
+  ASSERT_TRUE(job.WaitForOutput("result total=", 30s)) << job.Stderr();
+
+  size_t size = testing::ReadFile("tests/jobs/libshuffle_sum.so").size();
+  std::vector<std::string> damaged = {TruncatedCopy(dir, 0),        TruncatedCopy(dir, 40),
+                                      TruncatedCopy(dir, 200),      TruncatedCopy(dir, size / 3),
+                                      TruncatedCopy(dir, size / 2), TruncatedCopy(dir, size - 1)};
+  std::ofstream(dir + "/libtext.so") << "this is not an ELF file";
+  damaged.push_back(dir + "/libtext.so");
+  auto stub = proto::Driver::NewStub(rpc::MakeChannel(cluster.address()));
+  for (const auto& path : damaged) {
+    // ember-submit refuses it itself, in both modes...
+    Subprocess submit(cluster.Submit({path}), dir, "submit");
+    EXPECT_EQ(submit.Wait(30s), 3) << submit.Stderr();
+    EXPECT_NE(submit.Stderr().find("cannot load job plugin " + path), std::string::npos)
+        << submit.Stderr();
+    Subprocess local({"tools/ember-submit", "--master", "local[1]", path}, dir, "local");
+    EXPECT_EQ(local.Wait(30s), 3) << local.Stderr();
+    // ...and so does the driver, sent the bytes by a client that does not check them.
+    grpc::ClientContext call;
+    call.set_deadline(std::chrono::system_clock::now() + 10s);
+    proto::SubmitJobRequest request;
+    request.set_plugin(testing::ReadFile(path));
+    request.set_plugin_name("libdamaged.so");
+    proto::SubmitJobReply reply;
+    grpc::Status s = stub->SubmitJob(&call, request, &reply);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+    std::string expected = request.plugin().empty() ? "the job plugin is empty"
+                                                    : "cannot load job plugin libdamaged.so";
+    EXPECT_NE(s.error_message().find(expected), std::string::npos) << s.error_message();
+  }
+  EXPECT_TRUE(cluster.driver().running());
+  ASSERT_EQ(job.Wait(60s), 0) << job.Stderr() << cluster.driver().Stderr();
+  // Every batch of the running job, exact.
+  std::string expected;
+  for (int i = 0; i < 30; ++i) {
+    Expected e = ShuffleSum(i, 1000);
+    expected += "result total=" + std::to_string(e.total) +
+                " groups=7 digest=" + std::to_string(e.digest) + "\n";
+  }
+  EXPECT_EQ(job.Stdout(), expected);
+  EXPECT_EQ(cluster.LiveExecutors().size(), 1u);
+}
+
+
 TEST(ClusterTest, BadInputGetsClearErrorsAndTheClusterStaysHealthy) {
   std::string dir = MakeTempDir("cluster-errors");
   std::string secret = dir + "/secret";

@@ -7,7 +7,8 @@
 #include <thread>
 
 #include "absl/strings/str_format.h"
-#include "common/rpc.h"
+#include "rpc/rpc.h"
+#include "runtime/plugin_file.h"
 
 namespace ember {
 namespace submit {
@@ -75,19 +76,32 @@ int ClusterClient::Fail(const grpc::Status& s, const std::string& what) {
   }
 }
 
+bool ClusterClient::ReadPlugin(const std::string& path, std::string* bytes) {
+  // The same check the driver makes, so that a damaged copy is refused before it travels.
+  auto checked = internal::CheckPluginFile(path);
+  if (!checked.ok()) {
+    err_ << "ember-submit: " << checked.status().message() << "\n";
+    return false;
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  *bytes = out.str();
+  if (!in || bytes->empty()) {
+    err_ << "ember-submit: cannot read job plugin " << path << "\n";
+    return false;
+  }
+  return true;
+}
+
 int ClusterClient::Submit(const std::string& plugin_path, const std::string& name,
                           const std::map<std::string, std::string>& conf,
                           const std::vector<std::string>& args, bool detach) {
-  std::ifstream in(plugin_path, std::ios::binary);
-  if (!in) {
-    err_ << "ember-submit: cannot read job plugin " << plugin_path << "\n";
-    return kExitBadPlugin;
-  }
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
+  std::string bytes;
+  if (!ReadPlugin(plugin_path, &bytes)) return kExitBadPlugin;
   proto::SubmitJobRequest request;
   request.set_name(name);
-  request.set_plugin(bytes.str());
+  request.set_plugin(std::move(bytes));
   request.set_plugin_name(BaseName(plugin_path));
   for (const auto& [k, v] : conf) (*request.mutable_conf())[k] = v;
   for (const auto& a : args) request.add_args(a);
@@ -239,19 +253,14 @@ int ClusterClient::Kill(const std::string& app_id) {
 }
 
 int ClusterClient::Upgrade(const std::string& app_id, const std::string& plugin_path) {
-  std::ifstream in(plugin_path, std::ios::binary);
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  if (!in || bytes.str().empty()) {
-    err_ << "ember-submit: cannot read job plugin " << plugin_path << "\n";
-    return kExitBadPlugin;
-  }
+  std::string bytes;
+  if (!ReadPlugin(plugin_path, &bytes)) return kExitBadPlugin;
   if (!Connect()) return kExitDriver;
   grpc::ClientContext call;
   Prepare(&call, 180);
   proto::UpgradeJobRequest request;
   request.set_app_id(app_id);
-  request.set_plugin(bytes.str());
+  request.set_plugin(std::move(bytes));
   request.set_plugin_name(plugin_path.substr(plugin_path.find_last_of('/') + 1));
   proto::UpgradeJobReply reply;
   grpc::Status s = stub_->UpgradeJob(&call, request, &reply);

@@ -45,6 +45,8 @@ class ClusterClient {
  private:
   bool Connect();
   void Prepare(grpc::ClientContext* call, int deadline_s);
+  // Reads and checks a plugin file; false (the reason printed) when it cannot be sent.
+  bool ReadPlugin(const std::string& path, std::string* bytes);
   int Fail(const grpc::Status& s, const std::string& what);
 
   const std::string address_, secret_;

@@ -14,15 +14,15 @@
 #include <vector>
 
 #include "common/conf.h"
-#include "common/durable_file.h"
+#include "util/durable_file.h"
 #include "common/job.h"
-#include "common/properties.h"
-#include "common/rpc.h"
-#include "driver/checkpoint_store.h"
-#include "driver/context_core.h"
-#include "driver/local_backend.h"
+#include "util/properties.h"
+#include "rpc/rpc.h"
+#include "runtime/checkpoint_store.h"
+#include "runtime/context_core.h"
+#include "runtime/local_backend.h"
 #include "driver/web_ui.h"
-#include "executor/plugin_loader.h"
+#include "runtime/plugin_loader.h"
 #include "tools/cluster_client.h"
 
 namespace {

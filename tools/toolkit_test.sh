@@ -18,7 +18,8 @@ eventually() {
 }
 
 tools/install.sh --prefix "$prefix" || fail "install"
-grep -q '^abi 1$' "$prefix/share/ember/VERSION" || fail "VERSION does not record the ABI"
+abi=$(sed -n 's/#define EMBER_ABI_VERSION \([0-9]*\)/\1/p' "$root/common/job.h")
+grep -q "^abi $abi\$" "$prefix/share/ember/VERSION" || fail "VERSION does not record the ABI ($abi)"
 
 cp -r "$prefix/share/ember/template" "$tmp/job"
 cd "$tmp/job"
@@ -63,10 +64,10 @@ awk -F'[(,)]' '/^\(a,/{a+=$3} /^\(b,/{b+=$3} END{exit !(a > 0 && b == 2*a)}' clu
   || fail "counts are not whole lines"
 
 # A plugin built against another ABI: refused by the driver, naming both versions.
-"$prefix/bin/ember-submit" --master "ember://$driver" "$root/executor/testdata/libwrong_abi.so" \
+"$prefix/bin/ember-submit" --master "ember://$driver" "$root/runtime/testdata/libwrong_abi.so" \
   >abi.out 2>abi.err
 [ $? -eq 3 ] || { cat abi.err; fail "a wrong-ABI plugin was not refused with exit 3"; }
-grep -q 'ABI 999' abi.err && grep -q 'ABI 1)' abi.err || { cat abi.err; fail "the message does not name both ABI versions"; }
-"$prefix/bin/ember-submit" --master 'local[1]' "$root/executor/testdata/libwrong_abi.so" >/dev/null 2>abi-local.err
+grep -q 'ABI 999' abi.err && grep -q "ABI $abi)" abi.err || { cat abi.err; fail "the message does not name both ABI versions"; }
+"$prefix/bin/ember-submit" --master 'local[1]' "$root/runtime/testdata/libwrong_abi.so" >/dev/null 2>abi-local.err
 [ $? -eq 3 ] || fail "local mode accepted a wrong-ABI plugin"
 echo PASSED

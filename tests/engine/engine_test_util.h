@@ -25,7 +25,7 @@
 #include <utility>
 #include <vector>
 
-#include "driver/testing.h"
+#include "runtime/testing.h"
 
 namespace ember {
 namespace enginetest {

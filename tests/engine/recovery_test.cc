@@ -13,7 +13,7 @@
 #include <cstdio>
 #include <thread>
 
-#include "driver/checkpoint_store.h"
+#include "runtime/checkpoint_store.h"
 #include "engine_test_util.h"
 
 namespace ember {

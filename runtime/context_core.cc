@@ -1,0 +1,640 @@
+#include "runtime/context_core.h"
+
+#include <glog/logging.h>
+
+#include <filesystem>
+#include <iostream>
+#include <optional>
+#include <random>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/errors.h"
+#include "common/streaming_context.h"
+#include "runtime/checkpoint_store.h"
+
+namespace ember {
+namespace internal {
+
+namespace {
+
+thread_local Time current_batch_time;
+
+absl::Mutex default_sink_mu(absl::kConstInit);
+OutputSink& DefaultSink() {
+  static auto* sink =
+      new OutputSink([](const std::string& text) { std::cout << text << std::flush; });
+  return *sink;
+}
+
+// Counts a result op's records: the partition's size (no typed code needed).
+class PartitionSizeOp : public OpBase<PartitionSizeOp, ResultOp> {
+ public:
+  std::string Run(const Partition& input, const TaskInfo&) const override {
+    return EncodeToString(static_cast<uint64_t>(input.size));
+  }
+  void SaveClosure(Writer&) const override {}
+  static std::unique_ptr<Op> Load(Reader&) { return std::make_unique<PartitionSizeOp>(); }
+};
+
+// Every stream reachable from the outputs, each once.
+void CollectStreams(const StreamRef& s, std::set<StreamNode*>* seen,
+                    std::vector<StreamNode*>* out) {
+  if (!seen->insert(s.get()).second) return;
+  out->push_back(s.get());
+  for (const auto& p : s->parents()) CollectStreams(p, seen, out);
+}
+
+}  // namespace
+
+namespace {
+thread_local ClusterServicesFactory cluster_services_factory;
+absl::Mutex live_mu(absl::kConstInit);
+std::set<ContextCore*>& LiveContexts() {
+  static auto* live = new std::set<ContextCore*>();
+  return *live;
+}
+}  // namespace
+
+void SetThreadClusterServicesFactory(ClusterServicesFactory factory) {
+  cluster_services_factory = std::move(factory);
+}
+const ClusterServicesFactory& ThreadClusterServicesFactory() { return cluster_services_factory; }
+
+void SetDefaultOutputSink(OutputSink sink) {
+  absl::MutexLock lock(&default_sink_mu);
+  DefaultSink() = std::move(sink);
+}
+
+std::shared_ptr<const ResultOp> CountResultOp() { return std::make_shared<PartitionSizeOp>(); }
+
+int DefaultParallelism(ContextCore* ctx) { return ctx->DefaultParallelism(); }
+std::string NewStateKey(ContextCore* ctx) { return ctx->NewStateKey(); }
+
+int DefaultShufflePartitions(const std::vector<RddRef>& parents) {
+  int most = 0;
+  ContextCore* ctx = nullptr;
+  for (const auto& p : parents) {
+    if (p == nullptr) continue;
+    most = std::max(most, p->num_partitions());
+    ctx = p->ctx();
+  }
+  if (ctx != nullptr && ctx->conf().contains("ember.default.parallelism")) {
+    return ctx->DefaultParallelism();
+  }
+  return std::max(1, most);
+}
+
+std::vector<std::string> RunJob(const RddRef& rdd, std::shared_ptr<const ResultOp> op,
+                                const std::vector<int>& partitions) {
+  return rdd->ctx()->RunJob(rdd, *op, partitions);
+}
+
+ContextCore::ContextCore(Conf conf, Duration batch_interval)
+    : conf_(std::move(conf)),
+      batch_interval_(batch_interval),
+      resolver_(CurrentPluginRegistry()),
+      run_id_(absl::StrCat(absl::Hex(std::random_device()()),
+                           absl::Hex(absl::GetCurrentTimeNanos()))) {
+  if (batch_interval_.milliseconds() <= 0) {
+    throw EmberError("the batch interval must be positive, not " + batch_interval_.toString());
+  }
+  bool cluster_master = conf_.master().rfind("ember://", 0) == 0;
+  if (cluster_master && ThreadClusterServicesFactory()) {
+    cluster_ = ThreadClusterServicesFactory()(this, conf_);
+    max_failures_ = static_cast<int>(conf_.getInt("ember.task.maxFailures", 4));
+    if (max_failures_ <= 0) throw EmberError("ember.task.maxFailures must be positive");
+    local_slots_ = std::max(2, cluster_->TotalSlots());
+  } else if (cluster_master) {
+    throw EmberError("master '" + conf_.master() +
+                     "' is a cluster: submit the job to it with `ember-submit --master " +
+                     conf_.master() + " libjob.so`");
+  } else if (!ParseLocalMaster(conf_.master(), &local_slots_, &max_failures_)) {
+    throw EmberError("master '" + conf_.master() +
+                     "' cannot run in this process: use local, local[N], local[*] or "
+                     "local[N,F] here, and `ember-submit --master ember://HOST:PORT` for a "
+                     "cluster");
+  }
+  std::string clock = conf_.get("ember.streaming.clock", "system");
+  if (clock == "manual") {
+    clock_ = std::make_unique<ManualClock>(conf_.getInt("ember.streaming.manualClock.startMs", 0));
+  } else if (clock == "system") {
+    clock_ = std::make_unique<SystemClock>();
+  } else {
+    throw EmberError("ember.streaming.clock must be system or manual, not " + clock);
+  }
+  default_parallelism_ = static_cast<int>(conf_.getInt("ember.default.parallelism", local_slots_));
+  if (default_parallelism_ <= 0) throw EmberError("ember.default.parallelism must be positive");
+  if (cluster_ != nullptr) {
+    std::weak_ptr<ClusterServices> cluster = cluster_;
+    sink_ = [cluster](const std::string& text) {
+      if (auto c = cluster.lock()) c->Emit(text);
+    };
+  } else {
+    absl::MutexLock lock(&default_sink_mu);
+    sink_ = DefaultSink();
+  }
+  bus_ = std::make_unique<ListenerBus>();
+  std::string app_id = conf_.get("ember.app.id", "local-" + std::to_string(clock_->NowMs()));
+  progress_ = std::make_shared<StreamingProgress>(
+      app_id, conf_.appName(), batch_interval_.milliseconds(),
+      static_cast<size_t>(conf_.getInt("ember.streaming.ui.retainedBatches", 1000)));
+  bus_->Add(progress_);
+  Monitor::Global().Add(progress_);
+  blocks_ = std::make_unique<MemoryBlockStore>();
+  shuffles_ = std::make_unique<ShuffleStore>();
+  cache_ = std::make_unique<PartitionCache>();
+  states_ = std::make_unique<StateStore>();
+  ReceiverTracker::Options t;
+  t.clock = clock_.get();
+  t.block_interval = conf_.getDuration("ember.streaming.blockInterval", Milliseconds(200));
+  if (t.block_interval.milliseconds() <= 0) {
+    throw EmberError("ember.streaming.blockInterval must be positive");
+  }
+  t.restart_delay_ms =
+      conf_.getDuration("ember.streaming.receiverRestartDelay", Seconds(2)).milliseconds();
+  t.store = blocks_.get();
+  t.cluster = cluster_.get();
+  t.on_event = [this](const ReceiverStatus& status, const std::string& event) {
+    PostReceiverEvent(status, event);
+  };
+  tracker_ = std::make_unique<ReceiverTracker>(t);
+  BuildBackend(local_slots_);
+  absl::MutexLock lock(&live_mu);
+  LiveContexts().insert(this);
+}
+
+void StopAllContexts(bool graceful) {
+  // Holding the lock keeps every context alive while it stops: a destructor unregisters first.
+  absl::MutexLock lock(&live_mu);
+  for (ContextCore* ctx : LiveContexts()) ctx->Stop(graceful);
+}
+
+ContextCore::~ContextCore() {
+  {
+    absl::MutexLock lock(&live_mu);
+    LiveContexts().erase(this);
+  }
+  Stop(false);
+  // From here on the cluster services never call into this context.
+  if (cluster_ != nullptr) cluster_->Detach();
+  // The job thread may still be finishing a batch that stopped the context: join it (and the
+  // receivers) while everything it uses is alive; members would be destroyed before it.
+  scheduler_.reset();
+  tracker_.reset();
+  // Outputs hold streams which hold RDDs whose shuffles call back into this object.
+  // Listeners hear everything posted before the context goes.
+  bus_.reset();
+  absl::MutexLock lock(&mu_);
+  outputs_.clear();
+  file_streams_.clear();
+}
+
+void ContextCore::BuildBackend(int slots) {
+  dag_.reset();
+  backend_.reset();
+  TaskEnv env;
+  env.ops = &resolver_;
+  env.blocks = blocks_.get();
+  env.shuffles = shuffles_.get();
+  env.cache = cache_.get();
+  env.states = states_.get();
+  if (cluster_ != nullptr) {
+    dag_ = std::make_unique<DagScheduler>(cluster_->backend(), max_failures_);
+    return;
+  }
+  backend_ = std::make_unique<LocalBackend>(slots, env);
+  dag_ = std::make_unique<DagScheduler>(backend_.get(), max_failures_);
+}
+
+void ContextCore::CheckCanAddStreams() const {
+  absl::MutexLock lock(&mu_);
+  if (state_ != static_cast<int>(StreamingContextState::INITIALIZED)) {
+    throw EmberError(
+        "adding new inputs, transformations, and output operations after starting a context "
+        "is not supported");
+  }
+}
+
+void ContextCore::AddOutput(StreamRef stream, std::function<void(const RddRef&, Time)> fn) {
+  CheckCanAddStreams();
+  absl::MutexLock lock(&mu_);
+  outputs_.emplace_back(std::move(stream), std::move(fn));
+  output_names_.push_back("foreachRDD");
+}
+
+void ContextCore::NameLastOutput(const std::string& name) {
+  absl::MutexLock lock(&mu_);
+  if (!output_names_.empty()) output_names_.back() = name;
+}
+
+void ContextCore::AddStatefulStream(StreamNode* stream, StatefulStream state) {
+  CheckCanAddStreams();
+  stream->set_label(state.kind + " of " + state.type);
+  absl::MutexLock lock(&mu_);
+  Duration interval = state.default_interval;
+  stateful_.push_back({stream, std::move(state), interval});
+}
+
+void ContextCore::SetCheckpointInterval(StreamNode* stream, Duration interval) {
+  CheckCanAddStreams();
+  if (interval.milliseconds() <= 0 || interval.milliseconds() % stream->slide().milliseconds() != 0) {
+    throw EmberError("checkpoint interval " + interval.toString() +
+                     " must be a positive multiple of the stream's slide " +
+                     stream->slide().toString());
+  }
+  absl::MutexLock lock(&mu_);
+  for (auto& s : stateful_) {
+    if (s.stream == stream) s.interval = interval;
+  }
+}
+
+void ContextCore::AddStreamingListener(std::shared_ptr<StreamingListener> listener) {
+  if (listener == nullptr) throw EmberError("addStreamingListener: null listener");
+  bus_->Add(std::move(listener));
+}
+
+void ContextCore::PostBatchEvent(const BatchInfo& info, const char* event) {
+  ember::BatchInfo b;
+  b.batchTime = info.batch_time;
+  b.numRecords = info.records;
+  b.submissionTime = info.submission_ms;
+  b.processingStartTime = info.processing_start_ms;
+  b.processingEndTime = info.processing_end_ms;
+  std::string e = event;
+  if (e == "completed") {
+    absl::MutexLock lock(&mu_);
+    auto it = batch_ops_.find(info.batch_time.milliseconds());
+    if (it != batch_ops_.end()) {
+      b.outputOperationInfos = std::move(it->second);
+      batch_ops_.erase(it);
+    }
+  }
+  if (e == "submitted") {
+    bus_->Post([b](StreamingListener& l) { l.onBatchSubmitted(b); });
+  } else if (e == "started") {
+    bus_->Post([b](StreamingListener& l) { l.onBatchStarted(b); });
+  } else {
+    bus_->Post([b](StreamingListener& l) { l.onBatchCompleted(b); });
+  }
+}
+
+void ContextCore::PostReceiverEvent(const ReceiverStatus& status, const std::string& event) {
+  ReceiverInfo r;
+  r.streamId = status.stream_id;
+  r.name = "stream " + std::to_string(status.stream_id);
+  r.active = status.active;
+  r.executorId = status.executor_id;
+  r.location = status.executor_id == "driver" ? "localhost" : status.executor_id;
+  r.lastErrorMessage = status.last_error;
+  r.lastError = status.last_error;
+  r.lastErrorTime = status.last_error.empty() ? -1 : status.last_error_time_ms;
+  if (event == "started") {
+    bus_->Post([r](StreamingListener& l) { l.onReceiverStarted(r); });
+  } else if (event == "stopped") {
+    bus_->Post([r](StreamingListener& l) { l.onReceiverStopped(r); });
+  } else {
+    bus_->Post([r](StreamingListener& l) { l.onReceiverError(r); });
+  }
+}
+
+StreamRef ContextCore::AddReceiverStream(std::shared_ptr<const ReceiverFactoryOp> factory,
+                                         std::shared_ptr<const DecoderOp> decoder) {
+  CheckCanAddStreams();
+  int id = tracker_->AddStream(std::move(factory));
+  return std::make_shared<ReceiverInputStream>(this, id, ToSpec(*decoder));
+}
+
+StreamRef ContextCore::AddFileStream(FileInputStream::Options options) {
+  CheckCanAddStreams();
+  auto stream = std::make_shared<FileInputStream>(this, std::move(options));
+  absl::MutexLock lock(&mu_);
+  file_streams_.push_back(stream);
+  return stream;
+}
+
+std::vector<std::string> ContextCore::RunJob(const RddRef& rdd, const ResultOp& op,
+                                             const std::vector<int>& partitions) {
+  auto results = dag_->RunJob(rdd, op, partitions, current_batch_time);
+  if (!results.ok()) {
+    std::string message(results.status().message());
+    if (message.find("state lost: ") != std::string::npos) throw StateLostError(message);
+    throw EmberError(message);
+  }
+  return std::move(*results);
+}
+
+void ContextCore::ReleaseShuffle(int shuffle_id) {
+  if (cluster_ != nullptr) {
+    cluster_->ReleaseShuffle(shuffle_id);
+  } else {
+    shuffles_->RemoveShuffle(shuffle_id);
+  }
+}
+
+void ContextCore::EmitOutput(const std::string& text) {
+  OutputSink sink;
+  {
+    absl::MutexLock lock(&mu_);
+    sink = sink_;
+  }
+  sink(text);
+}
+
+void ContextCore::SetOutputSink(OutputSink sink) {
+  absl::MutexLock lock(&mu_);
+  sink_ = std::move(sink);
+}
+
+void ContextCore::Start() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (state_ == static_cast<int>(StreamingContextState::ACTIVE)) {
+      throw EmberError("StreamingContext has already been started");
+    }
+    if (state_ == static_cast<int>(StreamingContextState::STOPPED)) {
+      throw EmberError("StreamingContext has already been stopped");
+    }
+    if (outputs_.empty()) {
+      throw EmberError("No output operations registered, so nothing to execute");
+    }
+  }
+  auto collisions = OpRegistry::Process().Collisions();
+  if (!collisions.empty()) {
+    throw EmberError("operator registry key " + collisions[0] +
+                     " is used by two different operators; rename one enclosing function");
+  }
+  int receivers = tracker_->num_streams();
+  if (cluster_ == nullptr && receivers > 0 && local_slots_ <= receivers) {
+    LOG(WARNING) << "master " << conf_.master() << " has " << local_slots_ << " slot(s) and the "
+                 << "job has " << receivers << " receiver(s): no slot is left to process the "
+                 << "received data (Spark would not process it at all). Use local[n] with "
+                 << "n > " << receivers << "; Ember runs tasks on one extra slot meanwhile.";
+  }
+  BuildBackend(std::max(1, local_slots_ - receivers));
+
+  int64_t interval = batch_interval_.milliseconds();
+  Time first((clock_->NowMs() / interval + 1) * interval);
+  zero_time_ = first - batch_interval_;
+  std::string checkpoint_dir;
+  {
+    absl::MutexLock lock(&mu_);
+    checkpoint_dir = checkpoint_dir_;
+  }
+  if (conf_.getBoolean("ember.streaming.receiver.writeAheadLog.enable", false)) {
+    if (checkpoint_dir.empty()) {
+      throw EmberError(
+          "ember.streaming.receiver.writeAheadLog.enable needs a checkpoint directory, where "
+          "the log is kept: call ssc.checkpoint(directory) before start()");
+    }
+    std::string wal = checkpoint_dir + "/receivedData";
+    std::error_code ec;
+    std::filesystem::create_directories(wal, ec);
+    if (ec) throw EmberError("cannot create the write-ahead log " + wal + ": " + ec.message());
+    tracker_->SetWalDir(wal);
+  }
+  std::vector<std::string> shape = GraphShape();
+  {
+    absl::MutexLock lock(&mu_);
+    graph_shape_ = shape;
+  }
+  std::optional<proto::MetadataCheckpoint> recovered;
+  if (!checkpoint_dir.empty()) {
+    recovered = ReadLatestMetadataCheckpoint(checkpoint_dir);
+    if (recovered) CheckShape(*recovered, checkpoint_dir);
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    if (!recovered) {
+      for (auto& f : file_streams_) f->SetStartTime(first - batch_interval_);
+    }
+    // Each output keeps its RDDs for a slide at least; windows make their parents keep more.
+    std::set<StreamNode*> seen;
+    std::vector<StreamNode*> streams;
+    for (const auto& o : outputs_) {
+      o.first->Remember(o.first->slide());
+      CollectStreams(o.first, &seen, &streams);
+    }
+    // A state rebuilt from its checkpoint applies the batches since to it again.
+    for (const auto& s : stateful_) {
+      if (!s.state.replays_inputs) continue;
+      for (const auto& p : s.stream->parents()) p->Remember(s.interval + s.stream->slide());
+    }
+    input_remember_ = batch_interval_;
+    for (StreamNode* s : streams) {
+      if (dynamic_cast<ReceiverInputStream*>(s) != nullptr && input_remember_ < s->remember()) {
+        input_remember_ = s->remember();
+      }
+    }
+  }
+  int64_t state_ms = RestoreState();
+  if (recovered) first = Recover(*recovered, state_ms);
+  absl::Status s = tracker_->StartAll(resolver_);
+  if (!s.ok()) throw EmberError("cannot start receivers: " + std::string(s.message()));
+
+  JobScheduler::Options o;
+  o.clock = clock_.get();
+  o.batch_interval = batch_interval_;
+  o.allocate = [this](Time t) {
+    tracker_->AllocateBatch(t);
+    // File streams choose their files now, as Spark's do, so that the checkpoint written
+    // next records them and a recovery runs the batch on exactly these files.
+    std::vector<std::shared_ptr<FileInputStream>> files;
+    {
+      absl::MutexLock lock(&mu_);
+      files = file_streams_;
+    }
+    for (auto& f : files) {
+      try {
+        f->GetOrCompute(t);
+      } catch (const std::exception&) {
+        // Not remembered: the batch computes it again and reports the error.
+      }
+    }
+    WriteMetadata(t);
+  };
+  o.records = [this](Time t) { return tracker_->RecordsOfBatch(t); };
+  o.run_batch = [this](Time t) { return RunBatch(t); };
+  o.cleanup = [this](Time t) { CleanupBatch(t); };
+  o.has_pending_input = [this] { return tracker_->HasUnallocatedBlocks(); };
+  o.retained_batches =
+      static_cast<size_t>(conf_.getInt("ember.streaming.ui.retainedBatches", 1000));
+  o.on_batch = [this](const BatchInfo& info, const char* event) { PostBatchEvent(info, event); };
+  int64_t started = clock_->NowMs();
+  bus_->Post([started](StreamingListener& l) { l.onStreamingStarted(started); });
+  scheduler_ = std::make_unique<JobScheduler>(o);
+  {
+    absl::MutexLock lock(&mu_);
+    state_ = static_cast<int>(StreamingContextState::ACTIVE);
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    if (!recovered) completed_ms_ = zero_time_.milliseconds();
+  }
+  // A job that dies before its first batch recovers too (its zero time, its logged blocks).
+  WriteMetadata(first - batch_interval_);
+  scheduler_->Start(first);
+  LOG(INFO) << "StreamingContext started: batch interval " << interval << " ms, first batch at "
+            << first.milliseconds() << " ms, master " << conf_.master();
+}
+
+std::string ContextCore::RunBatch(Time t) {
+  std::vector<std::pair<StreamRef, std::function<void(const RddRef&, Time)>>> outputs;
+  {
+    absl::MutexLock lock(&mu_);
+    outputs = outputs_;
+  }
+  std::vector<std::string> names;
+  {
+    absl::MutexLock lock(&mu_);
+    names = output_names_;
+  }
+  bool replay;
+  {
+    absl::MutexLock lock(&mu_);
+    replay = t.milliseconds() <= replay_through_ms_;
+  }
+  current_batch_time = t;
+  std::string failure;
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    // A batch that completed before a restart runs again only to bring the state forward.
+    // Only the state-keeping outputs that updateStateByKey and mapWithState register; the
+    // job's own outputs on a state stream already ran.
+    if (replay && (i >= names.size() ||
+                   (names[i] != "updateStateByKey" && names[i] != "mapWithState"))) {
+      continue;
+    }
+    OutputOperationInfo op;
+    op.batchTime = t;
+    op.id = static_cast<int>(i);
+    op.name = i < names.size() ? names[i] : "foreachRDD";
+    op.description = op.name + " (output operation " + std::to_string(i) + ")";
+    try {
+      RddRef rdd = outputs[i].first->GetOrCompute(t);
+      if (rdd == nullptr) continue;  // not a multiple of this output's slide
+      op.startTime = clock_->NowMs();
+      bus_->Post([op](StreamingListener& l) { l.onOutputOperationStarted(op); });
+      outputs[i].second(rdd, t);
+    } catch (const std::exception& e) {
+      std::string message = "Error running job streaming job " + std::to_string(t.milliseconds()) +
+                            " ms." + std::to_string(i) + ": " + e.what();
+      LOG(ERROR) << message;
+      if (failure.empty()) failure = message;
+      ReportError(message);
+      op.failureReason = message;
+      if (op.startTime < 0) op.startTime = clock_->NowMs();
+    }
+    op.endTime = clock_->NowMs();
+    bus_->Post([op](StreamingListener& l) { l.onOutputOperationCompleted(op); });
+    absl::MutexLock lock(&mu_);
+    batch_ops_[t.milliseconds()][op.id] = op;
+  }
+  return failure;
+}
+
+void ContextCore::CleanupBatch(Time t) {
+  CheckpointState(t);
+  std::vector<StreamNode*> streams;
+  Time keep_from = t;
+  {
+    absl::MutexLock lock(&mu_);
+    std::set<StreamNode*> seen;
+    for (const auto& o : outputs_) CollectStreams(o.first, &seen, &streams);
+    completed_ms_ = std::max(completed_ms_, t.milliseconds());
+    // A recovery recomputes state from its checkpoint: keep the inputs since then.
+    if (!stateful_.empty()) {
+      keep_from = Time(std::min(t.milliseconds(), std::max(state_ms_, zero_time_.milliseconds())));
+    }
+  }
+  WriteMetadata(t);
+  // Dropping RDDs no window needs any more releases their shuffles; their blocks go too.
+  for (StreamNode* s : streams) s->ClearOld(t);
+  std::vector<std::string> released = tracker_->ReleaseThrough(keep_from - input_remember_);
+  if (cluster_ != nullptr) {
+    if (!released.empty()) cluster_->RemoveBlocks(std::move(released));
+    cluster_->EndBatchCleanup(run_id_);
+    return;
+  }
+  blocks_->Remove(released);
+  cache_->Clear();
+}
+
+void ContextCore::ReportError(const std::string& message) {
+  absl::MutexLock lock(&mu_);
+  if (error_.empty()) error_ = message;
+}
+
+void ContextCore::Stop(bool graceful) {
+  // One stop sequence at a time, and STOPPED is published only when it is complete, so that a
+  // thread woken by it may destroy the context. A stop requested by an output operation, on
+  // the job thread, while another is under way returns at once: that one waits for the thread.
+  bool on_job_thread = scheduler_ != nullptr && scheduler_->OnJobThread();
+  if (on_job_thread) {
+    if (!stop_mu_.TryLock()) return;
+  } else {
+    stop_mu_.Lock();
+  }
+  bool was_active;
+  {
+    absl::MutexLock lock(&mu_);
+    was_active = state_ == static_cast<int>(StreamingContextState::ACTIVE);
+    if (!was_active) state_ = static_cast<int>(StreamingContextState::STOPPED);
+  }
+  if (was_active) {
+    LOG(INFO) << "Stopping StreamingContext" << (graceful ? " gracefully" : "");
+    // Receivers first: their last blocks are reported before the generator drains.
+    tracker_->StopAll();
+    scheduler_->Stop(graceful);
+    if (graceful) {
+      // Everything received was processed: checkpoint the state as it stands, so that a
+      // recovery (an upgraded plugin, say) recomputes nothing.
+      int64_t completed;
+      {
+        absl::MutexLock lock(&mu_);
+        completed = completed_ms_;
+      }
+      if (completed > zero_time_.milliseconds()) {
+        CheckpointState(Time(completed), /*force=*/true);
+        WriteMetadata(Time(completed));
+      }
+    }
+    progress_->SetEnded(clock_->NowMs());
+    {
+      absl::MutexLock lock(&mu_);
+      state_ = static_cast<int>(StreamingContextState::STOPPED);
+    }
+    LOG(INFO) << "StreamingContext stopped";
+  }
+  stop_mu_.Unlock();
+}
+
+bool ContextCore::AwaitTermination(int64_t timeout_ms) {
+  absl::MutexLock lock(&mu_);
+  auto done = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return !error_.empty() || state_ == static_cast<int>(StreamingContextState::STOPPED);
+  };
+  bool finished =
+      timeout_ms < 0 ? (mu_.Await(absl::Condition(&done)), true)
+                     : mu_.AwaitWithTimeout(absl::Condition(&done), absl::Milliseconds(timeout_ms));
+  if (!error_.empty()) throw EmberError(error_);
+  return finished;
+}
+
+StreamingContextState ContextCore::state() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<StreamingContextState>(state_);
+}
+
+bool ContextCore::WaitForBatch(Time t, absl::Duration timeout) {
+  if (scheduler_ == nullptr) return false;
+  return scheduler_->WaitForBatch(t, timeout);
+}
+
+std::vector<BatchInfo> ContextCore::CompletedBatches() const {
+  if (scheduler_ == nullptr) return {};
+  return scheduler_->CompletedBatches();
+}
+
+}  // namespace internal
+}  // namespace ember

@@ -1,0 +1,177 @@
+#pragma once
+// The engine behind one StreamingContext: its clock, stores, schedulers and stream graph,
+// wired in this process (local mode) or to a cluster's executors (ClusterServices, when the
+// driver daemon runs the job). Created by the job's thread; the job thread and the
+// generator thread call back into it. Thread-safe.
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "util/clock.h"
+#include "common/conf.h"
+#include "common/engine_api.h"
+#include "util/op_registry.h"
+#include "runtime/cluster_services.h"
+#include "runtime/dag_scheduler.h"
+#include "runtime/job_scheduler.h"
+#include "runtime/listener_bus.h"
+#include "runtime/streaming_progress.h"
+#include "runtime/local_backend.h"
+#include "runtime/receiver_tracker.h"
+#include "runtime/stream_graph.h"
+#include "runtime/block_store.h"
+#include "proto/task.pb.h"
+
+namespace ember {
+
+enum class StreamingContextState;
+
+namespace internal {
+
+// Where print() output goes; stdout unless a host (ember-submit, the driver, a test) says.
+using OutputSink = std::function<void(const std::string&)>;
+void SetDefaultOutputSink(OutputSink sink);
+
+// Stops every StreamingContext of this process (SIGTERM in ember-submit: with
+// ember.streaming.stopGracefullyOnShutdown, gracefully).
+void StopAllContexts(bool graceful);
+
+class ContextCore : public std::enable_shared_from_this<ContextCore> {
+ public:
+  ContextCore(Conf conf, Duration batch_interval);
+  ~ContextCore();
+
+  const Conf& conf() const { return conf_; }
+  Duration batch_interval() const { return batch_interval_; }
+  // Batch times count from here: the first batch is zero_time + batch interval.
+  Time zero_time() const { return zero_time_; }
+  Clock& clock() { return *clock_; }
+  ReceiverTracker& receiver_tracker() { return *tracker_; }
+  int DefaultParallelism() const { return default_parallelism_; }
+
+  // ------------------------------------------------------------------------- graph
+  void CheckCanAddStreams() const;
+  void AddOutput(StreamRef stream, std::function<void(const RddRef&, Time)> fn);
+  void NameLastOutput(const std::string& name);
+  void AddStreamingListener(std::shared_ptr<StreamingListener> listener);
+  void AddStatefulStream(StreamNode* stream, StatefulStream state);
+  void SetCheckpointInterval(StreamNode* stream, Duration interval);
+  void SetCheckpointDirectory(const std::string& directory);
+  // The newest state checkpoint of a stateful stream (engine_api.h).
+  int64_t LatestStateCheckpoint(const StreamNode* stream, std::vector<std::string>* parts);
+  std::string NewStateKey();
+  std::string checkpoint_directory() const {
+    absl::MutexLock lock(&mu_);
+    return checkpoint_dir_;
+  }
+  StreamRef AddReceiverStream(std::shared_ptr<const ReceiverFactoryOp> factory,
+                              std::shared_ptr<const DecoderOp> decoder);
+  StreamRef AddFileStream(FileInputStream::Options options);
+
+  // ------------------------------------------------------------------------ engine
+  std::vector<std::string> RunJob(const RddRef& rdd, const ResultOp& op,
+                                  const std::vector<int>& partitions);
+  void ReleaseShuffle(int shuffle_id);
+  void EmitOutput(const std::string& text);
+  void SetOutputSink(OutputSink sink);
+
+  // --------------------------------------------------------------------- lifecycle
+  void Start();
+  void Stop(bool graceful);
+  // Waits until stopped; returns false on timeout (timeout < 0: forever). Throws the job's
+  // first error as EmberError.
+  bool AwaitTermination(int64_t timeout_ms);
+  StreamingContextState state() const;
+
+  // For tests and monitoring.
+  bool WaitForBatch(Time t, absl::Duration timeout);
+  std::vector<BatchInfo> CompletedBatches() const;
+  JobMetrics job_metrics() const { return dag_->metrics(); }
+  const BlockStore& block_store() const { return *blocks_; }
+  const ShuffleStore& shuffle_store() const { return *shuffles_; }
+  // Local mode's executor state (tests drop it to stand for a lost executor).
+  StateStore& state_store() { return *states_; }
+  const std::shared_ptr<StreamingProgress>& progress() const { return progress_; }
+  // Waits until the listeners have been told everything posted so far.
+  bool WaitForListeners(absl::Duration timeout) { return bus_->WaitUntilEmpty(timeout); }
+
+ private:
+  std::string RunBatch(Time t);
+  void CleanupBatch(Time t);
+  void ReportError(const std::string& message);
+  // Restores every stateful stream from the newest time all of them checkpointed; returns
+  // that time, or -1 when there is none.
+  int64_t RestoreState();
+  // At checkpoint-interval batches, or with `force` (a graceful stop).
+  void CheckpointState(Time t, bool force = false);
+  // The stream graph's shape: a line per stream and output (proto::MetadataCheckpoint.graph).
+  std::vector<std::string> GraphShape();
+  // Throws when a checkpoint's graph is not this job's.
+  void CheckShape(const proto::MetadataCheckpoint& cp, const std::string& dir);
+  // Takes a recovered checkpoint's times, allocations and file selections; returns the first
+  // batch to run.
+  Time Recover(const proto::MetadataCheckpoint& cp, int64_t state_ms);
+  void WriteMetadata(Time t);
+  // Copies the application's submission (plugin included) into the checkpoint directory when
+  // it is new or changed.
+  void KeepSubmission(const std::string& dir) ABSL_EXCLUSIVE_LOCKS_REQUIRED(meta_mu_);
+  void PostBatchEvent(const BatchInfo& info, const char* event);
+  void PostReceiverEvent(const ReceiverStatus& status, const std::string& event);
+  void BuildBackend(int slots);
+
+  Time zero_time_;
+  Duration input_remember_;  // how long received blocks are kept after their batch
+  const Conf conf_;
+  const Duration batch_interval_;
+  std::shared_ptr<ClusterServices> cluster_;  // null in local mode
+  std::unique_ptr<Clock> clock_;
+  std::unique_ptr<ListenerBus> bus_;
+  std::shared_ptr<StreamingProgress> progress_;
+  int local_slots_ = 1;
+  int max_failures_ = 1;
+  int default_parallelism_ = 1;
+  OpResolver resolver_;
+  std::unique_ptr<MemoryBlockStore> blocks_;
+  std::unique_ptr<ShuffleStore> shuffles_;
+  std::unique_ptr<PartitionCache> cache_;
+  std::unique_ptr<StateStore> states_;  // local mode's executor state
+  std::unique_ptr<LocalBackend> backend_;
+  std::unique_ptr<DagScheduler> dag_;
+  std::unique_ptr<ReceiverTracker> tracker_;
+  std::unique_ptr<JobScheduler> scheduler_;
+
+  absl::Mutex stop_mu_;  // held for a whole stop sequence
+  mutable absl::Mutex mu_;
+  int state_ ABSL_GUARDED_BY(mu_) = 0;  // StreamingContextState
+  std::vector<std::pair<StreamRef, std::function<void(const RddRef&, Time)>>> outputs_
+      ABSL_GUARDED_BY(mu_);
+  std::vector<std::shared_ptr<FileInputStream>> file_streams_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> output_names_ ABSL_GUARDED_BY(mu_);
+  struct Stateful {
+    StreamNode* stream;
+    StatefulStream state;
+    Duration interval;
+  };
+  std::vector<Stateful> stateful_ ABSL_GUARDED_BY(mu_);
+  std::string checkpoint_dir_ ABSL_GUARDED_BY(mu_);
+  const std::string run_id_;  // tells this run's state keys from an earlier run's
+  int next_state_key_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::string> graph_shape_ ABSL_GUARDED_BY(mu_);
+  int64_t completed_ms_ ABSL_GUARDED_BY(mu_) = -1;    // every batch up to it has completed
+  int64_t state_ms_ ABSL_GUARDED_BY(mu_) = -1;        // the newest complete state checkpoint
+  int64_t replay_through_ms_ ABSL_GUARDED_BY(mu_) = -1;  // batches run again for state only
+  absl::Mutex meta_mu_;  // one metadata checkpoint write at a time
+  std::string kept_submission_ ABSL_GUARDED_BY(meta_mu_);  // size@mtime of the copied one
+  // The output operations of the batches being processed, for their completion events.
+  std::map<int64_t, std::map<int, OutputOperationInfo>> batch_ops_ ABSL_GUARDED_BY(mu_);
+  std::string error_ ABSL_GUARDED_BY(mu_);
+  OutputSink sink_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace internal
+}  // namespace ember

@@ -1,0 +1,237 @@
+#include "runtime/receiver_supervisor.h"
+
+#include <glog/logging.h>
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "util/durable_file.h"
+
+namespace ember {
+
+// ReceiverBase's control methods forward to the supervisor running it.
+void ReceiverBase::restart(const std::string& message, int64_t delay_ms) {
+  if (supervisor_ != nullptr) supervisor_->Restart(message, delay_ms);
+}
+void ReceiverBase::reportError(const std::string& message) {
+  if (supervisor_ != nullptr) supervisor_->ReportError(message);
+}
+void ReceiverBase::stop(const std::string& message) {
+  if (supervisor_ != nullptr) supervisor_->StopReceiver(message);
+}
+bool ReceiverBase::isStopped() const { return supervisor_ == nullptr || supervisor_->IsStopped(); }
+bool ReceiverBase::isStarted() const { return supervisor_ != nullptr && supervisor_->IsStarted(); }
+bool ReceiverBase::StoreBlockNow(std::string bytes, int64_t records) {
+  return supervisor_ != nullptr && supervisor_->StoreReliably(std::move(bytes), records);
+}
+int ReceiverBase::streamId() const {
+  return supervisor_ == nullptr ? -1 : supervisor_->stream_id();
+}
+
+namespace internal {
+
+ReceiverSupervisor::ReceiverSupervisor(Options options, std::unique_ptr<ReceiverBase> receiver)
+    : options_(std::move(options)), receiver_(std::move(receiver)) {
+  receiver_->Attach(this);
+}
+
+ReceiverSupervisor::~ReceiverSupervisor() {
+  Stop("supervisor destroyed");
+  if (stopper_.joinable()) stopper_.join();
+}
+
+void ReceiverSupervisor::Start() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (started_ || stopped_) return;
+    started_ = true;
+    int64_t interval = options_.block_interval.milliseconds();
+    next_block_ = (options_.clock->NowMs() / interval + 1) * interval;
+  }
+  StartReceiver();
+  generator_ = std::thread([this] { GeneratorLoop(); });
+}
+
+void ReceiverSupervisor::StartReceiver() {
+  absl::MutexLock lock(&callbacks_mu_);
+  callbacks_started_ = true;  // onStop follows even an onStart that threw half-way
+  try {
+    receiver_->onStart();
+    options_.on_event(options_.stream_id, "started", "");
+  } catch (const std::exception& e) {
+    options_.on_event(options_.stream_id, "error", std::string("onStart failed: ") + e.what());
+  }
+}
+
+void ReceiverSupervisor::StopReceiverCallbacks(const std::string& reason) {
+  // A stop and a restart may both get here: onStop runs once per onStart, never concurrently.
+  absl::MutexLock lock(&callbacks_mu_);
+  if (!callbacks_started_) return;
+  callbacks_started_ = false;
+  try {
+    receiver_->onStop();
+  } catch (const std::exception& e) {
+    LOG(WARNING) << "receiver " << options_.stream_id << " onStop failed: " << e.what();
+  }
+}
+
+void ReceiverSupervisor::GeneratorLoop() {
+  int64_t interval = options_.block_interval.milliseconds();
+  while (true) {
+    int64_t target;
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopped_) return;
+      target = next_block_;
+    }
+    int64_t now = options_.clock->WaitUntil(target, &cancel_);
+    absl::MutexLock lock(&mu_);
+    if (stopped_) return;
+    if (now < target) continue;  // interrupted without a stop: wait again
+    // After a jump of the clock, one block covers every interval it skipped.
+    int64_t cut = now / interval * interval;
+    next_block_ = cut + interval;
+    mu_.Unlock();
+    CutBlock(Time(cut));
+    mu_.Lock();
+  }
+}
+
+void ReceiverSupervisor::CutBlock(Time t) {
+  absl::MutexLock lock(&cut_mu_);
+  std::string bytes;
+  int64_t records = 0;
+  receiver_->TakeBlock(&bytes, &records);
+  ReceivedBlock block;
+  block.stream_id = options_.stream_id;
+  block.time = t;
+  if (records > 0) {
+    block.block_id = absl::StrCat(options_.block_prefix, "input-", options_.stream_id, "-",
+                                  t.milliseconds());
+    block.records = records;
+    if (!StoreAndReport(&block, std::move(bytes))) {
+      block.block_id.clear();
+      block.records = 0;
+    } else {
+      return;  // reported
+    }
+  }
+  options_.report(block);  // a watermark
+}
+
+bool ReceiverSupervisor::StoreAndReport(ReceivedBlock* block, std::string bytes) {
+  if (!options_.wal_dir.empty()) {
+    block->wal_path = absl::StrCat(options_.wal_dir, "/",
+                                   absl::StrReplaceAll(block->block_id, {{"/", "_"}}));
+    // A header line lets a restarted driver find the blocks it was not told of.
+    absl::Status s = WriteFramedFile(
+        block->wal_path, "EWAL",
+        absl::StrCat(block->stream_id, " ", block->time.milliseconds(), " ", block->records, " ",
+                     block->block_id, "\n", bytes));
+    if (!s.ok()) {
+      options_.on_event(options_.stream_id, "error",
+                        "could not log block " + block->block_id +
+                            " in the write-ahead log: " + s.ToString());
+      return false;
+    }
+  }
+  absl::Status s = options_.store->Put(block->block_id, std::move(bytes));
+  if (!s.ok()) {
+    // The records are lost to this run; say so loudly rather than report a block we lack.
+    options_.on_event(options_.stream_id, "error",
+                      "could not store block " + block->block_id + ": " + s.ToString());
+    if (!block->wal_path.empty()) unlink(block->wal_path.c_str());
+    return false;
+  }
+  options_.report(*block);
+  return true;
+}
+
+bool ReceiverSupervisor::StoreReliably(std::string bytes, int64_t records) {
+  if (records <= 0) return true;
+  absl::MutexLock lock(&cut_mu_);
+  Time t;
+  {
+    absl::MutexLock state(&mu_);
+    if (!started_ || stopped_) return false;
+    // Part of the current block interval: reported before that interval's watermark.
+    t = Time(next_block_);
+  }
+  ReceivedBlock block;
+  block.stream_id = options_.stream_id;
+  block.time = t;
+  block.records = records;
+  block.block_id = absl::StrCat(options_.block_prefix, "input-", options_.stream_id, "-",
+                                t.milliseconds(), "-r", ++reliable_seq_);
+  return StoreAndReport(&block, std::move(bytes));
+}
+
+void ReceiverSupervisor::Stop(const std::string& reason) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!started_ || stopped_) {
+      stopped_ = true;
+      return;
+    }
+    stopped_ = true;
+  }
+  StopReceiverCallbacks(reason);
+  cancel_ = true;
+  options_.clock->Wake();
+  if (generator_.joinable()) generator_.join();
+  if (restarter_.joinable()) restarter_.join();
+  // What was stored before the stop still belongs to the stream.
+  CutBlock(Time(options_.clock->NowMs()));
+  options_.on_event(options_.stream_id, "stopped", reason);
+}
+
+void ReceiverSupervisor::Restart(const std::string& message, int64_t delay_ms) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopped_ || restarting_) return;
+    restarting_ = true;
+  }
+  if (delay_ms < 0) delay_ms = options_.restart_delay_ms;
+  LOG(WARNING) << "Restarting receiver " << options_.stream_id << " in " << delay_ms
+               << " ms: " << message;
+  options_.on_event(options_.stream_id, "error", message);
+  if (restarter_.joinable()) restarter_.join();
+  restarter_ = std::thread([this, delay_ms, message] {
+    StopReceiverCallbacks("restarting: " + message);
+    {
+      absl::MutexLock lock(&mu_);
+      // Real time, as Spark's restart delay: it is about the source, not about batches.
+      mu_.AwaitWithTimeout(absl::Condition(&stopped_), absl::Milliseconds(delay_ms));
+      restarting_ = false;
+      if (stopped_) return;
+    }
+    LOG(INFO) << "Receiver " << options_.stream_id << " restarted";
+    StartReceiver();
+  });
+}
+
+void ReceiverSupervisor::ReportError(const std::string& message) {
+  LOG(WARNING) << "Receiver " << options_.stream_id << " reported an error: " << message;
+  options_.on_event(options_.stream_id, "error", message);
+}
+
+void ReceiverSupervisor::StopReceiver(const std::string& message) {
+  // Called from the receiver's own threads: stop from another thread so that onStop can
+  // join them.
+  absl::MutexLock lock(&mu_);
+  if (stopped_ || stopper_.joinable()) return;
+  stopper_ = std::thread([this, message] { Stop(message); });
+}
+
+bool ReceiverSupervisor::IsStopped() const {
+  absl::MutexLock lock(&mu_);
+  return stopped_ || restarting_;
+}
+
+bool ReceiverSupervisor::IsStarted() const {
+  absl::MutexLock lock(&mu_);
+  return started_ && !stopped_ && !restarting_;
+}
+
+}  // namespace internal
+}  // namespace ember

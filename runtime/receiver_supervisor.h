@@ -1,0 +1,102 @@
+#pragma once
+// Runs one receiver where it is placed: starts it, cuts what it stores into a block every
+// block interval (the block generator), stores each block and reports it, and carries out
+// the receiver's restart/stop/error requests.
+//
+//   Start() --> running --restart()--> stopping (onStop) --delay--> running (onStart)
+//                  |
+//                  +--stop()/Stop()--> stopped (final block cut and reported)
+//
+// Threads: the block generator thread (owned), a restart thread while restarting (owned); the
+// receiver's own threads call store() and the control methods. Thread-safe.
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "util/clock.h"
+#include "common/receiver.h"
+#include "common/time.h"
+#include "runtime/block_store.h"
+
+namespace ember {
+namespace internal {
+
+struct ReceivedBlock {
+  int stream_id = 0;
+  std::string block_id;
+  int64_t records = 0;
+  Time time;  // the block interval's end
+  std::vector<std::string> locations;  // cluster: executors holding a copy (host:port)
+  std::string wal_path;                // its copy in the write-ahead log, if enabled
+};
+
+class ReceiverSupervisor {
+ public:
+  struct Options {
+    int stream_id = 0;
+    Clock* clock = nullptr;
+    Duration block_interval = Milliseconds(200);
+    int64_t restart_delay_ms = 2000;
+    BlockStore* store = nullptr;
+    // Prepended to block ids: cluster executors make them unique per app and receiver run.
+    std::string block_prefix;
+    // Write-ahead log directory (ember.streaming.receiver.writeAheadLog.enable): each block is
+    // written there, fsynced, before it is stored and reported. Empty: no log.
+    std::string wal_dir;
+    // A stored block (records > 0), or a watermark (records == 0, empty block_id): every
+    // record stored before `time` has been reported.
+    std::function<void(const ReceivedBlock&)> report;
+    std::function<void(int stream_id, const std::string& event, const std::string& message)>
+        on_event;
+  };
+  ReceiverSupervisor(Options options, std::unique_ptr<ReceiverBase> receiver);
+  ~ReceiverSupervisor();
+
+  void Start();
+  // Stops the receiver, cuts and reports the last block, and joins the threads.
+  void Stop(const std::string& reason);
+
+  // Called through ReceiverBase.
+  void Restart(const std::string& message, int64_t delay_ms);
+  void ReportError(const std::string& message);
+  void StopReceiver(const std::string& message);
+  bool IsStopped() const;
+  bool IsStarted() const;
+  int stream_id() const { return options_.stream_id; }
+  // Receiver::storeReliably: stores `bytes` as a block of its own now; true once it is stored
+  // (and logged) and reported.
+  bool StoreReliably(std::string bytes, int64_t records);
+
+ private:
+  void GeneratorLoop();
+  void CutBlock(Time t);
+  // Logs, stores and reports a block (records > 0); false when it could not be stored.
+  bool StoreAndReport(ReceivedBlock* block, std::string bytes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(cut_mu_);
+  void StartReceiver();
+  void StopReceiverCallbacks(const std::string& reason);
+
+  Options options_;
+  std::unique_ptr<ReceiverBase> receiver_;
+  mutable absl::Mutex mu_;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  bool restarting_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t next_block_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Mutex callbacks_mu_;  // the receiver's onStart/onStop, one at a time
+  bool callbacks_started_ ABSL_GUARDED_BY(callbacks_mu_) = false;
+  absl::Mutex cut_mu_;               // one block cut at a time
+  int64_t reliable_seq_ ABSL_GUARDED_BY(cut_mu_) = 0;
+  std::atomic<bool> cancel_{false};  // wakes the generator out of the clock on stop
+  std::thread generator_;
+  std::thread restarter_;
+  std::thread stopper_;
+};
+
+}  // namespace internal
+}  // namespace ember
