@@ -30,9 +30,10 @@ namespace internal {
 template <typename K, typename V>
 RddRef PartitionByKey(RddRef rdd, int n) {
   using P = std::pair<K, V>;
-  return MakeShuffledRdd({std::move(rdd)},
-                         {std::make_shared<HashPartitionWriter<K, V, EmptyStack<P>>>(EmptyStack<P>{})},
-                         std::make_shared<ConcatReader<P>>(), n);
+  return MakeShuffledRdd(
+      {std::move(rdd)},
+      {std::make_shared<HashPartitionWriter<K, V, EmptyStack<P>>>(EmptyStack<P>{})},
+      std::make_shared<ConcatReader<P>>(), n);
 }
 
 // A stateful stream's state kept in the executors (mapWithState, updateStateByKey): the
@@ -127,7 +128,8 @@ class ExecutorState {
     spec.num_partitions = partitions_;
     if (keeps_versions_ && stream_ != nullptr) {
       spec.keep_versions = static_cast<int>(RememberOf(stream_).milliseconds() /
-                                            std::max<int64_t>(1, slide_.milliseconds())) + 1;
+                                            std::max<int64_t>(1, slide_.milliseconds())) +
+                           1;
     }
     return spec;
   }
@@ -135,7 +137,8 @@ class ExecutorState {
   auto Apply(Time t, RddRef values, const Run& run) {
     if (values == nullptr) values = MakeEmptyRdd(ctx_);
     RddRef seed;
-    if (seed_ != nullptr) seed = PartitionByKey<K, typename Record::second_type>(seed_, partitions_);
+    if (seed_ != nullptr)
+      seed = PartitionByKey<K, typename Record::second_type>(seed_, partitions_);
     RddRef rdd = MakeStateRdd(ctx_, Spec(StateRddSpec::kUpdate, last_ms_, t.milliseconds()),
                               PartitionByKey<K, V>(values, partitions_), seed);
     auto result = run(rdd);
@@ -173,8 +176,7 @@ template <typename State>
 void RegisterExecutorState(const std::shared_ptr<State>& state, const StreamRef& stream,
                            const std::string& kind, const std::string& type,
                            Duration default_interval, bool keeps_versions) {
-  RegisterOutput(stream, [](const RddRef&, Time) {});
-  NameLastOutput(stream, kind);
+  RegisterStateOutput(stream, kind);
   StatefulStream stateful;
   stateful.kind = kind;
   stateful.type = type;
@@ -483,9 +485,9 @@ class DStream {
   auto updateStateByKey(F f, int num_partitions, const InitialRdd& initial) const {
     EMBER_ASSERT_PAIR(T, "updateStateByKey");
     using St = internal::StateTypeOf<S, F>;
-    static_assert(std::is_same_v<typename InitialRdd::value_type,
-                                 std::pair<typename T::first_type, St>>,
-                  "updateStateByKey: the initial state must be an Rdd<std::pair<K, S>>");
+    static_assert(
+        std::is_same_v<typename InitialRdd::value_type, std::pair<typename T::first_type, St>>,
+        "updateStateByKey: the initial state must be an Rdd<std::pair<K, S>>");
     return UpdateState<St>(std::move(f), num_partitions, initial.ref());
   }
 
@@ -525,8 +527,9 @@ class DStream {
     // Each batch's outputs (the mapped records), until the mapped stream takes them.
     auto mapped_rdds = std::make_shared<std::map<int64_t, internal::RddRef>>();
     auto core = internal::MakeDerivedStream(
-        {parent.node_}, [state, mapped_rdds, ctx](const std::vector<internal::RddRef>& ps,
-                                                  Time t) -> internal::RddRef {
+        {parent.node_},
+        [state, mapped_rdds, ctx](const std::vector<internal::RddRef>& ps,
+                                  Time t) -> internal::RddRef {
           (*mapped_rdds)[t.milliseconds()] =
               state->Update(t, ps[0], [ctx](const internal::RddRef& update) {
                 std::vector<std::string> parts = internal::RunJob(
@@ -663,8 +666,9 @@ class DStream {
                                  : internal::MakeUnionRdd(std::move(rdds)));
     };
     auto node = internal::MakeDerivedStream(
-        {keeper}, [holder, source, f, merge, keep, n, ctx, interval, length, slide, union_of](
-                      const std::vector<internal::RddRef>&, Time t) -> internal::RddRef {
+        {keeper},
+        [holder, source, f, merge, keep, n, ctx, interval, length, slide, union_of](
+            const std::vector<internal::RddRef>&, Time t) -> internal::RddRef {
           Rdd<P> next(internal::MakeEmptyRdd(ctx));
           std::vector<std::string> parts;
           if (holder->last == nullptr || holder->last_ms != (t - slide).milliseconds()) {
@@ -674,8 +678,8 @@ class DStream {
                 window.reduceByKey(f, n).filter(keep).ref(),
                 std::make_shared<internal::CollectOp<P, internal::EmptyStack<P>>>());
           } else {
-            auto entering = union_of(internal::SliceStream(source, t - slide + interval, t))
-                                .reduceByKey(f, n);
+            auto entering =
+                union_of(internal::SliceStream(source, t - slide + interval, t)).reduceByKey(f, n);
             auto leaving =
                 union_of(internal::SliceStream(source, t - length - slide + interval, t - length))
                     .reduceByKey(f, n);
@@ -685,8 +689,8 @@ class DStream {
                 merged.ref(), std::make_shared<internal::CollectOp<P, internal::EmptyStack<P>>>());
           }
           holder->last_parts = parts;
-          holder->last = internal::MakeInlineRdd(
-              ctx, std::move(parts), std::make_shared<internal::VectorDecoder<P>>());
+          holder->last = internal::MakeInlineRdd(ctx, std::move(parts),
+                                                 std::make_shared<internal::VectorDecoder<P>>());
           holder->last_ms = t.milliseconds();
           return holder->last;
         });

@@ -70,6 +70,9 @@ StreamRef MakeSourceStream(ContextCore* ctx, std::function<RddRef(Time)> fn);
 void RegisterOutput(const StreamRef& stream, std::function<void(const RddRef&, Time)> fn);
 // The name the UI and listeners show for the output registered last ("foreachRDD" otherwise).
 void NameLastOutput(const StreamRef& stream, const std::string& name);
+// The output that computes a stateful stream every batch, in order; named `kind`. After a
+// recovery, the batches that had completed run again for these outputs only.
+void RegisterStateOutput(const StreamRef& stream, const std::string& kind);
 void PersistStream(const StreamRef& stream);
 // window(length, slide); throws EmberError unless both are multiples of the parent's slide.
 StreamRef MakeWindowedStream(const StreamRef& parent, Duration length, Duration slide);
@@ -83,9 +86,9 @@ ContextCore* ContextOf(const StreamRef& stream);
 // checkpoint interval to the context's checkpoint directory and, when the context starts on a
 // directory holding a checkpoint of this stream, gives it back through `restore(parts, time)`.
 struct StatefulStream {
-  std::string kind;             // for messages: "updateStateByKey", ...
-  std::string type;             // the state records' type (typeid name), for the graph shape
-  Duration default_interval;    // unless dstream.checkpoint(interval) says otherwise
+  std::string kind;           // for messages: "updateStateByKey", ...
+  std::string type;           // the state records' type (typeid name), for the graph shape
+  Duration default_interval;  // unless dstream.checkpoint(interval) says otherwise
   std::function<std::vector<std::string>()> save;
   std::function<void(std::vector<std::string> parts, Time time)> restore;
   // The state is rebuilt, when lost, from its checkpoint and the batches since: the stream's

@@ -3,9 +3,11 @@
 #include <glog/logging.h>
 
 #include "absl/strings/str_cat.h"
-#include "rpc/rpc.h"
 #include "common/streaming_context.h"
+#include "rpc/call.h"
+#include "rpc/rpc.h"
 #include "runtime/context_core.h"
+#include "util/task_status.h"
 
 namespace ember {
 namespace internal {
@@ -43,8 +45,8 @@ AppServices::~AppServices() { Detach(); }
 
 void AppServices::Init() {
   std::weak_ptr<AppServices> weak = weak_from_this();
-  listener_ = options_.executors->AddLossListener(
-      [weak](const ExecutorPtr& e, const std::string& reason) {
+  listener_ =
+      options_.executors->AddLossListener([weak](const ExecutorPtr& e, const std::string& reason) {
         if (auto self = weak.lock()) self->OnExecutorLost(e, reason);
       });
 }
@@ -121,25 +123,25 @@ absl::StatusOr<proto::TaskResult> AppServices::RunOne(proto::TaskSpec task) {
   }
   if (!owner.empty()) preferred.insert(preferred.begin(), owner);
   if (needs_owner && owner.empty()) {
-    return absl::FailedPreconditionError("state lost: no executor holds state partition " +
-                                         state_slot);
+    return StateLostStatus("state lost: no executor holds state partition " + state_slot);
   }
   ExecutorPtr e = options_.executors->AcquireSlot(
       preferred, options_.slot_wait, [this] { return stopping_.load(); }, needs_owner);
   if (e == nullptr) {
     if (stopping_) return absl::CancelledError("the application is being stopped");
     if (needs_owner) {
-      return absl::FailedPreconditionError(absl::StrCat(
+      return StateLostStatus(absl::StrCat(
           "state lost: state partition ", state_slot, " was on executor ", owner,
           ", which is gone (or had no free slot for ", absl::FormatDuration(options_.slot_wait),
           "); the state is rebuilt elsewhere"));
     }
-    return absl::UnavailableError(absl::StrCat(
-        "no executor had a free task slot for ", absl::FormatDuration(options_.slot_wait),
-        " (are executors registered with this driver?)"));
+    return absl::UnavailableError(absl::StrCat("no executor had a free task slot for ",
+                                               absl::FormatDuration(options_.slot_wait),
+                                               " (are executors registered with this driver?)"));
   }
+  // Not rpc::Call: the executor registry cancels the context when the executor is lost.
   grpc::ClientContext call;
-  rpc::AddSecret(&call, options_.executors->secret());
+  rpc::Prepare(&call, {options_.executors->secret(), rpc::Deadline::kUnbounded});
   if (!options_.executors->BeginCall(e, &call)) {
     options_.executors->ReleaseSlot(e);
     return absl::UnavailableError("executor " + e->id + " was lost before the task started");
@@ -163,8 +165,9 @@ absl::StatusOr<proto::TaskResult> AppServices::RunOne(proto::TaskSpec task) {
         absl::StrCat("task lost with executor ", e->id, " (", e->address, "): ", why));
   }
   if (reply.error_code() != 0) {
-    return absl::Status(static_cast<absl::StatusCode>(reply.error_code()),
-                        absl::StrCat(reply.error(), " [on executor ", e->id, "]"));
+    std::string message = absl::StrCat(reply.error(), " [on executor ", e->id, "]");
+    if (reply.failure() == proto::TASK_FAILURE_STATE_LOST) return StateLostStatus(message);
+    return absl::Status(static_cast<absl::StatusCode>(reply.error_code()), message);
   }
   if (updates_state) {
     absl::MutexLock lock(&mu_);
@@ -185,11 +188,9 @@ void AppServices::RemoveBlocks(std::vector<std::string> ids) {
   proto::RemoveBlocksRequest request;
   for (auto& id : ids) request.add_block_ids(std::move(id));
   for (const auto& e : Targets()) {
-    grpc::ClientContext call;
-    rpc::AddSecret(&call, options_.executors->secret());
-    call.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
     proto::RemoveBlocksReply reply;
-    grpc::Status s = e->stub->RemoveBlocks(&call, request, &reply);
+    grpc::Status s = rpc::Call(*e->stub, &proto::Executor::Stub::RemoveBlocks, request, &reply,
+                               {options_.executors->secret(), rpc::Deadline::kControl});
     if (!s.ok()) VLOG(1) << "RemoveBlocks on " << e->id << ": " << s.error_message();
   }
 }
@@ -211,11 +212,9 @@ void AppServices::EndBatchCleanup(const std::string& state_run) {
     released_shuffles_.clear();
   }
   for (const auto& e : Targets()) {
-    grpc::ClientContext call;
-    rpc::AddSecret(&call, options_.executors->secret());
-    call.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
     proto::CleanupReply reply;
-    grpc::Status s = e->stub->Cleanup(&call, request, &reply);
+    grpc::Status s = rpc::Call(*e->stub, &proto::Executor::Stub::Cleanup, request, &reply,
+                               {options_.executors->secret(), rpc::Deadline::kControl});
     if (!s.ok()) VLOG(1) << "Cleanup on " << e->id << ": " << s.error_message();
   }
 }
@@ -224,8 +223,7 @@ void AppServices::EndBatchCleanup(const std::string& state_run) {
 
 absl::Status AppServices::StartReceivers(const std::vector<proto::OpSpec>& factories,
                                          ReceiverTracker* tracker, int64_t block_interval_ms,
-                                         int64_t restart_delay_ms,
-                                         const std::string& wal_dir) {
+                                         int64_t restart_delay_ms, const std::string& wal_dir) {
   {
     absl::MutexLock lock(&mu_);
     if (receivers_running_) return absl::FailedPreconditionError("receivers already started");
@@ -291,8 +289,7 @@ bool AppServices::PlaceOne(int stream_id) {
     }
   }
   grpc::ClientContext call;
-  rpc::AddSecret(&call, options_.executors->secret());
-  call.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  rpc::Prepare(&call, {options_.executors->secret(), rpc::Deadline::kReceiver});
   proto::StartReceiverReply reply;
   grpc::Status s;
   if (options_.executors->BeginCall(e, &call)) {
@@ -324,9 +321,6 @@ bool AppServices::PlaceOne(int stream_id) {
   if (error.empty()) {
     // Started, but the stream was stopped or the executor lost meanwhile: undo.
     if (!current) {
-      grpc::ClientContext stop;
-      rpc::AddSecret(&stop, options_.executors->secret());
-      stop.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
       proto::StopReceiverRequest sr;
       sr.set_app_id(options_.app_id);
       sr.set_stream_id(stream_id);
@@ -334,7 +328,8 @@ bool AppServices::PlaceOne(int stream_id) {
       sr.set_reason("superseded");
       proto::StopReceiverReply ignored;
       mu_.Unlock();
-      e->stub->StopReceiver(&stop, sr, &ignored);
+      rpc::Call(*e->stub, &proto::Executor::Stub::StopReceiver, sr, &ignored,
+                {options_.executors->secret(), rpc::Deadline::kReceiver});
       mu_.Lock();
     }
     return false;
@@ -342,11 +337,11 @@ bool AppServices::PlaceOne(int stream_id) {
   LOG(WARNING) << "app " << options_.app_id << ": " << error;
   ++r.failures;
   r.next_try = absl::Now() + FromMs(std::max<int64_t>(200, restart_delay_ms_));
-  if (tracker_ != nullptr) tracker_->OnEvent(stream_id, "error", error);
+  if (tracker_ != nullptr) tracker_->OnEvent(stream_id, proto::RECEIVER_ERROR, error);
   if (r.failures >= kMaxReceiverPlacementFailures) {
     r.given_up = true;
     if (tracker_ != nullptr) {
-      tracker_->OnEvent(stream_id, "stopped",
+      tracker_->OnEvent(stream_id, proto::RECEIVER_STOPPED,
                         absl::StrCat("gave up after ", r.failures, " failed starts"));
     }
   }
@@ -361,8 +356,8 @@ void AppServices::OnExecutorLost(const ExecutorPtr& e, const std::string& reason
     r.next_try = absl::Now();
     if (tracker_ != nullptr && receivers_running_) {
       std::string message = "executor " + e->id + " (" + e->address + ") lost: " + reason;
-      tracker_->OnEvent(id, "error", message, e->id);
-      tracker_->OnEvent(id, "stopped", message, e->id);
+      tracker_->OnEvent(id, proto::RECEIVER_ERROR, message, e->id);
+      tracker_->OnEvent(id, proto::RECEIVER_STOPPED, message, e->id);
     }
   }
   keeper_wake_ = true;
@@ -393,7 +388,7 @@ void AppServices::OnReceiverEvent(const proto::ReportReceiverEventRequest& reque
     return;
   }
   std::string message = request.message();
-  if (!request.executor_id().empty() && request.event() != "started") {
+  if (!request.executor_id().empty() && request.event() != proto::RECEIVER_STARTED) {
     message += " [on executor " + request.executor_id() + "]";
   }
   tracker_->OnEvent(request.stream_id(), request.event(), message, request.executor_id());
@@ -412,16 +407,14 @@ void AppServices::StopReceivers() {
   if (keeper_.joinable()) keeper_.join();
   // Their last blocks come back through OnBlock while these calls wait.
   for (auto& [id, r] : placed) {
-    grpc::ClientContext call;
-    rpc::AddSecret(&call, options_.executors->secret());
-    call.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     proto::StopReceiverRequest request;
     request.set_app_id(options_.app_id);
     request.set_stream_id(id);
     request.set_incarnation(r.incarnation);
     request.set_reason("streaming context stopped");
     proto::StopReceiverReply reply;
-    grpc::Status s = r.executor->stub->StopReceiver(&call, request, &reply);
+    grpc::Status s = rpc::Call(*r.executor->stub, &proto::Executor::Stub::StopReceiver, request,
+                               &reply, {options_.executors->secret(), rpc::Deadline::kReceiver});
     if (!s.ok()) {
       LOG(WARNING) << "app " << options_.app_id << ": stopping receiver " << id << " on "
                    << r.executor->id << ": " << s.error_message();

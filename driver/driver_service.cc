@@ -27,10 +27,10 @@ bool ValidAppId(const std::string& id) { return !id.empty() && id.size() <= 128;
 
 }  // namespace
 
-#define EMBER_CHECK_SECRET(context)                                   \
-  do {                                                                \
-    grpc::Status auth = rpc::CheckSecret((context), secret_);         \
-    if (!auth.ok()) return auth;                                      \
+#define EMBER_CHECK_SECRET(context)                           \
+  do {                                                        \
+    grpc::Status auth = rpc::CheckSecret((context), secret_); \
+    if (!auth.ok()) return auth;                              \
   } while (0)
 
 grpc::Status DriverService::RegisterExecutor(grpc::ServerContext* context,
@@ -78,9 +78,9 @@ grpc::Status DriverService::ReportReceiverEvent(grpc::ServerContext* context,
   if (!ValidAppId(request->app_id()) || request->stream_id() < 0) {
     return Invalid("malformed receiver event");
   }
-  const std::string& e = request->event();
-  if (e != "started" && e != "stopped" && e != "error") {
-    return Invalid("unknown receiver event '" + e + "'");
+  if (request->event() == proto::RECEIVER_EVENT_UNSPECIFIED ||
+      !proto::ReceiverEvent_IsValid(request->event())) {
+    return Invalid("unknown receiver event " + std::to_string(request->event()));
   }
   jobs_->OnReceiverEvent(*request);
   return grpc::Status::OK;
@@ -146,8 +146,7 @@ grpc::Status DriverService::UpgradeJob(grpc::ServerContext* context,
 }
 
 grpc::Status DriverService::Status(grpc::ServerContext* context,
-                                   const proto::StatusRequest* request,
-                                   proto::StatusReply* reply) {
+                                   const proto::StatusRequest* request, proto::StatusReply* reply) {
   EMBER_CHECK_SECRET(context);
   return rpc::ToGrpc(jobs_->Status(request->app_id(), reply));
 }

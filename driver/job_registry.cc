@@ -3,18 +3,21 @@
 #include <glog/logging.h>
 #include <sys/stat.h>
 
-#include <cstdio>
 #include <algorithm>
+#include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "util/durable_file.h"
 #include "common/errors.h"
+#include "proto/names.h"
+#include "rpc/call.h"
 #include "rpc/rpc.h"
 #include "runtime/plugin_file.h"
+#include "util/durable_file.h"
+#include "util/file_names.h"
 
 namespace ember {
 namespace internal {
@@ -51,15 +54,10 @@ constexpr int kMaxArgs = 4096;
 
 int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
 
-// A file name made of the safe characters of `name`.
-std::string SafeFileName(const std::string& name) {
-  std::string out;
-  for (char c : name.substr(name.find_last_of('/') == std::string::npos
-                                ? 0
-                                : name.find_last_of('/') + 1)) {
-    out += (isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_') ? c : '_';
-  }
-  if (out.empty() || out[0] == '.') out = "job" + out;
+// The plugin's file name in the work directory: safe characters, and ".so" (dlopen needs no
+// suffix, but people reading the directory do).
+std::string PluginFileName(const std::string& name) {
+  std::string out = SafeFileName(name);
   if (out.size() < 3 || out.substr(out.size() - 3) != ".so") out += ".so";
   return out;
 }
@@ -108,8 +106,8 @@ absl::StatusOr<std::string> JobRegistry::Submit(const proto::SubmitJobRequest& r
     absl::MutexLock lock(&mu_);
     if (shutdown_) return absl::UnavailableError("the driver is shutting down");
     app->id = recovered_id;
-    while (app->id.empty() || (recovered_id.empty() && std::filesystem::exists(
-                                                           options_.work_dir + "/apps/" + app->id))) {
+    while (app->id.empty() || (recovered_id.empty() &&
+                               std::filesystem::exists(options_.work_dir + "/apps/" + app->id))) {
       app->id = NewAppId();
     }
   }
@@ -122,7 +120,7 @@ absl::StatusOr<std::string> JobRegistry::Submit(const proto::SubmitJobRequest& r
   if (ec) return absl::InternalError("cannot create " + dir + ": " + ec.message());
   // A new path per application: dlopen of a path already loaded returns the old library.
   auto plugin =
-      StoreAndLoadPlugin(dir + "/" + SafeFileName(plugin_name), request.plugin(), plugin_name);
+      StoreAndLoadPlugin(dir + "/" + PluginFileName(plugin_name), request.plugin(), plugin_name);
   if (!plugin.ok()) {
     std::filesystem::remove_all(dir, ec);
     return plugin.status();
@@ -187,28 +185,26 @@ void JobRegistry::RunApp(const std::shared_ptr<App>& app) {
   cleanup.set_app_ended(true);
   cleanup.set_clear_cache(true);
   for (const auto& e : options_.executors->Alive()) {
-    grpc::ClientContext call;
-    rpc::AddSecret(&call, options_.executors->secret());
-    call.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
     proto::CleanupReply reply;
-    e->stub->Cleanup(&call, cleanup, &reply);
+    rpc::Call(*e->stub, &proto::Executor::Stub::Cleanup, cleanup, &reply,
+              {options_.executors->secret(), rpc::Deadline::kControl});
   }
 
   absl::MutexLock lock(&app->mu);
   if (app->killed) {
-    app->state = "KILLED";
+    app->state = proto::APP_KILLED;
   } else if (s.ok()) {
-    app->state = "FINISHED";
+    app->state = proto::APP_FINISHED;
   } else {
-    app->state = "FAILED";
+    app->state = proto::APP_FAILED;
     app->error = std::string(s.message());
   }
   app->ended_ms = NowMs();
   if (!app->driver_shutdown && !app->upgrading) {
     // Ended for good: a restarted driver does not start it again.
-    std::ofstream(app->dir + "/ended") << app->state << "\n";
+    std::ofstream(app->dir + "/ended") << proto::AppStateName(app->state) << "\n";
   }
-  LOG(INFO) << "Application " << app->id << " " << app->state
+  LOG(INFO) << "Application " << app->id << " " << proto::AppStateName(app->state)
             << (app->error.empty() ? "" : ": " + app->error);
 }
 
@@ -236,13 +232,13 @@ std::shared_ptr<AppServices> JobRegistry::CurrentServices(App* app) {
   return nullptr;
 }
 
-absl::StatusOr<std::string> JobRegistry::Kill(const std::string& app_id, bool graceful) {
+absl::StatusOr<proto::AppState> JobRegistry::Kill(const std::string& app_id, bool graceful) {
   auto app = Find(app_id);
   if (app == nullptr) return absl::NotFoundError("no application " + app_id);
   std::vector<std::shared_ptr<AppServices>> services;
   {
     absl::MutexLock lock(&app->mu);
-    if (app->state != "RUNNING") return app->state;
+    if (app->state != proto::APP_RUNNING) return app->state;
     app->killed = true;
     for (auto& w : app->services) {
       if (auto s = w.lock()) services.push_back(std::move(s));
@@ -252,9 +248,10 @@ absl::StatusOr<std::string> JobRegistry::Kill(const std::string& app_id, bool gr
   for (auto& s : services) s->StopContext(graceful);
   // The job's entry point returns once its context stopped (awaitTermination wakes up).
   absl::MutexLock lock(&app->mu);
-  auto ended = [&app]() ABSL_SHARED_LOCKS_REQUIRED(app->mu) { return app->state != "RUNNING"; };
+  auto ended = [&app]()
+                   ABSL_SHARED_LOCKS_REQUIRED(app->mu) { return app->state != proto::APP_RUNNING; };
   if (!app->mu.AwaitWithTimeout(absl::Condition(&ended), absl::Seconds(30))) {
-    return std::string("KILLING");
+    return proto::APP_KILLING;
   }
   return app->state;
 }
@@ -266,8 +263,9 @@ absl::Status JobRegistry::Upgrade(const std::string& app_id, const std::string& 
   if (app == nullptr) return absl::NotFoundError("no application " + app_id);
   {
     absl::MutexLock lock(&app->mu);
-    if (app->state != "RUNNING") {
-      return absl::FailedPreconditionError("application " + app_id + " is " + app->state +
+    if (app->state != proto::APP_RUNNING) {
+      return absl::FailedPreconditionError("application " + app_id + " is " +
+                                           proto::AppStateName(app->state) +
                                            ": only a running application can be upgraded");
     }
   }
@@ -282,7 +280,7 @@ absl::Status JobRegistry::Upgrade(const std::string& app_id, const std::string& 
   std::string name = plugin_name.empty() ? "job.so" : plugin_name;
   // The new plugin must load before the running one is touched.
   auto loaded = StoreAndLoadPlugin(
-      absl::StrCat(app->dir, "/probe-", NowMs(), "-", SafeFileName(name)), plugin, name);
+      absl::StrCat(app->dir, "/probe-", NowMs(), "-", PluginFileName(name)), plugin, name);
   if (!loaded.ok()) {
     if (absl::IsResourceExhausted(loaded.status())) return loaded.status();
     return absl::InvalidArgumentError(loaded.status().message());
@@ -301,7 +299,7 @@ absl::Status JobRegistry::Upgrade(const std::string& app_id, const std::string& 
   auto start = [&](const std::string& bytes, const std::string& tag) {
     proto::SubmitJobRequest request = previous;
     request.set_plugin(bytes);
-    request.set_plugin_name(absl::StrCat(tag, "-", NowMs(), "-", SafeFileName(name)));
+    request.set_plugin_name(absl::StrCat(tag, "-", NowMs(), "-", PluginFileName(name)));
     request.set_name(app->name);
     return Submit(request, app_id);
   };
@@ -313,8 +311,9 @@ absl::Status JobRegistry::Upgrade(const std::string& app_id, const std::string& 
     while (true) {
       {
         absl::MutexLock lock(&next->mu);
-        if (next->state != "RUNNING") {
-          failure = next->error.empty() ? "it ended (" + next->state + ")" : next->error;
+        if (next->state != proto::APP_RUNNING) {
+          failure = next->error.empty() ? "it ended (" + proto::AppStateName(next->state) + ")"
+                                        : next->error;
           break;
         }
       }
@@ -364,9 +363,9 @@ absl::Status JobRegistry::Watch(const std::string& app_id, int64_t offset, bool 
       int64_t end = app->output_base + static_cast<int64_t>(app->output.size());
       auto changed = [&]() ABSL_SHARED_LOCKS_REQUIRED(app->mu) {
         return app->output_base + static_cast<int64_t>(app->output.size()) > offset ||
-               app->state != "RUNNING";
+               app->state != proto::APP_RUNNING;
       };
-      if (follow && end <= offset && app->state == "RUNNING") {
+      if (follow && end <= offset && app->state == proto::APP_RUNNING) {
         app->mu.AwaitWithTimeout(absl::Condition(&changed), absl::Milliseconds(500));
         end = app->output_base + static_cast<int64_t>(app->output.size());
       }
@@ -375,7 +374,7 @@ absl::Status JobRegistry::Watch(const std::string& app_id, int64_t offset, bool 
         event.set_output(app->output.substr(static_cast<size_t>(offset - app->output_base)));
         offset = end;
       }
-      finished = app->state != "RUNNING";
+      finished = app->state != proto::APP_RUNNING;
       if (finished) {
         event.set_finished(true);
         event.set_state(app->state);
@@ -479,7 +478,7 @@ void JobRegistry::Shutdown() {
     bool running;
     {
       absl::MutexLock lock(&a->mu);
-      running = a->state == "RUNNING";
+      running = a->state == proto::APP_RUNNING;
     }
     bool graceful = false;
     try {

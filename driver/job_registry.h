@@ -17,8 +17,8 @@
 #include "common/conf.h"
 #include "driver/cluster_backend.h"
 #include "driver/executor_registry.h"
-#include "runtime/plugin_loader.h"
 #include "proto/cluster.pb.h"
+#include "runtime/plugin_loader.h"
 
 namespace ember {
 namespace internal {
@@ -28,7 +28,7 @@ class JobRegistry {
   struct Options {
     std::string work_dir;
     ExecutorRegistry* executors = nullptr;
-    Conf defaults;           // the driver's configuration; a job's own keys win
+    Conf defaults;                      // the driver's configuration; a job's own keys win
     size_t max_output_bytes = 8 << 20;  // per job; older output is dropped beyond it
   };
   explicit JobRegistry(Options options);
@@ -46,7 +46,7 @@ class JobRegistry {
   // failed, or killed by a user) when the driver stopped. Returns their ids.
   std::vector<std::string> RecoverAll();
   // The state after the kill (KILLED, or the end state of an application that had ended).
-  absl::StatusOr<std::string> Kill(const std::string& app_id, bool graceful = false);
+  absl::StatusOr<proto::AppState> Kill(const std::string& app_id, bool graceful = false);
   // Stops a running application gracefully and starts it again, under its id, with `plugin`:
   // it recovers from its checkpoint. Waits until the new plugin's context has started; if it
   // fails first (its graph differs from the checkpoint's, say), the previous plugin is started
@@ -80,14 +80,14 @@ class JobRegistry {
     std::thread thread;
 
     absl::Mutex mu;
-    std::string state ABSL_GUARDED_BY(mu) = "RUNNING";
+    proto::AppState state ABSL_GUARDED_BY(mu) = proto::APP_RUNNING;
     std::string error ABSL_GUARDED_BY(mu);
     int64_t ended_ms ABSL_GUARDED_BY(mu) = 0;
     std::string output ABSL_GUARDED_BY(mu);
     int64_t output_base ABSL_GUARDED_BY(mu) = 0;  // bytes dropped from the front
     bool killed ABSL_GUARDED_BY(mu) = false;
     bool driver_shutdown ABSL_GUARDED_BY(mu) = false;  // killed because the driver stops
-    bool upgrading ABSL_GUARDED_BY(mu) = false;  // stopped to start again with a new plugin
+    bool upgrading ABSL_GUARDED_BY(mu) = false;        // stopped to start again with a new plugin
     std::string dir;
     std::vector<std::weak_ptr<AppServices>> services ABSL_GUARDED_BY(mu);
   };

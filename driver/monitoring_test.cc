@@ -5,17 +5,17 @@
 #include <httplib.h>
 
 #include <atomic>
-#include <cstdio>
 #include <chrono>
+#include <cstdio>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
-#include "runtime/testing.h"
 #include "driver/web_ui.h"
+#include "runtime/testing.h"
+#include "tests/wait.h"
 
 namespace ember {
 namespace {
@@ -71,12 +71,7 @@ class Throwing : public StreamingListener {
 };
 
 bool WaitFor(const std::function<bool()>& ready) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (ready()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // polling a condition
-  }
-  return ready();
+  return testing::WaitForCondition(ready, std::chrono::seconds(20));
 }
 
 struct Fixture {
@@ -226,7 +221,8 @@ TEST(MonitoringTest, RestApiReportsKnownRecordsAndDelays) {
   std::string t0 = std::to_string(times[0].milliseconds());
   nlohmann::json one = Get(c, "/api/v1/applications/rest-app/streaming/batches/" + t0);
   EXPECT_EQ(one["inputSize"], 5);
-  nlohmann::json ops = Get(c, "/api/v1/applications/rest-app/streaming/batches/" + t0 + "/operations");
+  nlohmann::json ops =
+      Get(c, "/api/v1/applications/rest-app/streaming/batches/" + t0 + "/operations");
   ASSERT_EQ(ops.size(), 2u);
   EXPECT_EQ(ops[0]["outputOpId"], 0);
   EXPECT_EQ(ops[0]["name"], "foreachRDD");
@@ -295,16 +291,16 @@ TEST(MonitoringTest, ThousandRetainedBatchesServeQuickly) {
   internal::WebUi::Options o;
   o.port = 0;
   o.executors = [] {
-    return nlohmann::json::array({{{"id", "exec-1"}, {"blocks", 3}, {"blockBytes", 300},
-                                   {"state", "alive"}}});
+    return nlohmann::json::array(
+        {{{"id", "exec-1"}, {"blocks", 3}, {"blockBytes", 300}, {"state", "alive"}}});
   };
   auto ui = internal::WebUi::Start(o);
   ASSERT_TRUE(ui.ok()) << ui.status();
   httplib::Client c("127.0.0.1", (*ui)->port());
   auto start = std::chrono::steady_clock::now();
   nlohmann::json batches = Get(c, "/api/v1/applications/big-app/streaming/batches");
-  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-                  .count();
+  double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   ASSERT_EQ(batches.size(), 1000u);
   EXPECT_EQ(batches[0]["batchId"], 1500000);
   EXPECT_EQ(batches[999]["batchId"], 501000);

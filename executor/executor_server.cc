@@ -9,10 +9,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "util/clock.h"
+#include "rpc/call.h"
 #include "rpc/rpc.h"
 #include "runtime/runtime_hooks.h"
 #include "runtime/task_runner.h"
+#include "util/clock.h"
+#include "util/file_names.h"
+#include "util/task_status.h"
 
 namespace ember {
 namespace internal {
@@ -21,15 +24,14 @@ namespace {
 
 constexpr int kMaxIdBytes = 512;
 
-std::chrono::system_clock::time_point In(std::chrono::milliseconds d) {
-  return std::chrono::system_clock::now() + d;
-}
-
 // A task-level failure travels inside the reply; the call itself succeeded.
 template <typename Reply>
 grpc::Status FailInReply(const absl::Status& s, Reply* reply) {
   reply->set_error_code(static_cast<int>(s.code()));
   reply->set_error(std::string(s.message()));
+  if constexpr (std::is_same_v<Reply, proto::RunTaskReply>) {
+    if (IsStateLost(s)) reply->set_failure(proto::TASK_FAILURE_STATE_LOST);
+  }
   return grpc::Status::OK;
 }
 
@@ -38,12 +40,6 @@ grpc::Status Invalid(const std::string& message) {
 }
 
 bool ValidId(const std::string& id) { return !id.empty() && id.size() <= kMaxIdBytes; }
-
-std::string SafeName(const std::string& id) {
-  std::string out;
-  for (char c : id) out += (isalnum(static_cast<unsigned char>(c)) || c == '-') ? c : '_';
-  return out;
-}
 
 // A task's tree may not be deeper than this (a hostile spec could exhaust the stack).
 bool DepthOk(const proto::ComputeNode& node, int depth) {
@@ -92,11 +88,10 @@ class ExecutorServer::ReplicatingStore : public BlockStore {
     size_t start = peers.empty() ? 0 : static_cast<size_t>(next_++) % peers.size();
     for (size_t k = 0; k < peers.size() && static_cast<int>(where.size()) < replication_; ++k) {
       const proto::Peer& peer = peers[(start + k) % peers.size()];
-      grpc::ClientContext call;
-      rpc::AddSecret(&call, server_->options_.secret);
-      call.set_deadline(In(std::chrono::seconds(10)));
       proto::PutBlockReply reply;
-      grpc::Status r = server_->PeerStub(peer.address())->PutBlock(&call, request, &reply);
+      grpc::Status r =
+          rpc::Call(*server_->PeerStub(peer.address()), &proto::Executor::Stub::PutBlock, request,
+                    &reply, {server_->options_.secret, rpc::Deadline::kPeerBlock});
       if (r.ok()) {
         where.push_back(peer.address());
       } else {
@@ -178,13 +173,11 @@ void ExecutorServer::Start(const std::string& address) {
   address_ = address;
   // Broadcast variables this process does not hold come from the driver.
   SetBroadcastFetcher([this](int64_t id) -> absl::StatusOr<std::string> {
-    grpc::ClientContext call;
-    rpc::AddSecret(&call, options_.secret);
-    call.set_deadline(In(std::chrono::seconds(30)));
     proto::FetchBroadcastRequest request;
     request.set_id(id);
     proto::FetchBroadcastReply reply;
-    grpc::Status s = driver_->FetchBroadcast(&call, request, &reply);
+    grpc::Status s = rpc::Call(*driver_, &proto::Driver::Stub::FetchBroadcast, request, &reply,
+                               {options_.secret, rpc::Deadline::kBroadcast});
     if (!s.ok()) return rpc::FromGrpc(s);
     return std::move(*reply.mutable_data());
   });
@@ -205,11 +198,6 @@ void ExecutorServer::Shutdown() {
 std::string ExecutorServer::executor_id() const {
   absl::MutexLock lock(&mu_);
   return executor_id_;
-}
-
-bool ExecutorServer::registered() const {
-  absl::MutexLock lock(&mu_);
-  return registered_;
 }
 
 void ExecutorServer::CountBlock(const std::string& id, int64_t bytes) {
@@ -235,9 +223,6 @@ void ExecutorServer::UncountBlocks(const std::vector<std::string>& ids) {
 // -------------------------------------------------------------------------- driver link
 
 bool ExecutorServer::Register() {
-  grpc::ClientContext call;
-  rpc::AddSecret(&call, options_.secret);
-  call.set_deadline(In(std::chrono::seconds(5)));
   proto::RegisterExecutorRequest request;
   request.set_address(address_);
   request.set_slots(options_.slots);
@@ -246,7 +231,8 @@ bool ExecutorServer::Register() {
     request.set_previous_id(executor_id_);
   }
   proto::RegisterExecutorReply reply;
-  grpc::Status s = driver_->RegisterExecutor(&call, request, &reply);
+  grpc::Status s = rpc::Call(*driver_, &proto::Driver::Stub::RegisterExecutor, request, &reply,
+                             {options_.secret, rpc::Deadline::kControl});
   if (!s.ok()) {
     last_driver_error_ = s.error_code() == grpc::StatusCode::UNAUTHENTICATED
                              ? "the driver refused the secret: " + s.error_message()
@@ -274,11 +260,9 @@ void ExecutorServer::Heartbeat() {
     request.set_running_tasks(running_tasks_);
   }
   request.set_blocks(static_cast<int64_t>(blocks_->size()));
-  grpc::ClientContext call;
-  rpc::AddSecret(&call, options_.secret);
-  call.set_deadline(In(std::chrono::seconds(5)));
   proto::HeartbeatReply reply;
-  grpc::Status s = driver_->Heartbeat(&call, request, &reply);
+  grpc::Status s = rpc::Call(*driver_, &proto::Driver::Stub::Heartbeat, request, &reply,
+                             {options_.secret, rpc::Deadline::kControl});
   if (!s.ok()) {
     ++heartbeat_failures_;
     if (heartbeat_failures_ == 1 || heartbeat_failures_ % 10 == 0) {
@@ -370,17 +354,15 @@ absl::StatusOr<std::shared_ptr<ExecutorServer::App>> ExecutorServer::LoadedApp(
     return app;
   }
   app->loaded = true;
-  grpc::ClientContext call;
-  rpc::AddSecret(&call, options_.secret);
-  call.set_deadline(In(std::chrono::seconds(60)));
   proto::FetchPluginRequest request;
   request.set_app_id(app_id);
   proto::FetchPluginReply reply;
-  grpc::Status s = driver_->FetchPlugin(&call, request, &reply);
+  grpc::Status s = rpc::Call(*driver_, &proto::Driver::Stub::FetchPlugin, request, &reply,
+                             {options_.secret, rpc::Deadline::kTransfer});
   if (!s.ok()) {
-    app->load_status = absl::Status(static_cast<absl::StatusCode>(s.error_code()),
-                                    "cannot fetch the plugin of " + app_id +
-                                        " from the driver: " + s.error_message());
+    app->load_status = absl::Status(
+        static_cast<absl::StatusCode>(s.error_code()),
+        "cannot fetch the plugin of " + app_id + " from the driver: " + s.error_message());
     // A driver that could not be reached may answer next time: do not remember that.
     if (s.error_code() == grpc::StatusCode::UNAVAILABLE ||
         s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
@@ -389,7 +371,8 @@ absl::StatusOr<std::shared_ptr<ExecutorServer::App>> ExecutorServer::LoadedApp(
     return app->load_status;
   }
   // A new path per load: dlopen of a path already loaded returns the old library.
-  std::string path = absl::StrCat(options_.data_dir, "/plugins/", SafeName(app_id), "-", n, ".so");
+  std::string path =
+      absl::StrCat(options_.data_dir, "/plugins/", SafeFileName(app_id), "-", n, ".so");
   {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     out.write(reply.plugin().data(), static_cast<std::streamsize>(reply.plugin().size()));
@@ -431,21 +414,19 @@ absl::StatusOr<std::shared_ptr<const std::string>> ExecutorServer::FetchBlock(
   std::vector<std::string> tried;
   for (const std::string& where : block.locations()) {
     if (where == address_) continue;
-    grpc::ClientContext call;
-    rpc::AddSecret(&call, options_.secret);
-    call.set_deadline(In(std::chrono::seconds(10)));
     proto::GetBlockRequest request;
     request.set_block_id(block.block_id());
     proto::GetBlockReply reply;
-    grpc::Status s = PeerStub(where)->GetBlock(&call, request, &reply);
+    grpc::Status s = rpc::Call(*PeerStub(where), &proto::Executor::Stub::GetBlock, request, &reply,
+                               {options_.secret, rpc::Deadline::kPeerBlock});
     if (s.ok() && reply.found()) {
       return std::make_shared<const std::string>(std::move(*reply.mutable_data()));
     }
     tried.push_back(where + (s.ok() ? " (not there)" : " (" + s.error_message() + ")"));
   }
-  return absl::NotFoundError(absl::StrCat("block ", block.block_id(),
-                                          " is on no live executor; tried here and ",
-                                          tried.empty() ? "nowhere else" : absl::StrJoin(tried, ", ")));
+  return absl::NotFoundError(
+      absl::StrCat("block ", block.block_id(), " is on no live executor; tried here and ",
+                   tried.empty() ? "nowhere else" : absl::StrJoin(tried, ", ")));
 }
 
 absl::StatusOr<std::vector<std::string>> ExecutorServer::FetchShuffleBuckets(
@@ -475,8 +456,7 @@ absl::StatusOr<std::vector<std::string>> ExecutorServer::FetchShuffleBuckets(
   }
   for (const auto& [where, maps] : remote) {
     grpc::ClientContext call;
-    rpc::AddSecret(&call, options_.secret);
-    call.set_deadline(In(std::chrono::seconds(60)));
+    rpc::Prepare(&call, {options_.secret, rpc::Deadline::kTransfer});
     proto::FetchShuffleRequest request;
     request.set_app_id(app->id);
     request.set_shuffle_id(ref.shuffle_id());
@@ -702,19 +682,17 @@ grpc::Status ExecutorServer::StartReceiver(grpc::ServerContext* context,
     }
     // The block is stored (and replicated): the driver must hear of it. Retry briefly.
     for (int attempt = 0; attempt < 5; ++attempt) {
-      grpc::ClientContext call;
-      rpc::AddSecret(&call, options_.secret);
-      call.set_deadline(In(std::chrono::seconds(5)));
       proto::ReportBlockReply ignored;
-      grpc::Status s = driver_->ReportBlock(&call, r, &ignored);
+      grpc::Status s = rpc::Call(*driver_, &proto::Driver::Stub::ReportBlock, r, &ignored,
+                                 {options_.secret, rpc::Deadline::kControl});
       if (s.ok()) return;
       if (attempt == 4) {
-        LOG(WARNING) << "cannot report block " << b.block_id << " to the driver: "
-                     << s.error_message();
+        LOG(WARNING) << "cannot report block " << b.block_id
+                     << " to the driver: " << s.error_message();
       }
     }
   };
-  o.on_event = [this, app_id, incarnation](int stream, const std::string& event,
+  o.on_event = [this, app_id, incarnation](int stream, proto::ReceiverEvent event,
                                            const std::string& message) {
     proto::ReportReceiverEventRequest r;
     r.set_app_id(app_id);
@@ -723,12 +701,13 @@ grpc::Status ExecutorServer::StartReceiver(grpc::ServerContext* context,
     r.set_executor_id(executor_id());
     r.set_event(event);
     r.set_message(message);
-    grpc::ClientContext call;
-    rpc::AddSecret(&call, options_.secret);
-    call.set_deadline(In(std::chrono::seconds(5)));
     proto::ReportReceiverEventReply ignored;
-    grpc::Status s = driver_->ReportReceiverEvent(&call, r, &ignored);
-    if (!s.ok()) LOG(WARNING) << "cannot report receiver " << event << ": " << s.error_message();
+    grpc::Status s = rpc::Call(*driver_, &proto::Driver::Stub::ReportReceiverEvent, r, &ignored,
+                               {options_.secret, rpc::Deadline::kControl});
+    if (!s.ok()) {
+      LOG(WARNING) << "cannot report receiver event " << proto::ReceiverEvent_Name(event) << ": "
+                   << s.error_message();
+    }
   };
   running->supervisor = std::make_unique<ReceiverSupervisor>(std::move(o), std::move(receiver));
   {
@@ -737,8 +716,8 @@ grpc::Status ExecutorServer::StartReceiver(grpc::ServerContext* context,
     receivers_[key] = running;
   }
   running->supervisor->Start();
-  LOG(INFO) << "started receiver for stream " << request->stream_id() << " of "
-            << request->app_id() << " (run " << incarnation << ")";
+  LOG(INFO) << "started receiver for stream " << request->stream_id() << " of " << request->app_id()
+            << " (run " << incarnation << ")";
   return grpc::Status::OK;
 }
 

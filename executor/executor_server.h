@@ -12,8 +12,8 @@
 
 #include <atomic>
 #include <map>
-#include <set>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -21,12 +21,12 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "util/op_registry.h"
+#include "executor/rocksdb_block_store.h"
+#include "proto/cluster.grpc.pb.h"
 #include "runtime/block_store.h"
 #include "runtime/plugin_loader.h"
 #include "runtime/receiver_supervisor.h"
-#include "executor/rocksdb_block_store.h"
-#include "proto/cluster.grpc.pb.h"
+#include "util/op_registry.h"
 
 namespace ember {
 namespace internal {
@@ -49,25 +49,21 @@ class ExecutorServer final : public proto::Executor::Service {
   void Shutdown();
 
   std::string executor_id() const;
-  bool registered() const;
 
   grpc::Status RunTask(grpc::ServerContext* context, const proto::RunTaskRequest* request,
                        proto::RunTaskReply* reply) override;
   grpc::Status StartReceiver(grpc::ServerContext* context,
                              const proto::StartReceiverRequest* request,
                              proto::StartReceiverReply* reply) override;
-  grpc::Status StopReceiver(grpc::ServerContext* context,
-                            const proto::StopReceiverRequest* request,
+  grpc::Status StopReceiver(grpc::ServerContext* context, const proto::StopReceiverRequest* request,
                             proto::StopReceiverReply* reply) override;
-  grpc::Status FetchShuffle(grpc::ServerContext* context,
-                            const proto::FetchShuffleRequest* request,
+  grpc::Status FetchShuffle(grpc::ServerContext* context, const proto::FetchShuffleRequest* request,
                             grpc::ServerWriter<proto::ShuffleChunk>* writer) override;
   grpc::Status PutBlock(grpc::ServerContext* context, const proto::PutBlockRequest* request,
                         proto::PutBlockReply* reply) override;
   grpc::Status GetBlock(grpc::ServerContext* context, const proto::GetBlockRequest* request,
                         proto::GetBlockReply* reply) override;
-  grpc::Status RemoveBlocks(grpc::ServerContext* context,
-                            const proto::RemoveBlocksRequest* request,
+  grpc::Status RemoveBlocks(grpc::ServerContext* context, const proto::RemoveBlocksRequest* request,
                             proto::RemoveBlocksReply* reply) override;
   grpc::Status Cleanup(grpc::ServerContext* context, const proto::CleanupRequest* request,
                        proto::CleanupReply* reply) override;

@@ -46,9 +46,9 @@ grpc::Status CheckSecret(const grpc::ServerContext* context, const std::string& 
     ok = diff == 0;
   }
   if (ok) return grpc::Status::OK;
-  return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                      it == md.end() ? "this cluster requires a secret (--secret-file)"
-                                     : "wrong cluster secret");
+  return grpc::Status(
+      grpc::StatusCode::UNAUTHENTICATED,
+      it == md.end() ? "this cluster requires a secret (--secret-file)" : "wrong cluster secret");
 }
 
 grpc::Status ToGrpc(const absl::Status& s) {
@@ -72,16 +72,6 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address) {
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
   return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
-}
-
-std::string HostOf(const std::string& address) {
-  if (!address.empty() && address[0] == '[') {
-    size_t close = address.find(']');
-    return close == std::string::npos ? address : address.substr(1, close - 1);
-  }
-  size_t colon = address.rfind(':');
-  if (colon == std::string::npos || address.find(':') != colon) return address;
-  return address.substr(0, colon);
 }
 
 bool IsLoopbackAddress(const std::string& host) {

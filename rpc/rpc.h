@@ -39,8 +39,6 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address);
 
 // Loopback or an unspecified/remote address.
 bool IsLoopbackAddress(const std::string& host);
-// "host:port" -> host ("[::1]:80" -> "::1"); the input when there is no port.
-std::string HostOf(const std::string& address);
 
 }  // namespace rpc
 }  // namespace ember

@@ -64,17 +64,6 @@ void PartitionCache::Put(const std::string& key, Partition p) {
   parts_[key] = std::move(p);
 }
 
-void PartitionCache::RemovePrefix(const std::string& prefix) {
-  absl::MutexLock lock(&mu_);
-  for (auto it = parts_.begin(); it != parts_.end();) {
-    if (it->first.rfind(prefix, 0) == 0) {
-      parts_.erase(it++);
-    } else {
-      ++it;
-    }
-  }
-}
-
 void PartitionCache::Clear() {
   absl::MutexLock lock(&mu_);
   parts_.clear();

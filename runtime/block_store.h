@@ -58,7 +58,6 @@ class PartitionCache {
  public:
   bool Get(const std::string& key, Partition* out) const;
   void Put(const std::string& key, Partition p);
-  void RemovePrefix(const std::string& prefix);
   void Clear();
 
  private:
@@ -66,8 +65,8 @@ class PartitionCache {
   absl::flat_hash_map<std::string, Partition> parts_ ABSL_GUARDED_BY(mu_);
 };
 
-// The state of stateful streams (mapWithState, updateStateByKey) kept between batches: per (state key,
-// partition) a slot holding the state as of one batch. The task runner locks a slot for the
+// The state of stateful streams (mapWithState, updateStateByKey) kept between batches: per (state
+// key, partition) a slot holding the state as of one batch. The task runner locks a slot for the
 // whole of an update; different partitions update in parallel.
 class StateStore {
  public:

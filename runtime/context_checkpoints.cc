@@ -153,10 +153,9 @@ std::vector<std::string> ContextCore::GraphShape() {
     return id;
   };
   for (size_t i = 0; i < outputs_.size(); ++i) {
-    int id = visit(outputs_[i].first.get());
-    lines.push_back("output " + std::to_string(i) + ": " +
-                    (i < output_names_.size() ? output_names_[i] : "foreachRDD") +
-                    " of stream " + std::to_string(id));
+    int id = visit(outputs_[i].stream.get());
+    lines.push_back("output " + std::to_string(i) + ": " + outputs_[i].name + " of stream " +
+                    std::to_string(id));
   }
   return lines;
 }
@@ -174,8 +173,8 @@ void ContextCore::CheckShape(const proto::MetadataCheckpoint& cp, const std::str
   }
   size_t n = std::max(now.size(), static_cast<size_t>(cp.graph_size()));
   for (size_t i = 0; i < n; ++i) {
-    std::string before = i < static_cast<size_t>(cp.graph_size()) ? cp.graph(static_cast<int>(i))
-                                                                   : "(nothing)";
+    std::string before =
+        i < static_cast<size_t>(cp.graph_size()) ? cp.graph(static_cast<int>(i)) : "(nothing)";
     std::string after = i < now.size() ? now[i] : "(nothing)";
     if (before == after) continue;
     throw EmberError("cannot recover from the checkpoint in " + dir +
@@ -230,8 +229,8 @@ void ContextCore::KeepSubmission(const std::string& dir) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream bytes;
   bytes << in.rdbuf();
-  absl::Status s = in ? WriteCheckpointSubmission(dir, bytes.str())
-                      : absl::NotFoundError("cannot read " + path);
+  absl::Status s =
+      in ? WriteCheckpointSubmission(dir, bytes.str()) : absl::NotFoundError("cannot read " + path);
   if (!s.ok()) {
     LOG(WARNING) << "cannot keep the job's submission in checkpoint directory " << dir << ": "
                  << s.message();

@@ -13,6 +13,7 @@
 #include "common/errors.h"
 #include "common/streaming_context.h"
 #include "runtime/checkpoint_store.h"
+#include "util/task_status.h"
 
 namespace ember {
 namespace internal {
@@ -95,8 +96,8 @@ ContextCore::ContextCore(Conf conf, Duration batch_interval)
     : conf_(std::move(conf)),
       batch_interval_(batch_interval),
       resolver_(CurrentPluginRegistry()),
-      run_id_(absl::StrCat(absl::Hex(std::random_device()()),
-                           absl::Hex(absl::GetCurrentTimeNanos()))) {
+      run_id_(
+          absl::StrCat(absl::Hex(std::random_device()()), absl::Hex(absl::GetCurrentTimeNanos()))) {
   if (batch_interval_.milliseconds() <= 0) {
     throw EmberError("the batch interval must be positive, not " + batch_interval_.toString());
   }
@@ -156,7 +157,7 @@ ContextCore::ContextCore(Conf conf, Duration batch_interval)
       conf_.getDuration("ember.streaming.receiverRestartDelay", Seconds(2)).milliseconds();
   t.store = blocks_.get();
   t.cluster = cluster_.get();
-  t.on_event = [this](const ReceiverStatus& status, const std::string& event) {
+  t.on_event = [this](const ReceiverStatus& status, proto::ReceiverEvent event) {
     PostReceiverEvent(status, event);
   };
   tracker_ = std::make_unique<ReceiverTracker>(t);
@@ -217,16 +218,20 @@ void ContextCore::CheckCanAddStreams() const {
   }
 }
 
-void ContextCore::AddOutput(StreamRef stream, std::function<void(const RddRef&, Time)> fn) {
+void ContextCore::AddOutput(StreamRef stream, std::function<void(const RddRef&, Time)> fn,
+                            bool keeps_state) {
   CheckCanAddStreams();
   absl::MutexLock lock(&mu_);
-  outputs_.emplace_back(std::move(stream), std::move(fn));
-  output_names_.push_back("foreachRDD");
+  Output o;
+  o.stream = std::move(stream);
+  o.fn = std::move(fn);
+  o.keeps_state = keeps_state;
+  outputs_.push_back(std::move(o));
 }
 
 void ContextCore::NameLastOutput(const std::string& name) {
   absl::MutexLock lock(&mu_);
-  if (!output_names_.empty()) output_names_.back() = name;
+  if (!outputs_.empty()) outputs_.back().name = name;
 }
 
 void ContextCore::AddStatefulStream(StreamNode* stream, StatefulStream state) {
@@ -239,7 +244,8 @@ void ContextCore::AddStatefulStream(StreamNode* stream, StatefulStream state) {
 
 void ContextCore::SetCheckpointInterval(StreamNode* stream, Duration interval) {
   CheckCanAddStreams();
-  if (interval.milliseconds() <= 0 || interval.milliseconds() % stream->slide().milliseconds() != 0) {
+  if (interval.milliseconds() <= 0 ||
+      interval.milliseconds() % stream->slide().milliseconds() != 0) {
     throw EmberError("checkpoint interval " + interval.toString() +
                      " must be a positive multiple of the stream's slide " +
                      stream->slide().toString());
@@ -280,7 +286,7 @@ void ContextCore::PostBatchEvent(const BatchInfo& info, const char* event) {
   }
 }
 
-void ContextCore::PostReceiverEvent(const ReceiverStatus& status, const std::string& event) {
+void ContextCore::PostReceiverEvent(const ReceiverStatus& status, proto::ReceiverEvent event) {
   ReceiverInfo r;
   r.streamId = status.stream_id;
   r.name = "stream " + std::to_string(status.stream_id);
@@ -290,9 +296,9 @@ void ContextCore::PostReceiverEvent(const ReceiverStatus& status, const std::str
   r.lastErrorMessage = status.last_error;
   r.lastError = status.last_error;
   r.lastErrorTime = status.last_error.empty() ? -1 : status.last_error_time_ms;
-  if (event == "started") {
+  if (event == proto::RECEIVER_STARTED) {
     bus_->Post([r](StreamingListener& l) { l.onReceiverStarted(r); });
-  } else if (event == "stopped") {
+  } else if (event == proto::RECEIVER_STOPPED) {
     bus_->Post([r](StreamingListener& l) { l.onReceiverStopped(r); });
   } else {
     bus_->Post([r](StreamingListener& l) { l.onReceiverError(r); });
@@ -319,7 +325,7 @@ std::vector<std::string> ContextCore::RunJob(const RddRef& rdd, const ResultOp& 
   auto results = dag_->RunJob(rdd, op, partitions, current_batch_time);
   if (!results.ok()) {
     std::string message(results.status().message());
-    if (message.find("state lost: ") != std::string::npos) throw StateLostError(message);
+    if (IsStateLost(results.status())) throw StateLostError(message);
     throw EmberError(message);
   }
   return std::move(*results);
@@ -413,8 +419,8 @@ void ContextCore::Start() {
     std::set<StreamNode*> seen;
     std::vector<StreamNode*> streams;
     for (const auto& o : outputs_) {
-      o.first->Remember(o.first->slide());
-      CollectStreams(o.first, &seen, &streams);
+      o.stream->Remember(o.stream->slide());
+      CollectStreams(o.stream, &seen, &streams);
     }
     // A state rebuilt from its checkpoint applies the batches since to it again.
     for (const auto& s : stateful_) {
@@ -480,42 +486,30 @@ void ContextCore::Start() {
 }
 
 std::string ContextCore::RunBatch(Time t) {
-  std::vector<std::pair<StreamRef, std::function<void(const RddRef&, Time)>>> outputs;
-  {
-    absl::MutexLock lock(&mu_);
-    outputs = outputs_;
-  }
-  std::vector<std::string> names;
-  {
-    absl::MutexLock lock(&mu_);
-    names = output_names_;
-  }
+  std::vector<Output> outputs;
   bool replay;
   {
     absl::MutexLock lock(&mu_);
+    outputs = outputs_;
     replay = t.milliseconds() <= replay_through_ms_;
   }
   current_batch_time = t;
   std::string failure;
   for (size_t i = 0; i < outputs.size(); ++i) {
-    // A batch that completed before a restart runs again only to bring the state forward.
-    // Only the state-keeping outputs that updateStateByKey and mapWithState register; the
-    // job's own outputs on a state stream already ran.
-    if (replay && (i >= names.size() ||
-                   (names[i] != "updateStateByKey" && names[i] != "mapWithState"))) {
-      continue;
-    }
+    // A batch that completed before a restart runs again only to bring the state forward:
+    // the state-keeping outputs alone; the job's own outputs on a state stream already ran.
+    if (replay && !outputs[i].keeps_state) continue;
     OutputOperationInfo op;
     op.batchTime = t;
     op.id = static_cast<int>(i);
-    op.name = i < names.size() ? names[i] : "foreachRDD";
+    op.name = outputs[i].name;
     op.description = op.name + " (output operation " + std::to_string(i) + ")";
     try {
-      RddRef rdd = outputs[i].first->GetOrCompute(t);
+      RddRef rdd = outputs[i].stream->GetOrCompute(t);
       if (rdd == nullptr) continue;  // not a multiple of this output's slide
       op.startTime = clock_->NowMs();
       bus_->Post([op](StreamingListener& l) { l.onOutputOperationStarted(op); });
-      outputs[i].second(rdd, t);
+      outputs[i].fn(rdd, t);
     } catch (const std::exception& e) {
       std::string message = "Error running job streaming job " + std::to_string(t.milliseconds()) +
                             " ms." + std::to_string(i) + ": " + e.what();
@@ -540,7 +534,7 @@ void ContextCore::CleanupBatch(Time t) {
   {
     absl::MutexLock lock(&mu_);
     std::set<StreamNode*> seen;
-    for (const auto& o : outputs_) CollectStreams(o.first, &seen, &streams);
+    for (const auto& o : outputs_) CollectStreams(o.stream, &seen, &streams);
     completed_ms_ = std::max(completed_ms_, t.milliseconds());
     // A recovery recomputes state from its checkpoint: keep the inputs since then.
     if (!stateful_.empty()) {

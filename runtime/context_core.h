@@ -12,20 +12,20 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
-#include "util/clock.h"
 #include "common/conf.h"
 #include "common/engine_api.h"
-#include "util/op_registry.h"
+#include "proto/task.pb.h"
+#include "runtime/block_store.h"
 #include "runtime/cluster_services.h"
 #include "runtime/dag_scheduler.h"
 #include "runtime/job_scheduler.h"
 #include "runtime/listener_bus.h"
-#include "runtime/streaming_progress.h"
 #include "runtime/local_backend.h"
 #include "runtime/receiver_tracker.h"
 #include "runtime/stream_graph.h"
-#include "runtime/block_store.h"
-#include "proto/task.pb.h"
+#include "runtime/streaming_progress.h"
+#include "util/clock.h"
+#include "util/op_registry.h"
 
 namespace ember {
 
@@ -56,7 +56,10 @@ class ContextCore : public std::enable_shared_from_this<ContextCore> {
 
   // ------------------------------------------------------------------------- graph
   void CheckCanAddStreams() const;
-  void AddOutput(StreamRef stream, std::function<void(const RddRef&, Time)> fn);
+  // `keeps_state`: the output that computes a stateful stream every batch; after a recovery,
+  // the batches that had completed run again for these outputs only.
+  void AddOutput(StreamRef stream, std::function<void(const RddRef&, Time)> fn,
+                 bool keeps_state = false);
   void NameLastOutput(const std::string& name);
   void AddStreamingListener(std::shared_ptr<StreamingListener> listener);
   void AddStatefulStream(StreamNode* stream, StatefulStream state);
@@ -91,7 +94,6 @@ class ContextCore : public std::enable_shared_from_this<ContextCore> {
   // For tests and monitoring.
   bool WaitForBatch(Time t, absl::Duration timeout);
   std::vector<BatchInfo> CompletedBatches() const;
-  JobMetrics job_metrics() const { return dag_->metrics(); }
   const BlockStore& block_store() const { return *blocks_; }
   const ShuffleStore& shuffle_store() const { return *shuffles_; }
   // Local mode's executor state (tests drop it to stand for a lost executor).
@@ -121,7 +123,7 @@ class ContextCore : public std::enable_shared_from_this<ContextCore> {
   // it is new or changed.
   void KeepSubmission(const std::string& dir) ABSL_EXCLUSIVE_LOCKS_REQUIRED(meta_mu_);
   void PostBatchEvent(const BatchInfo& info, const char* event);
-  void PostReceiverEvent(const ReceiverStatus& status, const std::string& event);
+  void PostReceiverEvent(const ReceiverStatus& status, proto::ReceiverEvent event);
   void BuildBackend(int slots);
 
   Time zero_time_;
@@ -148,10 +150,14 @@ class ContextCore : public std::enable_shared_from_this<ContextCore> {
   absl::Mutex stop_mu_;  // held for a whole stop sequence
   mutable absl::Mutex mu_;
   int state_ ABSL_GUARDED_BY(mu_) = 0;  // StreamingContextState
-  std::vector<std::pair<StreamRef, std::function<void(const RddRef&, Time)>>> outputs_
-      ABSL_GUARDED_BY(mu_);
+  struct Output {
+    StreamRef stream;
+    std::function<void(const RddRef&, Time)> fn;
+    std::string name = "foreachRDD";  // what the UI and listeners show
+    bool keeps_state = false;
+  };
+  std::vector<Output> outputs_ ABSL_GUARDED_BY(mu_);
   std::vector<std::shared_ptr<FileInputStream>> file_streams_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::string> output_names_ ABSL_GUARDED_BY(mu_);
   struct Stateful {
     StreamNode* stream;
     StatefulStream state;
@@ -162,10 +168,10 @@ class ContextCore : public std::enable_shared_from_this<ContextCore> {
   const std::string run_id_;  // tells this run's state keys from an earlier run's
   int next_state_key_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::string> graph_shape_ ABSL_GUARDED_BY(mu_);
-  int64_t completed_ms_ ABSL_GUARDED_BY(mu_) = -1;    // every batch up to it has completed
-  int64_t state_ms_ ABSL_GUARDED_BY(mu_) = -1;        // the newest complete state checkpoint
+  int64_t completed_ms_ ABSL_GUARDED_BY(mu_) = -1;       // every batch up to it has completed
+  int64_t state_ms_ ABSL_GUARDED_BY(mu_) = -1;           // the newest complete state checkpoint
   int64_t replay_through_ms_ ABSL_GUARDED_BY(mu_) = -1;  // batches run again for state only
-  absl::Mutex meta_mu_;  // one metadata checkpoint write at a time
+  absl::Mutex meta_mu_;                                  // one metadata checkpoint write at a time
   std::string kept_submission_ ABSL_GUARDED_BY(meta_mu_);  // size@mtime of the copied one
   // The output operations of the batches being processed, for their completion events.
   std::map<int64_t, std::map<int, OutputOperationInfo>> batch_ops_ ABSL_GUARDED_BY(mu_);

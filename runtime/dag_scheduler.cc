@@ -4,8 +4,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "util/op_registry.h"
 #include "runtime/streaming_progress.h"
+#include "util/op_registry.h"
+#include "util/task_status.h"
 
 namespace ember {
 namespace internal {
@@ -27,36 +28,50 @@ absl::StatusOr<std::vector<std::string>> DagScheduler::RunJob(const RddRef& rdd,
   }
   proto::OpSpec result_spec = ToSpec(op);
   for (int round = 0;; ++round) {
-    absl::Status s = ComputeShuffles(*rdd, batch_time);
-    if (!s.ok()) return s;
-    int stage_id = next_stage_id_++;
-    std::vector<proto::TaskSpec> tasks;
-    for (int p : parts) {
-      proto::TaskSpec t;
-      t.set_job_id(job_id);
-      t.set_stage_id(stage_id);
-      t.set_partition(p);
-      t.set_batch_time_ms(batch_time.milliseconds());
-      rdd->Describe(p, t.mutable_root());
-      *t.mutable_result() = result_spec;
-      tasks.push_back(std::move(t));
-    }
     std::vector<proto::TaskResult> results;
-    s = RunStage(std::move(tasks), &results);
+    absl::Status s = ComputeShuffles(*rdd, batch_time);
+    if (s.ok()) s = RunResultStage(*rdd, parts, result_spec, job_id, batch_time, &results);
     if (s.ok()) {
       std::vector<std::string> out;
       out.reserve(results.size());
       for (auto& r : results) out.push_back(std::move(*r.mutable_result()));
       return out;
     }
-    // A lost map output: recompute the shuffles it came from, then the stage, a bounded
-    // number of times.
-    if (!absl::IsNotFound(s) || round + 1 >= max_failures_) return s;
-    std::vector<std::shared_ptr<ShuffleDependency>> deps;
-    rdd->CollectShuffles(&deps);
-    for (auto& d : deps) d->done = false;
+    // A lost map output, found by the result stage or by a map stage reading an earlier
+    // shuffle: recompute every shuffle of the lineage, then the stages, a bounded number of
+    // times (Spark's spark.stage.maxConsecutiveAttempts), apart from the task attempts.
+    if (!absl::IsNotFound(s) || round + 1 >= kMaxStageAttempts) return s;
+    ForgetShuffles(*rdd);
     LOG(WARNING) << "job " << job_id << ": " << s.message() << "; recomputing its shuffles";
   }
+}
+
+void DagScheduler::ForgetShuffles(const RddNode& rdd) {
+  std::vector<std::shared_ptr<ShuffleDependency>> deps;
+  rdd.CollectShuffles(&deps);
+  for (auto& d : deps) {
+    d->done = false;
+    ForgetShuffles(*d->parent);
+  }
+}
+
+absl::Status DagScheduler::RunResultStage(const RddNode& rdd, const std::vector<int>& parts,
+                                          const proto::OpSpec& result_spec, int64_t job_id,
+                                          Time batch_time,
+                                          std::vector<proto::TaskResult>* results) {
+  int stage_id = next_stage_id_++;
+  std::vector<proto::TaskSpec> tasks;
+  for (int p : parts) {
+    proto::TaskSpec t;
+    t.set_job_id(job_id);
+    t.set_stage_id(stage_id);
+    t.set_partition(p);
+    t.set_batch_time_ms(batch_time.milliseconds());
+    rdd.Describe(p, t.mutable_root());
+    *t.mutable_result() = result_spec;
+    tasks.push_back(std::move(t));
+  }
+  return RunStage(std::move(tasks), results);
 }
 
 absl::Status DagScheduler::ComputeShuffles(const RddNode& rdd, Time batch_time) {
@@ -112,19 +127,18 @@ absl::Status DagScheduler::RunStage(std::vector<proto::TaskSpec> tasks,
     auto outcomes = backend_->RunTasks(batch);
     std::vector<size_t> failed;
     absl::Status last_error;
+    int64_t last_failed_partition = -1;
     for (size_t k = 0; k < pending.size(); ++k) {
       if (outcomes[k].ok()) {
         (*results)[pending[k]] = std::move(*outcomes[k]);
         continue;
       }
       last_error = outcomes[k].status();
+      last_failed_partition = tasks[pending[k]].partition();
       // Data that is gone will not come back by retrying the same task: a lost map output
       // (its stage runs again), a lost state partition (its stream rebuilds it).
       if (absl::IsNotFound(last_error)) return last_error;
-      if (absl::IsFailedPrecondition(last_error) &&
-          absl::StartsWith(last_error.message(), "state lost: ")) {
-        return last_error;
-      }
+      if (IsStateLost(last_error)) return last_error;
       failed.push_back(pending[k]);
       ++metrics_.failed_attempts;
       Monitor::Global().CountTasks(0, 1);
@@ -133,10 +147,9 @@ absl::Status DagScheduler::RunStage(std::vector<proto::TaskSpec> tasks,
                    << max_failures_ << "): " << last_error.message();
     }
     if (!failed.empty() && attempt + 1 >= max_failures_) {
-      return absl::AbortedError(
-          absl::StrCat("Job aborted: task ", tasks[failed[0]].partition(), " of stage ",
-                       tasks[failed[0]].stage_id(), " failed ", max_failures_,
-                       " times; most recent failure: ", last_error.message()));
+      return absl::AbortedError(absl::StrCat(
+          "Job aborted: task ", last_failed_partition, " of stage ", tasks[failed[0]].stage_id(),
+          " failed ", max_failures_, " times; most recent failure: ", last_error.message()));
     }
     pending = std::move(failed);
   }

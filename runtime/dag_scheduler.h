@@ -33,8 +33,18 @@ class DagScheduler {
   JobMetrics metrics() const;
 
  private:
+  // Rounds of recomputing lost map outputs per job (Spark's spark.stage.maxConsecutiveAttempts
+  // default), counted apart from the attempts of each task.
+  static constexpr int kMaxStageAttempts = 4;
+
   absl::Status ComputeShuffles(const RddNode& rdd, Time batch_time)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status RunResultStage(const RddNode& rdd, const std::vector<int>& parts,
+                              const proto::OpSpec& result_spec, int64_t job_id, Time batch_time,
+                              std::vector<proto::TaskResult>* results)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Marks every shuffle of the lineage as not computed.
+  void ForgetShuffles(const RddNode& rdd);
   absl::Status RunMapStage(ShuffleDependency& dep, Time batch_time)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Runs the tasks, retrying failures; fills results in order.

@@ -57,9 +57,10 @@ void ReceiverSupervisor::StartReceiver() {
   callbacks_started_ = true;  // onStop follows even an onStart that threw half-way
   try {
     receiver_->onStart();
-    options_.on_event(options_.stream_id, "started", "");
+    options_.on_event(options_.stream_id, proto::RECEIVER_STARTED, "");
   } catch (const std::exception& e) {
-    options_.on_event(options_.stream_id, "error", std::string("onStart failed: ") + e.what());
+    options_.on_event(options_.stream_id, proto::RECEIVER_ERROR,
+                      std::string("onStart failed: ") + e.what());
   }
 }
 
@@ -106,8 +107,8 @@ void ReceiverSupervisor::CutBlock(Time t) {
   block.stream_id = options_.stream_id;
   block.time = t;
   if (records > 0) {
-    block.block_id = absl::StrCat(options_.block_prefix, "input-", options_.stream_id, "-",
-                                  t.milliseconds());
+    block.block_id =
+        absl::StrCat(options_.block_prefix, "input-", options_.stream_id, "-", t.milliseconds());
     block.records = records;
     if (!StoreAndReport(&block, std::move(bytes))) {
       block.block_id.clear();
@@ -121,24 +122,24 @@ void ReceiverSupervisor::CutBlock(Time t) {
 
 bool ReceiverSupervisor::StoreAndReport(ReceivedBlock* block, std::string bytes) {
   if (!options_.wal_dir.empty()) {
-    block->wal_path = absl::StrCat(options_.wal_dir, "/",
-                                   absl::StrReplaceAll(block->block_id, {{"/", "_"}}));
+    block->wal_path =
+        absl::StrCat(options_.wal_dir, "/", absl::StrReplaceAll(block->block_id, {{"/", "_"}}));
     // A header line lets a restarted driver find the blocks it was not told of.
-    absl::Status s = WriteFramedFile(
-        block->wal_path, "EWAL",
-        absl::StrCat(block->stream_id, " ", block->time.milliseconds(), " ", block->records, " ",
-                     block->block_id, "\n", bytes));
+    absl::Status s =
+        WriteFramedFile(block->wal_path, "EWAL",
+                        absl::StrCat(block->stream_id, " ", block->time.milliseconds(), " ",
+                                     block->records, " ", block->block_id, "\n", bytes));
     if (!s.ok()) {
-      options_.on_event(options_.stream_id, "error",
-                        "could not log block " + block->block_id +
-                            " in the write-ahead log: " + s.ToString());
+      options_.on_event(
+          options_.stream_id, proto::RECEIVER_ERROR,
+          "could not log block " + block->block_id + " in the write-ahead log: " + s.ToString());
       return false;
     }
   }
   absl::Status s = options_.store->Put(block->block_id, std::move(bytes));
   if (!s.ok()) {
     // The records are lost to this run; say so loudly rather than report a block we lack.
-    options_.on_event(options_.stream_id, "error",
+    options_.on_event(options_.stream_id, proto::RECEIVER_ERROR,
                       "could not store block " + block->block_id + ": " + s.ToString());
     if (!block->wal_path.empty()) unlink(block->wal_path.c_str());
     return false;
@@ -182,7 +183,7 @@ void ReceiverSupervisor::Stop(const std::string& reason) {
   if (restarter_.joinable()) restarter_.join();
   // What was stored before the stop still belongs to the stream.
   CutBlock(Time(options_.clock->NowMs()));
-  options_.on_event(options_.stream_id, "stopped", reason);
+  options_.on_event(options_.stream_id, proto::RECEIVER_STOPPED, reason);
 }
 
 void ReceiverSupervisor::Restart(const std::string& message, int64_t delay_ms) {
@@ -194,7 +195,7 @@ void ReceiverSupervisor::Restart(const std::string& message, int64_t delay_ms) {
   if (delay_ms < 0) delay_ms = options_.restart_delay_ms;
   LOG(WARNING) << "Restarting receiver " << options_.stream_id << " in " << delay_ms
                << " ms: " << message;
-  options_.on_event(options_.stream_id, "error", message);
+  options_.on_event(options_.stream_id, proto::RECEIVER_ERROR, message);
   if (restarter_.joinable()) restarter_.join();
   restarter_ = std::thread([this, delay_ms, message] {
     StopReceiverCallbacks("restarting: " + message);
@@ -212,7 +213,7 @@ void ReceiverSupervisor::Restart(const std::string& message, int64_t delay_ms) {
 
 void ReceiverSupervisor::ReportError(const std::string& message) {
   LOG(WARNING) << "Receiver " << options_.stream_id << " reported an error: " << message;
-  options_.on_event(options_.stream_id, "error", message);
+  options_.on_event(options_.stream_id, proto::RECEIVER_ERROR, message);
 }
 
 void ReceiverSupervisor::StopReceiver(const std::string& message) {

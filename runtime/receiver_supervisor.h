@@ -18,10 +18,11 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
-#include "util/clock.h"
 #include "common/receiver.h"
 #include "common/time.h"
+#include "proto/task.pb.h"
 #include "runtime/block_store.h"
+#include "util/clock.h"
 
 namespace ember {
 namespace internal {
@@ -30,7 +31,7 @@ struct ReceivedBlock {
   int stream_id = 0;
   std::string block_id;
   int64_t records = 0;
-  Time time;  // the block interval's end
+  Time time;                           // the block interval's end
   std::vector<std::string> locations;  // cluster: executors holding a copy (host:port)
   std::string wal_path;                // its copy in the write-ahead log, if enabled
 };
@@ -51,7 +52,7 @@ class ReceiverSupervisor {
     // A stored block (records > 0), or a watermark (records == 0, empty block_id): every
     // record stored before `time` has been reported.
     std::function<void(const ReceivedBlock&)> report;
-    std::function<void(int stream_id, const std::string& event, const std::string& message)>
+    std::function<void(int stream_id, proto::ReceiverEvent event, const std::string& message)>
         on_event;
   };
   ReceiverSupervisor(Options options, std::unique_ptr<ReceiverBase> receiver);
@@ -90,7 +91,7 @@ class ReceiverSupervisor {
   int64_t next_block_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Mutex callbacks_mu_;  // the receiver's onStart/onStop, one at a time
   bool callbacks_started_ ABSL_GUARDED_BY(callbacks_mu_) = false;
-  absl::Mutex cut_mu_;               // one block cut at a time
+  absl::Mutex cut_mu_;  // one block cut at a time
   int64_t reliable_seq_ ABSL_GUARDED_BY(cut_mu_) = 0;
   std::atomic<bool> cancel_{false};  // wakes the generator out of the clock on stop
   std::thread generator_;

@@ -43,8 +43,7 @@ absl::Status ReceiverTracker::StartAll(const OpResolver& ops) {
       absl::MutexLock lock(&mu_);
       wal_dir = wal_dir_;
     }
-    return options_.cluster->StartReceivers(factories, this,
-                                            options_.block_interval.milliseconds(),
+    return options_.cluster->StartReceivers(factories, this, options_.block_interval.milliseconds(),
                                             options_.restart_delay_ms, wal_dir);
   }
   std::vector<ReceiverSupervisor*> to_start;
@@ -68,7 +67,9 @@ absl::Status ReceiverTracker::StartAll(const OpResolver& ops) {
       o.store = options_.store;
       o.wal_dir = wal_dir_;
       o.report = [this](const ReceivedBlock& b) { OnBlock(b); };
-      o.on_event = [this](int s, const std::string& e, const std::string& m) { OnEvent(s, e, m); };
+      o.on_event = [this](int s, proto::ReceiverEvent e, const std::string& m) {
+        OnEvent(s, e, m);
+      };
       supervisors_.push_back(
           std::make_unique<ReceiverSupervisor>(std::move(o), std::move(receiver)));
       watermarks_[static_cast<int>(id)] = options_.clock->NowMs();
@@ -104,14 +105,14 @@ void ReceiverTracker::OnBlock(const ReceivedBlock& block) {
   mark = std::max(mark, block.time.milliseconds());
 }
 
-void ReceiverTracker::OnEvent(int stream_id, const std::string& event, const std::string& message,
+void ReceiverTracker::OnEvent(int stream_id, proto::ReceiverEvent event, const std::string& message,
                               const std::string& executor_id) {
   ReceiverStatus copy;
   {
     absl::MutexLock lock(&mu_);
     ReceiverStatus& s = statuses_[stream_id];
     s.stream_id = stream_id;
-    if (event == "started") {
+    if (event == proto::RECEIVER_STARTED) {
       s.active = true;
       s.executor_id = executor_id;
       // A receiver restarted (elsewhere, on a cluster): batches wait for it again.
@@ -119,7 +120,7 @@ void ReceiverTracker::OnEvent(int stream_id, const std::string& event, const std
         watermarks_[stream_id] = options_.clock->NowMs();
       }
       LOG(INFO) << "Receiver for stream " << stream_id << " started";
-    } else if (event == "stopped") {
+    } else if (event == proto::RECEIVER_STOPPED) {
       s.active = false;
       watermarks_.erase(stream_id);  // batches no longer wait for it
       LOG(INFO) << "Receiver for stream " << stream_id << " stopped: " << message;

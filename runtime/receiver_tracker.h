@@ -15,13 +15,13 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/receiver.h"
+#include "proto/task.pb.h"
+#include "runtime/block_store.h"
+#include "runtime/cluster_services.h"
+#include "runtime/receiver_supervisor.h"
 #include "util/clock.h"
 #include "util/op_registry.h"
-#include "common/receiver.h"
-#include "runtime/cluster_services.h"
-#include "runtime/block_store.h"
-#include "runtime/receiver_supervisor.h"
-#include "proto/task.pb.h"
 
 namespace ember {
 namespace internal {
@@ -44,7 +44,7 @@ class ReceiverTracker {
     // On a cluster the receivers run on executors, placed by these services.
     ClusterServices* cluster = nullptr;
     // Told of every receiver event (started, error, stopped) with the receiver's status.
-    std::function<void(const ReceiverStatus&, const std::string& event)> on_event;
+    std::function<void(const ReceiverStatus&, proto::ReceiverEvent event)> on_event;
     // How long (real time) a batch waits for receivers to cut their blocks up to its time.
     absl::Duration watermark_wait = absl::Seconds(2);
   };
@@ -84,11 +84,10 @@ class ReceiverTracker {
   // Called by the receivers' supervisors, in this process or (through the cluster services)
   // on executors.
   void OnBlock(const ReceivedBlock& block);
-  void OnEvent(int stream_id, const std::string& event, const std::string& message,
+  void OnEvent(int stream_id, proto::ReceiverEvent event, const std::string& message,
                const std::string& executor_id = "driver");
 
  private:
-
   Options options_;
   mutable absl::Mutex mu_;
   bool running_ ABSL_GUARDED_BY(mu_) = false;

@@ -18,13 +18,14 @@
 #include <vector>
 
 #include "runtime/testing.h"
+#include "tests/wait.h"
 
 namespace ember {
 namespace {
 
 using testing::Collector;
-using testing::MoveIn;
 using testing::ManualStreams;
+using testing::MoveIn;
 using testing::Sorted;
 
 // Batches at multiples of 1 s from here; files get modification times relative to it.
@@ -42,7 +43,6 @@ std::string MakeTempDir() {
   EXPECT_NE(dir, nullptr);
   return tmpl;
 }
-
 
 TEST(FileStreamTest, EachFileGoesToTheBatchHoldingItsModificationTime) {
   std::string dir = MakeTempDir();
@@ -122,12 +122,8 @@ class CountingReceiver : public Receiver<std::string> {
 };
 
 bool WaitFor(const std::function<bool()>& condition) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::yield();
-  }
-  return true;
+  return testing::WaitForCondition(condition, std::chrono::seconds(20),
+                                   std::chrono::milliseconds(1));
 }
 
 bool ReceiverActive(StreamingContext& ssc, int stream) {

@@ -151,6 +151,12 @@ void NameLastOutput(const StreamRef& stream, const std::string& name) {
   stream->ctx()->NameLastOutput(name);
 }
 
+void RegisterStateOutput(const StreamRef& stream, const std::string& kind) {
+  stream->ctx()->AddOutput(
+      stream, [](const RddRef&, Time) {}, /*keeps_state=*/true);
+  stream->ctx()->NameLastOutput(kind);
+}
+
 void PersistStream(const StreamRef& stream) { stream->Persist(); }
 
 void RegisterStatefulStream(const StreamRef& stream, StatefulStream state) {

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "util/durable_file.h"
+#include "util/task_status.h"
 
 namespace ember {
 namespace internal {
@@ -62,10 +63,9 @@ class Evaluator {
           // Every copy is gone (their executors were lost): the write-ahead log has it.
           auto logged = ReadFramedFile(node.block().wal_path(), "EWAL");
           if (!logged.ok()) {
-            return absl::DataLossError(absl::StrCat("block ", node.block().block_id(), ": ",
-                                                    bytes.status().message(), "; and its ",
-                                                    "write-ahead log copy: ",
-                                                    logged.status().message()));
+            return absl::DataLossError(
+                absl::StrCat("block ", node.block().block_id(), ": ", bytes.status().message(),
+                             "; and its ", "write-ahead log copy: ", logged.status().message()));
           }
           size_t header = logged->find('\n');
           if (header == std::string::npos) {
@@ -135,10 +135,10 @@ class Evaluator {
     absl::MutexLock lock(&slot->mu);
     bool held = slot->state != nullptr && std::strcmp(slot->state->OpKey(), (*op)->Key()) == 0;
     auto lost = [&](int64_t wanted) {
-      // The driver recognises this prefix: it rebuilds the state from its checkpoint.
-      return absl::FailedPreconditionError(absl::StrCat(
-          "state lost: partition ", st.partition(), " of state ", st.state_key(), " as of ",
-          wanted, " ms is not on this executor",
+      // The driver rebuilds the state from its checkpoint (util/task_status.h).
+      return StateLostStatus(absl::StrCat(
+          "state lost: partition ", st.partition(), " of state ", st.state_key(), " as of ", wanted,
+          " ms is not on this executor",
           held ? absl::StrCat(" (it holds the state as of ", slot->version, " ms)") : ""));
     };
     if (st.mode() != proto::StateInput::UPDATE) {
@@ -155,8 +155,8 @@ class Evaluator {
       } else {
         return lost(st.new_ms());
       }
-      *out = st.mode() == proto::StateInput::SNAPSHOT ? (*op)->Snapshot(*read)
-                                                        : (*op)->Records(*read);
+      *out =
+          st.mode() == proto::StateInput::SNAPSHOT ? (*op)->Snapshot(*read) : (*op)->Records(*read);
       return absl::OkStatus();
     }
     // This very update ran already (a retried task): its outputs again.

@@ -3,6 +3,7 @@
 // OS-chosen ports, killed and restarted for real, and polling with deadlines.
 
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 
 #include <chrono>
@@ -14,11 +15,10 @@
 #include <thread>
 #include <vector>
 
-#include <gtest/gtest.h>
-
-#include "rpc/rpc.h"
 #include "proto/cluster.grpc.pb.h"
+#include "rpc/rpc.h"
 #include "tests/process.h"
+#include "tests/wait.h"
 
 namespace ember {
 namespace clustertest {
@@ -27,15 +27,9 @@ using testing::MakeTempDir;
 using testing::Subprocess;
 using namespace std::chrono_literals;
 
-
 // Polls `ready` (cheap: a file or an RPC) until it holds or the deadline passes.
 inline bool Eventually(const std::function<bool()>& ready, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (ready()) return true;
-    std::this_thread::sleep_for(50ms);  // polling a condition, not waiting for time to pass
-  }
-  return ready();
+  return testing::WaitForCondition(ready, timeout, 50ms);
 }
 
 inline std::string ListeningAddress(const Subprocess& p) {
@@ -45,16 +39,19 @@ inline std::string ListeningAddress(const Subprocess& p) {
   return m[1];
 }
 
-inline std::string PortOf(const std::string& address) { return address.substr(address.rfind(':') + 1); }
+inline std::string PortOf(const std::string& address) {
+  return address.substr(address.rfind(':') + 1);
+}
 
 class Cluster {
  public:
   Cluster(const std::string& dir, int executors, std::vector<std::string> driver_args = {},
           const std::string& secret_file = "")
       : dir_(dir), secret_file_(secret_file) {
-    std::vector<std::string> argv = {"driver/ember-driver", "--port", "0", "--ui-port", "0",
-                                     "--work-dir", dir + "/driver-work", "--conf",
-                                     "ember.executor.heartbeatTimeout=3s"};
+    std::vector<std::string> argv = {
+        "driver/ember-driver", "--port", "0",
+        "--ui-port",           "0",      "--work-dir",
+        dir + "/driver-work",  "--conf", "ember.executor.heartbeatTimeout=3s"};
     if (!secret_file.empty()) {
       argv.push_back("--secret-file");
       argv.push_back(secret_file);
@@ -88,15 +85,14 @@ class Cluster {
 
   Subprocess& AddExecutor() {
     int i = static_cast<int>(executors_.size());
-    std::vector<std::string> argv = {"executor/ember-executor", "--driver", address_, "--port",
-                                     "0", "--data-dir", dir_ + "/exec" + std::to_string(i),
-                                     "--slots", "2"};
+    std::vector<std::string> argv = {
+        "executor/ember-executor",          "--driver", address_, "--port", "0", "--data-dir",
+        dir_ + "/exec" + std::to_string(i), "--slots",  "2"};
     if (!secret_file_.empty()) {
       argv.push_back("--secret-file");
       argv.push_back(secret_file_);
     }
-    executors_.push_back(
-        std::make_unique<Subprocess>(argv, dir_, "executor" + std::to_string(i)));
+    executors_.push_back(std::make_unique<Subprocess>(argv, dir_, "executor" + std::to_string(i)));
     EXPECT_TRUE(executors_.back()->WaitForOutput("listening on", 20s))
         << executors_.back()->Stderr();
     return *executors_.back();

@@ -2,9 +2,9 @@
 // the network word count against ember-textserver over real TCP, the file word count against a
 // real directory. The printed output is parsed and checked against the input.
 
-#include <sys/stat.h>
-
+#include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <chrono>
@@ -17,9 +17,8 @@
 #include <thread>
 #include <vector>
 
-#include <gtest/gtest.h>
-
 #include "tests/process.h"
+#include "tests/wait.h"
 
 namespace ember {
 namespace {
@@ -128,22 +127,18 @@ TEST(ExamplesTest, SigtermStopsGracefullyAfterEveryReceivedLine) {
   std::string listening = server.Stdout();
   ASSERT_TRUE(std::regex_search(listening, m, std::regex(R"(listening on [^:]+:(\d+))")));
   // 2 s batches, running "forever": only the signal ends it.
-  Subprocess job({"tools/ember-submit", "--master", "local[2]", "--conf",
-                  "ember.streaming.stopGracefullyOnShutdown=true", "--conf", "ember.ui.port=0",
-                  "examples/libnetwork_word_count.so", "--", "127.0.0.1", m[1].str(), "2000",
-                  "600000"},
-                 dir, "job");
+  Subprocess job(
+      {"tools/ember-submit", "--master", "local[2]", "--conf",
+       "ember.streaming.stopGracefullyOnShutdown=true", "--conf", "ember.ui.port=0",
+       "examples/libnetwork_word_count.so", "--", "127.0.0.1", m[1].str(), "2000", "600000"},
+      dir, "job");
   // Every line has been sent (and so received, or about to be) before the signal.
   auto all_sent = [&] {
     std::ifstream in(dir + "/sent.txt");
-    return std::count(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>(),
-                      '\n') == 200;
+    return std::count(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>(), '\n') ==
+           200;
   };
-  auto deadline = std::chrono::steady_clock::now() + 20s;
-  while (!all_sent() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(20ms);  // polling a file
-  }
-  ASSERT_TRUE(all_sent());
+  ASSERT_TRUE(testing::WaitForCondition(all_sent, 20s, 20ms));
   ASSERT_TRUE(job.WaitForOutput("Receiver for stream 0 started", 20s, /*in_stderr=*/true));
   job.Kill(SIGTERM);
   ASSERT_EQ(job.Wait(60s), 0) << job.Stderr();

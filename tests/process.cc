@@ -12,6 +12,8 @@
 #include <sstream>
 #include <thread>
 
+#include "tests/wait.h"
+
 namespace ember {
 namespace testing {
 
@@ -73,20 +75,15 @@ bool Subprocess::running() {
 
 bool Subprocess::WaitForOutput(const std::string& text, std::chrono::milliseconds timeout,
                                bool in_stderr) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if ((in_stderr ? Stderr() : Stdout()).find(text) != std::string::npos) return true;
-    if (!running()) return (in_stderr ? Stderr() : Stdout()).find(text) != std::string::npos;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling a file, not a wait
-  }
-  return false;
+  auto found = [&] { return (in_stderr ? Stderr() : Stdout()).find(text) != std::string::npos; };
+  // A process that exited prints nothing more: stop waiting then.
+  WaitForCondition([&] { return !running() || found(); }, timeout, std::chrono::milliseconds(20));
+  return found();
 }
 
 int Subprocess::Wait(std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (running()) {
-    if (std::chrono::steady_clock::now() > deadline) return -1000;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (!WaitForCondition([&] { return !running(); }, timeout, std::chrono::milliseconds(10))) {
+    return -1000;
   }
   if (pid_ <= 0) return -1000;
   if (WIFEXITED(status_)) return WEXITSTATUS(status_);

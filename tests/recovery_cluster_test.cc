@@ -3,6 +3,8 @@
 // recovered from checkpoints, and plugin upgrades. Every process is killed by its
 // Subprocess's destructor, also when a test fails.
 
+#include <gtest/gtest.h>
+
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -10,8 +12,6 @@
 #include <set>
 #include <sstream>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "tests/cluster_harness.h"
 
@@ -26,12 +26,10 @@ TEST(ClusterTest, ExecutorsRegisterAgainAfterADriverRestart) {
   cluster.RestartDriver();
   // The new driver knows no executor; their heartbeats are refused, and they register again.
   ASSERT_TRUE(cluster.WaitForExecutors(2)) << cluster.driver().Stderr();
-  Subprocess job(cluster.Submit({"tests/jobs/libshuffle_sum.so", "--", "2", "1000", "200",
-                                 "1000"}),
+  Subprocess job(cluster.Submit({"tests/jobs/libshuffle_sum.so", "--", "2", "1000", "200", "1000"}),
                  dir, "job");
   EXPECT_EQ(job.Wait(60s), 0) << job.Stderr() << cluster.driver().Stderr();
-  EXPECT_NE(job.Stdout().find("result total=499500 groups=7"), std::string::npos)
-      << job.Stdout();
+  EXPECT_NE(job.Stdout().find("result total=499500 groups=7"), std::string::npos) << job.Stdout();
 }
 
 TEST(ClusterTest, ARestartedDriverStartsItsRunningJobsAgain) {
@@ -39,8 +37,8 @@ TEST(ClusterTest, ARestartedDriverStartsItsRunningJobsAgain) {
   Cluster cluster(dir, 2);
   ASSERT_TRUE(cluster.WaitForExecutors(2));
   // A job that runs until killed, and one that is killed before the driver dies.
-  Subprocess job(cluster.Submit({"--detach", "--name", "long", "tests/jobs/libshuffle_sum.so",
-                                 "--", "1000", "1000", "300", "600000"}),
+  Subprocess job(cluster.Submit({"--detach", "--name", "long", "tests/jobs/libshuffle_sum.so", "--",
+                                 "1000", "1000", "300", "600000"}),
                  dir, "job");
   ASSERT_EQ(job.Wait(30s), 0) << job.Stderr();
   std::string app = AppIdIn(job.Stdout());
@@ -53,7 +51,7 @@ TEST(ClusterTest, ARestartedDriverStartsItsRunningJobsAgain) {
   auto batches = [&](const std::string& id) -> int64_t {
     proto::StatusReply reply;
     if (!cluster.Status(id, &reply).ok() || reply.apps_size() != 1) return -1;
-    if (reply.apps(0).state() != "RUNNING") return -1;
+    if (reply.apps(0).state() != proto::APP_RUNNING) return -1;
     return reply.apps(0).completed_batches();
   };
   ASSERT_TRUE(Eventually([&] { return batches(app) >= 3; }, 30s)) << cluster.driver().Stderr();
@@ -91,7 +89,8 @@ void ExpectStateRestored(Cluster& cluster, const std::string& dir, const std::st
   ASSERT_TRUE(Eventually(
       [&] {
         out = logs.Stdout();
-        return std::regex_search(out, m, std::regex(R"(state batch=0 keys=\d+ total=(\d+) updated=(\d+))"));
+        return std::regex_search(out, m,
+                                 std::regex(R"(state batch=0 keys=\d+ total=(\d+) updated=(\d+))"));
       },
       60s))
       << out << cluster.driver().Stderr();
@@ -106,8 +105,8 @@ void ExpectStateRestored(Cluster& cluster, const std::string& dir, const std::st
 // have written a state checkpoint and the job's submission is kept there.
 std::string StartCheckpointedStateCount(Cluster& cluster, const std::string& dir,
                                         const std::string& checkpoints) {
-  Subprocess job(cluster.Submit({"--detach", "tests/jobs/libstate_count.so", "--", "10000",
-                                 "250", "600000", checkpoints}),
+  Subprocess job(cluster.Submit({"--detach", "tests/jobs/libstate_count.so", "--", "10000", "250",
+                                 "600000", checkpoints}),
                  dir, "job");
   EXPECT_EQ(job.Wait(30s), 0) << job.Stderr();
   EXPECT_TRUE(Eventually(
@@ -139,9 +138,9 @@ TEST(ClusterTest, LosingAnExecutorRebuildsTheStateItKept) {
   ASSERT_TRUE(cluster.WaitForExecutors(2));
   // 60 batches of 40 records, 250 ms apart; mapWithState's 4 partitions of state are spread
   // over both executors (2 slots each), and checkpointed every 10 batches.
-  Subprocess job(cluster.Submit({"tests/jobs/libstate_count.so", "--", "60", "250", "600000",
-                                 dir + "/cp"}),
-                 dir, "job");
+  Subprocess job(
+      cluster.Submit({"tests/jobs/libstate_count.so", "--", "60", "250", "600000", dir + "/cp"}),
+      dir, "job");
   auto printed = [&](int batch) {
     return job.Stdout().find("state batch=" + std::to_string(batch) + " ") != std::string::npos;
   };
@@ -158,8 +157,8 @@ TEST(ClusterTest, LosingAnExecutorRebuildsTheStateItKept) {
   int seen = 0;
   for (std::string line; std::getline(lines, line);) {
     std::smatch m;
-    if (!std::regex_match(line, m,
-                          std::regex(R"(state batch=(\d+) keys=(\d+) total=(\d+) updated=(\d+))"))) {
+    if (!std::regex_match(
+            line, m, std::regex(R"(state batch=(\d+) keys=(\d+) total=(\d+) updated=(\d+))"))) {
       continue;
     }
     int i = std::stoi(m[1]);
@@ -212,8 +211,7 @@ TEST(ClusterTest, ACheckpointDirectoryAloneStartsTheJobAgain) {
 
   // The kept job also runs in ember-submit's own process, job arguments given there winning.
   Subprocess local({"tools/ember-submit", "--master", "local[2]", "--conf", "ember.ui.port=0",
-                    "--from-checkpoint", checkpoints, "--", "3", "250", "2000",
-                    dir + "/cp-local"},
+                    "--from-checkpoint", checkpoints, "--", "3", "250", "2000", dir + "/cp-local"},
                    dir, "local");
   ASSERT_EQ(local.Wait(60s), 0) << local.Stderr();
   EXPECT_NE(local.Stdout().find("state batch=2 keys=50 total=120 updated=120"), std::string::npos)
@@ -287,7 +285,8 @@ TEST(ClusterTest, KillingTheDriverAndAnExecutorTogetherLosesNoBatch) {
     ASSERT_TRUE(Eventually(
         [&] {
           int64_t n = 0;
-          for (const auto& [t, c] : SavedBatches(out, "counts")) n += c.count("common") ? c.at("common") : 0;
+          for (const auto& [t, c] : SavedBatches(out, "counts"))
+            n += c.count("common") ? c.at("common") : 0;
           return n == job.files;
         },
         60s))
@@ -357,22 +356,22 @@ TEST(ClusterTest, UpgradeReplacesThePluginKeepingItsState) {
   ASSERT_TRUE(totals_become({{"a", 2}, {"b", 1}})) << cluster.driver().Stderr();
 
   // New function bodies (words uppercased), the same graph: the state goes on.
-  Subprocess upgraded(
-      cluster.Submit({"--upgrade", app, "tests/jobs/libfile_totals_uppercase.so"}), dir,
-      "upgraded");
+  Subprocess upgraded(cluster.Submit({"--upgrade", app, "tests/jobs/libfile_totals_uppercase.so"}),
+                      dir, "upgraded");
   ASSERT_EQ(upgraded.Wait(120s), 0) << upgraded.Stderr();
   write_file("a c");
-  EXPECT_TRUE(totals_become({{"a", 2}, {"b", 1}, {"A", 1}, {"C", 1}}))
-      << cluster.driver().Stderr();
+  EXPECT_TRUE(totals_become({{"a", 2}, {"b", 1}, {"A", 1}, {"C", 1}})) << cluster.driver().Stderr();
   proto::StatusReply status;
   ASSERT_TRUE(cluster.Status(app, &status).ok());
   ASSERT_EQ(status.apps_size(), 1);
-  EXPECT_EQ(status.apps(0).state(), "RUNNING");
+  EXPECT_EQ(status.apps(0).state(), proto::APP_RUNNING);
 
   // Bad requests: no such application, an unloadable plugin.
   std::string junk = dir + "/junk.so";
   std::ofstream(junk) << "not a plugin";
-  Subprocess none(cluster.Submit({"--upgrade", "app-19990101000000-0001", junk}), dir, "none");
+  Subprocess none(
+      cluster.Submit({"--upgrade", "app-19990101000000-0001", "tests/jobs/libfile_totals.so"}), dir,
+      "none");
   EXPECT_EQ(none.Wait(30s), 6) << none.Stderr();
   Subprocess bad(cluster.Submit({"--upgrade", app, junk}), dir, "bad");
   EXPECT_EQ(bad.Wait(30s), 3) << bad.Stderr();

@@ -7,6 +7,8 @@
 #include <thread>
 
 #include "absl/strings/str_format.h"
+#include "proto/names.h"
+#include "rpc/call.h"
 #include "rpc/rpc.h"
 #include "runtime/plugin_file.h"
 
@@ -22,10 +24,9 @@ std::string BaseName(const std::string& path) {
 
 std::string Ago(int64_t ms) {
   if (ms <= 0) return "-";
-  int64_t now =
-      std::chrono::duration_cast<std::chrono::milliseconds>(
-          std::chrono::system_clock::now().time_since_epoch())
-          .count();
+  int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
   return absl::StrFormat("%.1fs ago", static_cast<double>(now - ms) / 1000.0);
 }
 
@@ -48,13 +49,6 @@ bool ClusterClient::Connect() {
   err_ << "ember-submit: cannot reach driver at " << address_ << " (no answer within "
        << connect_timeout_s_ << " s; is ember-driver running there?)\n";
   return false;
-}
-
-void ClusterClient::Prepare(grpc::ClientContext* call, int deadline_s) {
-  rpc::AddSecret(call, secret_);
-  if (deadline_s > 0) {
-    call->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(deadline_s));
-  }
 }
 
 int ClusterClient::Fail(const grpc::Status& s, const std::string& what) {
@@ -111,7 +105,7 @@ int ClusterClient::Submit(const std::string& plugin_path, const std::string& nam
 int ClusterClient::SubmitRequest(const proto::SubmitJobRequest& request, bool detach) {
   if (!Connect()) return kExitDriver;
   grpc::ClientContext call;
-  Prepare(&call, 120);
+  rpc::Prepare(&call, {secret_, rpc::Deadline::kSubmit});
   proto::SubmitJobReply reply;
   grpc::Status s = stub_->SubmitJob(&call, request, &reply);
   if (!s.ok()) {
@@ -137,7 +131,7 @@ int ClusterClient::Follow(const std::string& app_id, bool follow) {
   int64_t backoff_ms = 200;
   while (true) {
     grpc::ClientContext call;
-    Prepare(&call, 0);
+    rpc::Prepare(&call, {secret_, rpc::Deadline::kUnbounded});
     proto::WatchJobRequest request;
     request.set_app_id(app_id);
     request.set_offset(offset);
@@ -154,8 +148,8 @@ int ClusterClient::Follow(const std::string& app_id, bool follow) {
       if (event.finished()) {
         reader->Finish().IgnoreError();
         if (!follow) return kExitOk;
-        if (event.state() == "FINISHED") return kExitOk;
-        err_ << "ember-submit: application " << app_id << " " << event.state()
+        if (event.state() == proto::APP_FINISHED) return kExitOk;
+        err_ << "ember-submit: application " << app_id << " " << proto::AppStateName(event.state())
              << (event.error().empty() ? "" : ": " + event.error()) << "\n";
         return kExitJobFailed;
       }
@@ -172,9 +166,8 @@ int ClusterClient::Follow(const std::string& app_id, bool follow) {
       broken_since = now;
       err_ << "ember-submit: lost the driver (" << s.error_message() << "); re-attaching\n";
     } else if (now - broken_since > std::chrono::seconds(30)) {
-      err_ << "ember-submit: cannot reach driver at " << address_
-           << " for 30 s; the application " << app_id << " may still run ("
-           << s.error_message() << ")\n";
+      err_ << "ember-submit: cannot reach driver at " << address_ << " for 30 s; the application "
+           << app_id << " may still run (" << s.error_message() << ")\n";
       return kExitDriver;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));  // reconnect backoff
@@ -185,7 +178,7 @@ int ClusterClient::Follow(const std::string& app_id, bool follow) {
 int ClusterClient::Status(const std::string& app_id) {
   if (!Connect()) return kExitDriver;
   grpc::ClientContext call;
-  Prepare(&call, 30);
+  rpc::Prepare(&call, {secret_, rpc::Deadline::kQuery});
   proto::StatusRequest request;
   request.set_app_id(app_id);
   proto::StatusReply reply;
@@ -203,12 +196,14 @@ int ClusterClient::Status(const std::string& app_id) {
     }
     out_ << "applications:\n";
     for (const auto& a : reply.apps()) {
-      out_ << absl::StrFormat("  %-24s %-20s %s\n", a.app_id(), a.name(), a.state());
+      out_ << absl::StrFormat("  %-24s %-20s %s\n", a.app_id(), a.name(),
+                              proto::AppStateName(a.state()));
     }
     return kExitOk;
   }
   for (const auto& a : reply.apps()) {
-    out_ << "application " << a.app_id() << " (" << a.name() << "): " << a.state() << "\n";
+    out_ << "application " << a.app_id() << " (" << a.name()
+         << "): " << proto::AppStateName(a.state()) << "\n";
     if (!a.error().empty()) out_ << "  error: " << a.error() << "\n";
     out_ << absl::StrFormat(
         "  batch interval %d ms, %d completed batches, last batch %d ms, %d records\n",
@@ -228,13 +223,13 @@ int ClusterClient::Status(const std::string& app_id) {
 int ClusterClient::List() {
   if (!Connect()) return kExitDriver;
   grpc::ClientContext call;
-  Prepare(&call, 30);
+  rpc::Prepare(&call, {secret_, rpc::Deadline::kQuery});
   proto::StatusRequest request;
   proto::StatusReply reply;
   grpc::Status s = stub_->Status(&call, request, &reply);
   if (!s.ok()) return Fail(s, "listing failed");
   for (const auto& a : reply.apps()) {
-    out_ << a.app_id() << "\t" << a.name() << "\t" << a.state() << "\n";
+    out_ << a.app_id() << "\t" << a.name() << "\t" << proto::AppStateName(a.state()) << "\n";
   }
   return kExitOk;
 }
@@ -242,13 +237,13 @@ int ClusterClient::List() {
 int ClusterClient::Kill(const std::string& app_id) {
   if (!Connect()) return kExitDriver;
   grpc::ClientContext call;
-  Prepare(&call, 60);
+  rpc::Prepare(&call, {secret_, rpc::Deadline::kKill});
   proto::KillJobRequest request;
   request.set_app_id(app_id);
   proto::KillJobReply reply;
   grpc::Status s = stub_->KillJob(&call, request, &reply);
   if (!s.ok()) return Fail(s, "kill failed");
-  out_ << app_id << " " << reply.state() << "\n";
+  out_ << app_id << " " << proto::AppStateName(reply.state()) << "\n";
   return kExitOk;
 }
 
@@ -257,7 +252,7 @@ int ClusterClient::Upgrade(const std::string& app_id, const std::string& plugin_
   if (!ReadPlugin(plugin_path, &bytes)) return kExitBadPlugin;
   if (!Connect()) return kExitDriver;
   grpc::ClientContext call;
-  Prepare(&call, 180);
+  rpc::Prepare(&call, {secret_, rpc::Deadline::kUpgrade});
   proto::UpgradeJobRequest request;
   request.set_app_id(app_id);
   request.set_plugin(std::move(bytes));

@@ -29,8 +29,8 @@ class ClusterClient {
                 int connect_timeout_s = 10);
 
   int Submit(const std::string& plugin_path, const std::string& name,
-             const std::map<std::string, std::string>& conf,
-             const std::vector<std::string>& args, bool detach);
+             const std::map<std::string, std::string>& conf, const std::vector<std::string>& args,
+             bool detach);
   // Submits a complete request (ember-submit --from-checkpoint: one kept in a checkpoint).
   int SubmitRequest(const proto::SubmitJobRequest& request, bool detach);
   // Copies the job's output from `offset` on; with `follow`, until it ends (re-attaching
@@ -44,7 +44,6 @@ class ClusterClient {
 
  private:
   bool Connect();
-  void Prepare(grpc::ClientContext* call, int deadline_s);
   // Reads and checks a plugin file; false (the reason printed) when it cannot be sent.
   bool ReadPlugin(const std::string& path, std::string* bytes);
   int Fail(const grpc::Status& s, const std::string& what);

@@ -20,6 +20,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "tests/wait.h"
 #include "tools/text_server_lib.h"
 
 namespace ember {
@@ -28,14 +29,9 @@ namespace {
 
 constexpr int64_t kDeadlineMs = 30 * 1000;
 
-// Polls `done` until it holds or `timeout_ms` passes; returns whether it held.
 bool WaitForCondition(const std::function<bool()>& done, int64_t timeout_ms = kDeadlineMs) {
-  const int64_t deadline = MonotonicMs() + timeout_ms;
-  while (!done()) {
-    if (MonotonicMs() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return true;
+  return testing::WaitForCondition(done, std::chrono::milliseconds(timeout_ms),
+                                   std::chrono::milliseconds(1));
 }
 
 std::vector<std::string> Generate(const TextGenerator::Options& options, int n) {
