@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/engine_api.h"
+#include "common/executor_state.h"
 #include "common/rdd.h"
 #include "common/show.h"
 #include "common/state.h"
@@ -26,170 +27,6 @@ template <typename M, typename K, typename S>
 class MapWithStateDStream;
 
 namespace internal {
-// Hash-partitions a pair RDD by key into n partitions (mapWithState's values and state).
-template <typename K, typename V>
-RddRef PartitionByKey(RddRef rdd, int n) {
-  using P = std::pair<K, V>;
-  return MakeShuffledRdd(
-      {std::move(rdd)},
-      {std::make_shared<HashPartitionWriter<K, V, EmptyStack<P>>>(EmptyStack<P>{})},
-      std::make_shared<ConcatReader<P>>(), n);
-}
-
-// A stateful stream's state kept in the executors (mapWithState, updateStateByKey): the
-// driver's side. It knows the batch the executors' state is as of, seeds it (the initial
-// state, a checkpoint), updates it each batch, and when an executor was lost with partitions
-// of it, rebuilds it from the newest checkpoint and the batches since. `Record`, (K, X), is
-// what seeds and checkpoints hold; V is the stream's values. Used by the job thread only.
-template <typename K, typename V, typename Record>
-class ExecutorState {
- public:
-  using InitialSeed = std::function<RddRef(int64_t first_ms)>;  // null RddRef: empty
-  ExecutorState(ContextCore* ctx, std::shared_ptr<const StateOp> op, int partitions,
-                StreamRef source, InitialSeed initial_seed)
-      : ctx_(ctx),
-        op_(std::move(op)),
-        partitions_(partitions),
-        source_(std::move(source)),
-        slide_(SlideOf(source_)),
-        initial_seed_(std::move(initial_seed)),
-        key_(NewStateKey(ctx)) {}
-
-  // Set once the stream exists: its checkpoints are found through it, and with
-  // `keeps_versions` its remember duration says how many versions the executors keep.
-  void set_stream(const StreamNode* stream, std::string kind, bool keeps_versions) {
-    stream_ = stream;
-    kind_ = std::move(kind);
-    keeps_versions_ = keeps_versions;
-  }
-
-  // A read (kSnapshot, kRecords) of the state as of `at`.
-  RddRef Read(StateRddSpec::Mode mode, int64_t at) const {
-    return MakeStateRdd(ctx_, Spec(mode, at, at), nullptr, nullptr);
-  }
-
-  // Batch t's update with `values`: `run(update rdd)` runs the job and its result is returned.
-  template <typename Run>
-  auto Update(Time t, RddRef values, const Run& run) {
-    if (last_ms_ >= t.milliseconds()) {
-      throw EmberError(kind_ + ": batch " + t.toString() + " computed out of order");
-    }
-    if (!initialized_) {
-      initialized_ = true;
-      first_ms_ = t.milliseconds();
-      seed_ = initial_seed_(first_ms_);
-    }
-    try {
-      return Apply(t, values, run);  // not moved: the rebuild below applies them again
-    } catch (const StateLostError&) {
-      // An executor was lost with partitions of the state: start again from the newest
-      // checkpoint (or the initial state) and apply the batches since, then this one.
-      std::vector<std::string> parts;
-      int64_t from = LatestStateCheckpoint(stream_, &parts);
-      Time next(0);
-      if (from >= 0) {
-        SeedFrom(std::move(parts), from);
-        next = Time(from) + slide_;
-      } else {
-        seed_ = initial_seed_(first_ms_);
-        seed_parts_.clear();
-        last_ms_ = -1;
-        next = Time(first_ms_);
-      }
-      for (; next < t; next = next + slide_) {
-        std::vector<RddRef> batch = SliceStream(source_, next, next);
-        Apply(next, batch.empty() ? nullptr : batch[0], run);
-      }
-      return Apply(t, std::move(values), run);
-    }
-  }
-
-  // The state as records, for a checkpoint.
-  std::vector<std::string> Save() const {
-    if (seed_ != nullptr && !seed_parts_.empty()) return seed_parts_;
-    RddRef records = seed_ != nullptr ? seed_ : Read(StateRddSpec::kRecords, last_ms_);
-    return RunJob(records, std::make_shared<CollectOp<Record, EmptyStack<Record>>>());
-  }
-  // The state as of `t` from a checkpoint, replacing the initial state.
-  void Restore(std::vector<std::string> parts, Time t) {
-    initialized_ = true;
-    first_ms_ = t.milliseconds();
-    SeedFrom(std::move(parts), t.milliseconds());
-  }
-
- private:
-  StateRddSpec Spec(StateRddSpec::Mode mode, int64_t prev_ms, int64_t new_ms) const {
-    StateRddSpec spec;
-    spec.state_key = key_;
-    spec.mode = mode;
-    spec.prev_ms = prev_ms;
-    spec.new_ms = new_ms;
-    spec.op = op_;
-    spec.num_partitions = partitions_;
-    if (keeps_versions_ && stream_ != nullptr) {
-      spec.keep_versions = static_cast<int>(RememberOf(stream_).milliseconds() /
-                                            std::max<int64_t>(1, slide_.milliseconds())) +
-                           1;
-    }
-    return spec;
-  }
-  template <typename Run>
-  auto Apply(Time t, RddRef values, const Run& run) {
-    if (values == nullptr) values = MakeEmptyRdd(ctx_);
-    RddRef seed;
-    if (seed_ != nullptr)
-      seed = PartitionByKey<K, typename Record::second_type>(seed_, partitions_);
-    RddRef rdd = MakeStateRdd(ctx_, Spec(StateRddSpec::kUpdate, last_ms_, t.milliseconds()),
-                              PartitionByKey<K, V>(values, partitions_), seed);
-    auto result = run(rdd);
-    seed_ = nullptr;
-    seed_parts_.clear();
-    last_ms_ = t.milliseconds();
-    return result;
-  }
-  void SeedFrom(std::vector<std::string> parts, int64_t at) {
-    seed_parts_ = parts;
-    seed_ = MakeInlineRdd(ctx_, std::move(parts), std::make_shared<VectorDecoder<Record>>());
-    last_ms_ = at;
-  }
-
-  ContextCore* const ctx_;
-  const std::shared_ptr<const StateOp> op_;
-  const int partitions_;
-  const StreamRef source_;
-  const Duration slide_;
-  const InitialSeed initial_seed_;
-  const std::string key_;  // the executors' name for this state
-  const StreamNode* stream_ = nullptr;
-  std::string kind_ = "stateful stream";  // for messages
-  bool keeps_versions_ = false;
-  bool initialized_ = false;
-  int64_t first_ms_ = -1;  // the first batch (the initial state's)
-  int64_t last_ms_ = -1;   // the executors hold the state as of this batch
-  RddRef seed_;            // Rdd<Record>: when set, the state at last_ms_ to start from
-  std::vector<std::string> seed_parts_;  // the seed's partitions, when from a checkpoint
-};
-
-// Makes `stream` the stateful stream of `state`: an output of its own named `kind` (so that it
-// is computed every batch, in order), checkpointed and restored through `state`.
-template <typename State>
-void RegisterExecutorState(const std::shared_ptr<State>& state, const StreamRef& stream,
-                           const std::string& kind, const std::string& type,
-                           Duration default_interval, bool keeps_versions) {
-  RegisterStateOutput(stream, kind);
-  StatefulStream stateful;
-  stateful.kind = kind;
-  stateful.type = type;
-  stateful.default_interval = default_interval;
-  stateful.replays_inputs = true;
-  stateful.save = [state] { return state->Save(); };
-  stateful.restore = [state](std::vector<std::string> parts, Time t) {
-    state->Restore(std::move(parts), t);
-  };
-  RegisterStatefulStream(stream, std::move(stateful));
-  state->set_stream(stream.get(), kind, keeps_versions);
-}
-
 template <typename T>
 struct ToCountPair {
   std::pair<T, int64_t> operator()(const T& x) const { return {x, 1}; }
@@ -500,67 +337,7 @@ class DStream {
   // what it touches. Every checkpoint interval the state is collected and checkpointed; an
   // executor lost with its partitions is made good from that checkpoint and the batches since.
   template <typename F>
-  auto mapWithState(const StateSpecOf<F>& spec) const {
-    EMBER_ASSERT_PAIR(T, "mapWithState");
-    using Spec = StateSpecOf<F>;
-    using K = typename Spec::K;
-    using V = typename Spec::V;
-    using S = typename Spec::S;
-    using M = typename Spec::M;
-    static_assert(std::is_same_v<T, std::pair<K, V>>,
-                  "mapWithState: the function must take (const K&, const std::optional<V>&, "
-                  "ember::State<S>&) for a stream of std::pair<K, V>");
-    using Op = internal::MapWithStateOp<F, K, V, S, M>;
-    using Record = typename Op::Record;
-    using Snapshot = std::pair<K, S>;
-    DStream<T> parent = materialize();
-    internal::ContextCore* ctx = internal::ContextOf(node_);
-    const int n = spec.partitions() > 0 ? spec.partitions() : internal::DefaultParallelism(ctx);
-    internal::RddRef initial = spec.initial();
-    auto state = std::make_shared<internal::ExecutorState<K, V, Record>>(
-        ctx, std::make_shared<const Op>(spec.fn(), spec.timeout_ms()), n, parent.node_,
-        [initial](int64_t first_ms) -> internal::RddRef {
-          if (initial == nullptr) return nullptr;
-          // The initial state counts as updated at the first batch.
-          return Rdd<Snapshot>(initial).map(internal::StampState<K, S>{first_ms}).ref();
-        });
-    // Each batch's outputs (the mapped records), until the mapped stream takes them.
-    auto mapped_rdds = std::make_shared<std::map<int64_t, internal::RddRef>>();
-    auto core = internal::MakeDerivedStream(
-        {parent.node_},
-        [state, mapped_rdds, ctx](const std::vector<internal::RddRef>& ps,
-                                  Time t) -> internal::RddRef {
-          (*mapped_rdds)[t.milliseconds()] =
-              state->Update(t, ps[0], [ctx](const internal::RddRef& update) {
-                std::vector<std::string> parts = internal::RunJob(
-                    update, std::make_shared<internal::CollectOp<M, internal::EmptyStack<M>>>());
-                return internal::MakeInlineRdd(ctx, std::move(parts),
-                                               std::make_shared<internal::VectorDecoder<M>>());
-              });
-          // Outputs no one asked for go after a while.
-          while (mapped_rdds->size() > 16) mapped_rdds->erase(mapped_rdds->begin());
-          return internal::MakeEmptyRdd(ctx);  // the batch is done; its streams are below
-        });
-    // The snapshots stream reads the state of its batch where the executors keep it.
-    auto snapshots = internal::MakeDerivedStream(
-        std::vector<internal::StreamRef>{core},
-        [state](const std::vector<internal::RddRef>&, Time t) -> internal::RddRef {
-          return state->Read(internal::StateRddSpec::kSnapshot, t.milliseconds());
-        });
-    internal::RegisterExecutorState(state, core, "mapWithState", typeid(Record).name(),
-                                    Milliseconds(10 * internal::SlideOf(core).milliseconds()),
-                                    /*keeps_versions=*/false);
-    auto mapped = internal::MakeDerivedStream(
-        std::vector<internal::StreamRef>{core},
-        [mapped_rdds, ctx](const std::vector<internal::RddRef>&, Time t) -> internal::RddRef {
-          auto it = mapped_rdds->find(t.milliseconds());
-          if (it == mapped_rdds->end()) return internal::MakeEmptyRdd(ctx);
-          internal::RddRef rdd = it->second;
-          mapped_rdds->erase(it);
-          return rdd;
-        });
-    return MapWithStateDStream<M, K, S>(DStream<M>(mapped), DStream<Snapshot>(snapshots), core);
-  }
+  auto mapWithState(const StateSpecOf<F>& spec) const;  // common/dstream_state.h
 
   // --------------------------------------------------------------------------- outputs
   // f(Rdd<T>) or f(Rdd<T>, Time), run on the driver every batch, in registration order.
@@ -611,109 +388,17 @@ class DStream {
   }
   internal::StreamRef ref() const { return materialize().node_; }
 
-  template <typename St, typename F, typename P = T>
-  DStream<std::pair<typename P::first_type, St>> UpdateState(F f, int num_partitions,
-                                                             internal::RddRef initial) const {
-    using K = typename P::first_type;
-    using V = typename T::second_type;
-    using Out = std::pair<K, St>;
-    using Op = internal::UpdateStateOp<F, K, V, St>;
-    DStream<T> parent = materialize();
-    internal::ContextCore* ctx = internal::ContextOf(node_);
-    const int n = num_partitions > 0 ? num_partitions : internal::DefaultParallelism(ctx);
-    auto state = std::make_shared<internal::ExecutorState<K, V, Out>>(
-        ctx, std::make_shared<const Op>(std::move(f)), n, parent.node_,
-        [initial](int64_t) { return initial; });
-    // Its RDD reads the executors' state of that batch.
-    auto node = internal::MakeDerivedStream(
-        {parent.node_},
-        [state](const std::vector<internal::RddRef>& ps, Time t) -> internal::RddRef {
-          state->Update(t, ps[0], [](const internal::RddRef& update) {
-            return internal::RunJob(update, internal::CountResultOp()).size();
-          });
-          return state->Read(internal::StateRddSpec::kSnapshot, t.milliseconds());
-        });
-    internal::RegisterExecutorState(state, node, "updateStateByKey", typeid(Out).name(),
-                                    internal::DefaultCheckpointInterval(internal::SlideOf(node)),
-                                    /*keeps_versions=*/true);
-    return DStream<Out>(node);
-  }
-
-  template <typename F, typename InvF, typename Filter, typename P = T>
-  DStream<P> InverseWindow(F f, InvF inv, Duration length, Duration slide, int num_partitions,
-                           Filter filter) const {
-    using K = typename P::first_type;
-    using V = typename P::second_type;
-    DStream<T> parent = materialize();
-    internal::StreamRef source = parent.node_;
-    internal::ContextCore* ctx = internal::ContextOf(node_);
-    Duration interval = internal::SlideOf(source);
-    // Checks the durations, and makes the parent keep the batches of the window and the
-    // slide before it (those leaving the window).
-    internal::StreamRef keeper = internal::MakeWindowedStream(source, length + slide, slide);
-    internal::MakeWindowedStream(source, length, slide);  // the same checks, with length
-    struct Holder {
-      internal::RddRef last;  // the previous window, reduced and filtered
-      std::vector<std::string> last_parts;
-      int64_t last_ms = -1;
-    };
-    auto holder = std::make_shared<Holder>();
-    internal::WindowMergeFn<F, InvF, Filter, K, V> merge{f, inv, filter};
-    internal::KeepIf<Filter> keep{{filter}};
-    int n = num_partitions;
-    auto union_of = [ctx](std::vector<internal::RddRef> rdds) {
-      return Rdd<T>(rdds.empty() ? internal::MakeEmptyRdd(ctx)
-                                 : internal::MakeUnionRdd(std::move(rdds)));
-    };
-    auto node = internal::MakeDerivedStream(
-        {keeper},
-        [holder, source, f, merge, keep, n, ctx, interval, length, slide, union_of](
-            const std::vector<internal::RddRef>&, Time t) -> internal::RddRef {
-          Rdd<P> next(internal::MakeEmptyRdd(ctx));
-          std::vector<std::string> parts;
-          if (holder->last == nullptr || holder->last_ms != (t - slide).milliseconds()) {
-            // The first window (or one after a gap): from its batches.
-            auto window = union_of(internal::SliceStream(source, t - length + interval, t));
-            parts = internal::RunJob(
-                window.reduceByKey(f, n).filter(keep).ref(),
-                std::make_shared<internal::CollectOp<P, internal::EmptyStack<P>>>());
-          } else {
-            auto entering =
-                union_of(internal::SliceStream(source, t - slide + interval, t)).reduceByKey(f, n);
-            auto leaving =
-                union_of(internal::SliceStream(source, t - length - slide + interval, t - length))
-                    .reduceByKey(f, n);
-            Rdd<P> prev(holder->last);
-            auto merged = prev.cogroup(entering, n).cogroup(leaving, n).flatMap(merge);
-            parts = internal::RunJob(
-                merged.ref(), std::make_shared<internal::CollectOp<P, internal::EmptyStack<P>>>());
-          }
-          holder->last_parts = parts;
-          holder->last = internal::MakeInlineRdd(ctx, std::move(parts),
-                                                 std::make_shared<internal::VectorDecoder<P>>());
-          holder->last_ms = t.milliseconds();
-          return holder->last;
-        });
-    internal::StatefulStream state;
-    state.kind = "reduceByKeyAndWindow with an inverse function";
-    state.type = typeid(P).name();
-    state.default_interval = internal::DefaultCheckpointInterval(slide);
-    state.save = [holder] { return holder->last_parts; };
-    // A window restored from its checkpoint continues only if the next slide follows it; after
-    // a longer gap the window is computed again from its batches.
-    state.restore = [holder, ctx](std::vector<std::string> parts, Time t) {
-      holder->last_parts = parts;
-      holder->last = internal::MakeInlineRdd(ctx, std::move(parts),
-                                             std::make_shared<internal::VectorDecoder<P>>());
-      holder->last_ms = t.milliseconds();
-    };
-    internal::RegisterStatefulStream(node, std::move(state));
-    return DStream<P>(node);
-  }
-
  private:
   template <typename, typename>
   friend class DStream;
+
+  // The implementations of the stateful operations, in headers of their own.
+  template <typename St, typename F, typename P = T>
+  DStream<std::pair<typename P::first_type, St>> UpdateState(
+      F f, int num_partitions, internal::RddRef initial) const;  // common/dstream_state.h
+  template <typename F, typename InvF, typename Filter, typename P = T>
+  DStream<P> InverseWindow(F f, InvF inv, Duration length, Duration slide, int num_partitions,
+                           Filter filter) const;  // common/dstream_windows.h
 
   // DStream shuffles default to the context's parallelism, as Spark Streaming's do.
   int Parts(int requested) const {
@@ -790,3 +475,7 @@ class MapWithStateDStream : public DStream<M> {
 };
 
 }  // namespace ember
+
+// The stateful operations' implementations (they need the complete DStream).
+#include "common/dstream_state.h"
+#include "common/dstream_windows.h"
