@@ -10,9 +10,9 @@
 #include <string>
 #include <thread>
 
-#include "util/properties.h"
-#include "rpc/rpc.h"
 #include "executor/executor_server.h"
+#include "rpc/rpc.h"
+#include "util/properties.h"
 
 namespace {
 
@@ -77,8 +77,9 @@ int main(int argc, char** argv) {
       std::cout << kUsage;
       return 0;
     }
-    if (a != "--driver" && a != "--bind" && a != "--advertise" && a != "--properties-file" && a != "--port" && a != "--data-dir" &&
-        a != "--slots" && a != "--secret-file" && a != "--conf") {
+    if (a != "--driver" && a != "--bind" && a != "--advertise" && a != "--properties-file" &&
+        a != "--port" && a != "--data-dir" && a != "--slots" && a != "--secret-file" &&
+        a != "--conf") {
       return Usage("unknown option " + a);
     }
     if (i + 1 >= argc) return Usage(a + " needs a value");

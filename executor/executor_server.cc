@@ -64,73 +64,6 @@ bool DepthOk(const proto::ComputeNode& node, int depth) {
     if (!auth.ok()) return auth;                                      \
   } while (0)
 
-// ------------------------------------------------------------------- replicating store
-
-// Where a receiver's blocks go: the local RocksDB store, then `replication - 1` peers. It
-// remembers where each block went, for the report.
-class ExecutorServer::ReplicatingStore : public BlockStore {
- public:
-  ReplicatingStore(ExecutorServer* server, int replication, std::vector<proto::Peer> initial)
-      : server_(server), replication_(std::max(1, replication)), initial_(std::move(initial)) {}
-
-  absl::Status Put(const std::string& id, std::string bytes) override {
-    std::vector<std::string> where = {server_->address_};
-    // The heartbeat's list, or the driver's at the receiver's start until the first comes.
-    std::vector<proto::Peer> peers = server_->Peers();
-    if (peers.empty()) peers = initial_;
-    proto::PutBlockRequest request;
-    request.set_block_id(id);
-    request.set_data(bytes);
-    absl::Status s = server_->blocks_->Put(id, std::move(bytes));
-    if (!s.ok()) return s;
-    server_->CountBlock(id, static_cast<int64_t>(request.data().size()));
-    // Rotate the starting peer so that replicas spread.
-    size_t start = peers.empty() ? 0 : static_cast<size_t>(next_++) % peers.size();
-    for (size_t k = 0; k < peers.size() && static_cast<int>(where.size()) < replication_; ++k) {
-      const proto::Peer& peer = peers[(start + k) % peers.size()];
-      proto::PutBlockReply reply;
-      grpc::Status r =
-          rpc::Call(*server_->PeerStub(peer.address()), &proto::Executor::Stub::PutBlock, request,
-                    &reply, {server_->options_.secret, rpc::Deadline::kPeerBlock});
-      if (r.ok()) {
-        where.push_back(peer.address());
-      } else {
-        LOG(WARNING) << "cannot replicate block " << id << " to " << peer.executor_id() << " ("
-                     << peer.address() << "): " << r.error_message();
-      }
-    }
-    if (static_cast<int>(where.size()) < replication_) {
-      LOG_EVERY_N(WARNING, 20) << "block " << id << " has " << where.size() << " of "
-                               << replication_ << " copies: not enough live peers";
-    }
-    absl::MutexLock lock(&mu_);
-    locations_[id] = std::move(where);
-    return absl::OkStatus();
-  }
-  absl::StatusOr<std::shared_ptr<const std::string>> Get(const std::string& id) const override {
-    return server_->blocks_->Get(id);
-  }
-  void Remove(const std::vector<std::string>& ids) override { server_->blocks_->Remove(ids); }
-  size_t size() const override { return server_->blocks_->size(); }
-
-  std::vector<std::string> TakeLocations(const std::string& id) {
-    absl::MutexLock lock(&mu_);
-    auto it = locations_.find(id);
-    if (it == locations_.end()) return {server_->address_};
-    std::vector<std::string> out = std::move(it->second);
-    locations_.erase(it);
-    return out;
-  }
-
- private:
-  ExecutorServer* server_;
-  const int replication_;
-  const std::vector<proto::Peer> initial_;
-  std::atomic<uint64_t> next_{0};
-  absl::Mutex mu_;
-  std::map<std::string, std::vector<std::string>> locations_ ABSL_GUARDED_BY(mu_);
-};
-
 // ---------------------------------------------------------------------------- lifecycle
 
 ExecutorServer::ExecutorServer(Options options) : options_(std::move(options)) {}
@@ -163,7 +96,6 @@ absl::StatusOr<std::unique_ptr<ExecutorServer>> ExecutorServer::Create(Options o
        std::filesystem::directory_iterator(server->options_.data_dir + "/plugins", ec)) {
     std::filesystem::remove(entry.path(), ec);
   }
-  server->driver_ = proto::Driver::NewStub(rpc::MakeChannel(server->options_.driver));
   return server;
 }
 
@@ -171,17 +103,36 @@ ExecutorServer::~ExecutorServer() { Shutdown(); }
 
 void ExecutorServer::Start(const std::string& address) {
   address_ = address;
+  DriverLink::Options l;
+  l.driver = options_.driver;
+  l.secret = options_.secret;
+  l.self = address_;
+  l.slots = options_.slots;
+  l.fill_heartbeat = [this](proto::HeartbeatRequest* request) {
+    {
+      absl::MutexLock lock(&mu_);
+      request->set_block_bytes(total_block_bytes_);
+      request->set_receivers(static_cast<int>(receivers_.size()));
+    }
+    {
+      absl::MutexLock lock(&slots_mu_);
+      request->set_running_tasks(running_tasks_);
+    }
+    request->set_blocks(static_cast<int64_t>(blocks_->size()));
+  };
+  l.on_forgotten = [this] { DropAllApps(); };
+  link_ = std::make_unique<DriverLink>(std::move(l));
   // Broadcast variables this process does not hold come from the driver.
   SetBroadcastFetcher([this](int64_t id) -> absl::StatusOr<std::string> {
     proto::FetchBroadcastRequest request;
     request.set_id(id);
     proto::FetchBroadcastReply reply;
-    grpc::Status s = rpc::Call(*driver_, &proto::Driver::Stub::FetchBroadcast, request, &reply,
+    grpc::Status s = rpc::Call(link_->stub(), &proto::Driver::Stub::FetchBroadcast, request, &reply,
                                {options_.secret, rpc::Deadline::kBroadcast});
     if (!s.ok()) return rpc::FromGrpc(s);
     return std::move(*reply.mutable_data());
   });
-  driver_thread_ = std::thread([this] { DriverLoop(); });
+  link_->Start();
 }
 
 void ExecutorServer::Shutdown() {
@@ -191,13 +142,12 @@ void ExecutorServer::Shutdown() {
     shutdown_ = true;
   }
   StopReceivers("", /*all=*/true);
-  if (driver_thread_.joinable()) driver_thread_.join();
+  if (link_ != nullptr) link_->Shutdown();
   SetBroadcastFetcher(nullptr);
 }
 
 std::string ExecutorServer::executor_id() const {
-  absl::MutexLock lock(&mu_);
-  return executor_id_;
+  return link_ == nullptr ? "" : link_->executor_id();
 }
 
 void ExecutorServer::CountBlock(const std::string& id, int64_t bytes) {
@@ -218,111 +168,6 @@ void ExecutorServer::UncountBlocks(const std::vector<std::string>& ids) {
     total_block_bytes_ -= it->second;
     block_bytes_.erase(it);
   }
-}
-
-// -------------------------------------------------------------------------- driver link
-
-bool ExecutorServer::Register() {
-  proto::RegisterExecutorRequest request;
-  request.set_address(address_);
-  request.set_slots(options_.slots);
-  {
-    absl::MutexLock lock(&mu_);
-    request.set_previous_id(executor_id_);
-  }
-  proto::RegisterExecutorReply reply;
-  grpc::Status s = rpc::Call(*driver_, &proto::Driver::Stub::RegisterExecutor, request, &reply,
-                             {options_.secret, rpc::Deadline::kControl});
-  if (!s.ok()) {
-    last_driver_error_ = s.error_code() == grpc::StatusCode::UNAUTHENTICATED
-                             ? "the driver refused the secret: " + s.error_message()
-                             : s.error_message();
-    return false;
-  }
-  absl::MutexLock lock(&mu_);
-  executor_id_ = reply.executor_id();
-  heartbeat_interval_ms_ = std::max<int64_t>(50, reply.heartbeat_interval_ms());
-  registered_ = true;
-  LOG(INFO) << "registered with driver " << options_.driver << " as " << executor_id_;
-  return true;
-}
-
-void ExecutorServer::Heartbeat() {
-  proto::HeartbeatRequest request;
-  {
-    absl::MutexLock lock(&mu_);
-    request.set_executor_id(executor_id_);
-    request.set_block_bytes(total_block_bytes_);
-    request.set_receivers(static_cast<int>(receivers_.size()));
-  }
-  {
-    absl::MutexLock lock(&slots_mu_);
-    request.set_running_tasks(running_tasks_);
-  }
-  request.set_blocks(static_cast<int64_t>(blocks_->size()));
-  proto::HeartbeatReply reply;
-  grpc::Status s = rpc::Call(*driver_, &proto::Driver::Stub::Heartbeat, request, &reply,
-                             {options_.secret, rpc::Deadline::kControl});
-  if (!s.ok()) {
-    ++heartbeat_failures_;
-    if (heartbeat_failures_ == 1 || heartbeat_failures_ % 10 == 0) {
-      LOG(WARNING) << "heartbeat to driver " << options_.driver << " failed ("
-                   << heartbeat_failures_ << " in a row): " << s.error_message();
-    }
-    return;
-  }
-  heartbeat_failures_ = 0;
-  if (reply.reregister()) {
-    LOG(WARNING) << "the driver does not know this executor (it restarted, or declared "
-                 << request.executor_id() << " lost): dropping its work and registering again";
-    DropAllApps();
-    absl::MutexLock lock(&mu_);
-    registered_ = false;
-    return;
-  }
-  absl::MutexLock lock(&mu_);
-  peers_.assign(reply.peers().begin(), reply.peers().end());
-}
-
-void ExecutorServer::DriverLoop() {
-  int64_t backoff_ms = 200;
-  while (true) {
-    bool registered;
-    int64_t wait_ms;
-    {
-      absl::MutexLock lock(&mu_);
-      if (shutdown_) return;
-      registered = registered_;
-    }
-    if (!registered) {
-      if (Register()) {
-        backoff_ms = 200;
-        continue;
-      }
-      LOG(WARNING) << "cannot reach driver " << options_.driver << ": " << last_driver_error_
-                   << "; retrying in " << backoff_ms << " ms";
-      wait_ms = backoff_ms;
-      backoff_ms = std::min<int64_t>(5000, backoff_ms * 2);
-    } else {
-      Heartbeat();
-      absl::MutexLock lock(&mu_);
-      wait_ms = heartbeat_interval_ms_;
-    }
-    absl::MutexLock lock(&mu_);
-    mu_.AwaitWithTimeout(absl::Condition(&shutdown_), absl::Milliseconds(wait_ms));
-  }
-}
-
-std::vector<proto::Peer> ExecutorServer::Peers() const {
-  absl::MutexLock lock(&mu_);
-  return peers_;
-}
-
-proto::Executor::Stub* ExecutorServer::PeerStub(const std::string& address) {
-  absl::MutexLock lock(&mu_);
-  auto& stub = peer_stubs_[address];
-  if (stub == nullptr) stub = proto::Executor::NewStub(rpc::MakeChannel(address));
-  return stub.get();
 }
 
 // --------------------------------------------------------------------------------- apps
@@ -357,7 +202,7 @@ absl::StatusOr<std::shared_ptr<ExecutorServer::App>> ExecutorServer::LoadedApp(
   proto::FetchPluginRequest request;
   request.set_app_id(app_id);
   proto::FetchPluginReply reply;
-  grpc::Status s = rpc::Call(*driver_, &proto::Driver::Stub::FetchPlugin, request, &reply,
+  grpc::Status s = rpc::Call(link_->stub(), &proto::Driver::Stub::FetchPlugin, request, &reply,
                              {options_.secret, rpc::Deadline::kTransfer});
   if (!s.ok()) {
     app->load_status = absl::Status(
@@ -417,8 +262,8 @@ absl::StatusOr<std::shared_ptr<const std::string>> ExecutorServer::FetchBlock(
     proto::GetBlockRequest request;
     request.set_block_id(block.block_id());
     proto::GetBlockReply reply;
-    grpc::Status s = rpc::Call(*PeerStub(where), &proto::Executor::Stub::GetBlock, request, &reply,
-                               {options_.secret, rpc::Deadline::kPeerBlock});
+    grpc::Status s = rpc::Call(*peer_client_.Stub(where), &proto::Executor::Stub::GetBlock, request,
+                               &reply, {options_.secret, rpc::Deadline::kPeerBlock});
     if (s.ok() && reply.found()) {
       return std::make_shared<const std::string>(std::move(*reply.mutable_data()));
     }
@@ -462,7 +307,7 @@ absl::StatusOr<std::vector<std::string>> ExecutorServer::FetchShuffleBuckets(
     request.set_shuffle_id(ref.shuffle_id());
     request.set_reduce_id(reduce_id);
     for (int m : maps) request.add_map_ids(m);
-    auto reader = PeerStub(where)->FetchShuffle(&call, request);
+    auto reader = peer_client_.Stub(where)->FetchShuffle(&call, request);
     proto::ShuffleChunk chunk;
     std::set<int> complete;
     while (reader->Read(&chunk)) {
@@ -652,9 +497,16 @@ grpc::Status ExecutorServer::StartReceiver(grpc::ServerContext* context,
 
   auto running = std::make_shared<RunningReceiver>();
   running->incarnation = request->incarnation();
-  running->store = std::make_unique<ReplicatingStore>(
-      this, request->replication(),
-      std::vector<proto::Peer>(request->peers().begin(), request->peers().end()));
+  ReplicatingStore::Options so;
+  so.local = blocks_.get();
+  so.peers = &peer_client_;
+  so.self = address_;
+  so.secret = options_.secret;
+  so.replication = request->replication();
+  so.live_peers = [this] { return link_->peers(); };
+  so.initial.assign(request->peers().begin(), request->peers().end());
+  so.on_stored = [this](const std::string& id, int64_t bytes) { CountBlock(id, bytes); };
+  running->store = std::make_unique<ReplicatingStore>(std::move(so));
   running->clock = std::make_unique<SystemClock>();
   std::string app_id = request->app_id();
   int64_t incarnation = request->incarnation();
@@ -683,7 +535,7 @@ grpc::Status ExecutorServer::StartReceiver(grpc::ServerContext* context,
     // The block is stored (and replicated): the driver must hear of it. Retry briefly.
     for (int attempt = 0; attempt < 5; ++attempt) {
       proto::ReportBlockReply ignored;
-      grpc::Status s = rpc::Call(*driver_, &proto::Driver::Stub::ReportBlock, r, &ignored,
+      grpc::Status s = rpc::Call(link_->stub(), &proto::Driver::Stub::ReportBlock, r, &ignored,
                                  {options_.secret, rpc::Deadline::kControl});
       if (s.ok()) return;
       if (attempt == 4) {
@@ -702,8 +554,8 @@ grpc::Status ExecutorServer::StartReceiver(grpc::ServerContext* context,
     r.set_event(event);
     r.set_message(message);
     proto::ReportReceiverEventReply ignored;
-    grpc::Status s = rpc::Call(*driver_, &proto::Driver::Stub::ReportReceiverEvent, r, &ignored,
-                               {options_.secret, rpc::Deadline::kControl});
+    grpc::Status s = rpc::Call(link_->stub(), &proto::Driver::Stub::ReportReceiverEvent, r,
+                               &ignored, {options_.secret, rpc::Deadline::kControl});
     if (!s.ok()) {
       LOG(WARNING) << "cannot report receiver event " << proto::ReceiverEvent_Name(event) << ": "
                    << s.error_message();

@@ -21,6 +21,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "executor/driver_link.h"
+#include "executor/peer_client.h"
+#include "executor/replicating_store.h"
 #include "executor/rocksdb_block_store.h"
 #include "proto/cluster.grpc.pb.h"
 #include "runtime/block_store.h"
@@ -80,7 +83,6 @@ class ExecutorServer final : public proto::Executor::Service {
     PartitionCache cache;
     StateStore states;  // destroyed before the plugin whose code its state objects are
   };
-  class ReplicatingStore;
   struct RunningReceiver {
     int64_t incarnation = 0;
     std::unique_ptr<ReplicatingStore> store;
@@ -98,40 +100,26 @@ class ExecutorServer final : public proto::Executor::Service {
                                                                const proto::ShuffleRef& ref,
                                                                int reduce_id);
   void StopReceivers(const std::string& app_id, bool all);
-  void DriverLoop();
-  bool Register();
-  void Heartbeat();
-  std::vector<proto::Peer> Peers() const;
   void CountBlock(const std::string& id, int64_t bytes);
   void UncountBlocks(const std::vector<std::string>& ids);
-  proto::Executor::Stub* PeerStub(const std::string& address);
 
   const Options options_;
   std::string address_;
   std::unique_ptr<RocksDbBlockStore> blocks_;
-  std::unique_ptr<proto::Driver::Stub> driver_;
+  std::unique_ptr<DriverLink> link_;  // set by Start
+  PeerClient peer_client_;
 
   mutable absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<App>> apps_ ABSL_GUARDED_BY(mu_);
   std::map<std::pair<std::string, int>, std::shared_ptr<RunningReceiver>> receivers_
       ABSL_GUARDED_BY(mu_);
-  std::map<std::string, std::unique_ptr<proto::Executor::Stub>> peer_stubs_ ABSL_GUARDED_BY(mu_);
-  std::vector<proto::Peer> peers_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, int64_t> block_bytes_ ABSL_GUARDED_BY(mu_);
   int64_t total_block_bytes_ ABSL_GUARDED_BY(mu_) = 0;
-  std::string executor_id_ ABSL_GUARDED_BY(mu_);
-  bool registered_ ABSL_GUARDED_BY(mu_) = false;
-  int64_t heartbeat_interval_ms_ ABSL_GUARDED_BY(mu_) = 1000;
   int plugin_loads_ ABSL_GUARDED_BY(mu_) = 0;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
 
   absl::Mutex slots_mu_;
   int running_tasks_ ABSL_GUARDED_BY(slots_mu_) = 0;
-
-  std::thread driver_thread_;
-  // Used by the driver thread only.
-  std::string last_driver_error_;
-  int heartbeat_failures_ = 0;
 };
 
 }  // namespace internal
