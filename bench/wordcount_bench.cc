@@ -109,11 +109,12 @@ int main(int argc, char** argv) {
       size_t from = chunks.size() * b / kBlocks, to = chunks.size() * (b + 1) / kBlocks;
       the_receiver.load()->store(
           std::vector<std::string>(chunks.begin() + from, chunks.begin() + to));
-      size_t stored = ssc.core()->block_store().size();
+      size_t stored = ssc.core()->local_services()->block_store().size();
       if (b == kBlocks - 1) start = std::chrono::steady_clock::now();
       clock.Advance(200);
       if (b < kBlocks - 1) {
-        while (ssc.core()->block_store().size() == stored) std::this_thread::yield();
+        while (ssc.core()->local_services()->block_store().size() == stored)
+          std::this_thread::yield();
       }
     }
     // The batch at 1000 ms takes the five blocks.

@@ -13,9 +13,9 @@
 namespace ember {
 namespace internal {
 
-class RddNode;      // one batch's lineage node, on the driver (driver/rdd_graph.h)
-class StreamNode;   // one DStream, on the driver (driver/stream_graph.h)
-class ContextCore;  // a StreamingContext's engine (driver/context_core.h)
+class RddNode;      // one batch's lineage node, on the driver (runtime/rdd_graph.h)
+class StreamNode;   // one DStream, on the driver (runtime/stream_graph.h)
+class ContextCore;  // a StreamingContext's engine (runtime/context_core.h)
 using RddRef = std::shared_ptr<RddNode>;
 using StreamRef = std::shared_ptr<StreamNode>;
 

@@ -17,7 +17,7 @@
 namespace ember {
 
 namespace internal {
-class ReceiverSupervisor;  // runtime: executor/receiver_supervisor.h
+class ReceiverSupervisor;  // runtime/receiver_supervisor.h
 }
 
 // The type-erased part the runtime drives.

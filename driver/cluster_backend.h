@@ -1,5 +1,5 @@
 #pragma once
-// One StreamingContext's link to the cluster (ClusterServices): its tasks go to executors'
+// One StreamingContext's link to the cluster (ContextServices): its tasks go to executors'
 // slots with block locality, map outputs are tracked by executor so reducers fetch them from
 // there, receivers are spread over executors and restarted elsewhere when theirs is lost, and
 // cleanups reach every executor. Created by the driver's job registry for each context a job
@@ -14,16 +14,16 @@
 
 #include "absl/synchronization/mutex.h"
 #include "common/conf.h"
-#include "runtime/cluster_services.h"
 #include "driver/executor_registry.h"
+#include "proto/cluster.pb.h"
+#include "runtime/context_services.h"
 #include "runtime/job_scheduler.h"
 #include "runtime/receiver_tracker.h"
-#include "proto/cluster.pb.h"
 
 namespace ember {
 namespace internal {
 
-class AppServices : public ClusterServices,
+class AppServices : public ContextServices,
                     public TaskBackend,
                     public std::enable_shared_from_this<AppServices> {
  public:
@@ -42,17 +42,21 @@ class AppServices : public ClusterServices,
   // Subscribes to executor losses (needs shared_from_this, so after construction).
   void Init();
 
-  // ClusterServices
+  // ContextServices
   TaskBackend* backend() override { return this; }
   int TotalSlots() override { return options_.executors->TotalSlots(); }
-  absl::Status StartReceivers(const std::vector<proto::OpSpec>& factories,
-                              ReceiverTracker* tracker, int64_t block_interval_ms,
-                              int64_t restart_delay_ms, const std::string& wal_dir) override;
+  // Receivers run on the executors' own threads, not in task slots.
+  void ReserveSlotsForReceivers(int) override {}
+  absl::Status StartReceivers(const std::vector<proto::OpSpec>& factories, ReceiverTracker* tracker,
+                              int64_t block_interval_ms, int64_t restart_delay_ms,
+                              const std::string& wal_dir) override;
   void StopReceivers() override;
   void RemoveBlocks(std::vector<std::string> ids) override;
   void ReleaseShuffle(int shuffle_id) override;
   void EndBatchCleanup(const std::string& state_run) override;
   void Emit(const std::string& text) override { options_.emit(text); }
+  // Replicated on executors, blocks outlive a driver restart.
+  bool BlocksOutliveTheDriver() const override { return true; }
   void Detach() override;
 
   // TaskBackend
@@ -73,8 +77,8 @@ class AppServices : public ClusterServices,
   struct Receiver {
     proto::OpSpec factory;
     int64_t incarnation = 0;
-    ExecutorPtr executor;    // null while not placed
-    int failures = 0;        // consecutive failed placements
+    ExecutorPtr executor;  // null while not placed
+    int failures = 0;      // consecutive failed placements
     absl::Time next_try;
     bool given_up = false;
   };

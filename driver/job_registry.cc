@@ -156,7 +156,7 @@ absl::StatusOr<std::string> JobRegistry::Submit(const proto::SubmitJobRequest& r
 void JobRegistry::RunApp(const std::shared_ptr<App>& app) {
   App* raw = app.get();
   SetThreadClusterServicesFactory(
-      [this, raw](ContextCore* ctx, const Conf& conf) -> std::shared_ptr<ClusterServices> {
+      [this, raw](ContextCore* ctx, const Conf& conf) -> std::shared_ptr<ContextServices> {
         {
           absl::MutexLock lock(&raw->mu);
           if (raw->killed) throw EmberError("application " + raw->id + " was killed");

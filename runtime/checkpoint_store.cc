@@ -65,12 +65,12 @@ absl::Status WriteStateCheckpoint(const std::string& dir, int stream, int64_t ti
     }
   }
   std::sort(times.begin(), times.end());
-  for (size_t i = 0; i + 2 < times.size(); ++i) fs::remove_all(absl::StrCat(base, "/", times[i]), ec);
+  for (size_t i = 0; i + 2 < times.size(); ++i)
+    fs::remove_all(absl::StrCat(base, "/", times[i]), ec);
   return absl::OkStatus();
 }
 
-std::optional<StateCheckpoint> ReadStateCheckpoint(const std::string& dir, int stream,
-                                                   int64_t t) {
+std::optional<StateCheckpoint> ReadStateCheckpoint(const std::string& dir, int stream, int64_t t) {
   std::string cp = absl::StrCat(StreamDir(dir, stream), "/", t);
   std::ifstream manifest(cp + "/MANIFEST");
   std::string magic, version;

@@ -11,8 +11,8 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -121,8 +121,8 @@ TEST(CheckpointStoreTest, TheKeptSubmissionIsReadBackOrRefused) {
   ASSERT_TRUE(read.ok()) << read.status();
   EXPECT_EQ(*read, submission);
   // A full disk leaves the previous copy.
-  absl::Status s = WithFilesUpTo64K(
-      [&] { return WriteCheckpointSubmission(dir, std::string(1 << 20, 'q')); });
+  absl::Status s =
+      WithFilesUpTo64K([&] { return WriteCheckpointSubmission(dir, std::string(1 << 20, 'q')); });
   EXPECT_FALSE(s.ok());
   read = ReadCheckpointSubmission(dir);
   ASSERT_TRUE(read.ok()) << read.status();

@@ -187,7 +187,7 @@ void ContextCore::CheckShape(const proto::MetadataCheckpoint& cp, const std::str
 
 Time ContextCore::Recover(const proto::MetadataCheckpoint& cp, int64_t state_ms) {
   zero_time_ = Time(cp.zero_ms());
-  int64_t dropped = tracker_->Restore(cp, /*blocks_survive=*/cluster_ != nullptr);
+  int64_t dropped = tracker_->Restore(cp, services_->BlocksOutliveTheDriver());
   if (dropped > 0) {
     LOG(WARNING) << dropped << " received records of the batches being recovered were held only "
                  << "in the lost process's memory and are dropped; set "

@@ -102,16 +102,17 @@ ContextCore::ContextCore(Conf conf, Duration batch_interval)
     throw EmberError("the batch interval must be positive, not " + batch_interval_.toString());
   }
   bool cluster_master = conf_.master().rfind("ember://", 0) == 0;
+  int slots = 1;
   if (cluster_master && ThreadClusterServicesFactory()) {
-    cluster_ = ThreadClusterServicesFactory()(this, conf_);
+    services_ = ThreadClusterServicesFactory()(this, conf_);
     max_failures_ = static_cast<int>(conf_.getInt("ember.task.maxFailures", 4));
     if (max_failures_ <= 0) throw EmberError("ember.task.maxFailures must be positive");
-    local_slots_ = std::max(2, cluster_->TotalSlots());
+    slots = std::max(2, services_->TotalSlots());
   } else if (cluster_master) {
     throw EmberError("master '" + conf_.master() +
                      "' is a cluster: submit the job to it with `ember-submit --master " +
                      conf_.master() + " libjob.so`");
-  } else if (!ParseLocalMaster(conf_.master(), &local_slots_, &max_failures_)) {
+  } else if (!ParseLocalMaster(conf_.master(), &slots, &max_failures_)) {
     throw EmberError("master '" + conf_.master() +
                      "' cannot run in this process: use local, local[N], local[*] or "
                      "local[N,F] here, and `ember-submit --master ember://HOST:PORT` for a "
@@ -125,17 +126,26 @@ ContextCore::ContextCore(Conf conf, Duration batch_interval)
   } else {
     throw EmberError("ember.streaming.clock must be system or manual, not " + clock);
   }
-  default_parallelism_ = static_cast<int>(conf_.getInt("ember.default.parallelism", local_slots_));
+  default_parallelism_ = static_cast<int>(conf_.getInt("ember.default.parallelism", slots));
   if (default_parallelism_ <= 0) throw EmberError("ember.default.parallelism must be positive");
-  if (cluster_ != nullptr) {
-    std::weak_ptr<ClusterServices> cluster = cluster_;
-    sink_ = [cluster](const std::string& text) {
-      if (auto c = cluster.lock()) c->Emit(text);
-    };
-  } else {
-    absl::MutexLock lock(&default_sink_mu);
-    sink_ = DefaultSink();
+  if (services_ == nullptr) {
+    LocalServices::Options local;
+    local.master = conf_.master();
+    local.slots = slots;
+    local.ops = &resolver_;
+    local.clock = clock_.get();
+    {
+      absl::MutexLock lock(&default_sink_mu);
+      local.sink = DefaultSink();
+    }
+    auto services = std::make_shared<LocalServices>(std::move(local));
+    local_ = services.get();
+    services_ = std::move(services);
   }
+  std::weak_ptr<ContextServices> services = services_;
+  sink_ = [services](const std::string& text) {
+    if (auto s = services.lock()) s->Emit(text);
+  };
   bus_ = std::make_unique<ListenerBus>();
   std::string app_id = conf_.get("ember.app.id", "local-" + std::to_string(clock_->NowMs()));
   progress_ = std::make_shared<StreamingProgress>(
@@ -143,10 +153,6 @@ ContextCore::ContextCore(Conf conf, Duration batch_interval)
       static_cast<size_t>(conf_.getInt("ember.streaming.ui.retainedBatches", 1000)));
   bus_->Add(progress_);
   Monitor::Global().Add(progress_);
-  blocks_ = std::make_unique<MemoryBlockStore>();
-  shuffles_ = std::make_unique<ShuffleStore>();
-  cache_ = std::make_unique<PartitionCache>();
-  states_ = std::make_unique<StateStore>();
   ReceiverTracker::Options t;
   t.clock = clock_.get();
   t.block_interval = conf_.getDuration("ember.streaming.blockInterval", Milliseconds(200));
@@ -155,13 +161,12 @@ ContextCore::ContextCore(Conf conf, Duration batch_interval)
   }
   t.restart_delay_ms =
       conf_.getDuration("ember.streaming.receiverRestartDelay", Seconds(2)).milliseconds();
-  t.store = blocks_.get();
-  t.cluster = cluster_.get();
+  t.services = services_.get();
   t.on_event = [this](const ReceiverStatus& status, proto::ReceiverEvent event) {
     PostReceiverEvent(status, event);
   };
   tracker_ = std::make_unique<ReceiverTracker>(t);
-  BuildBackend(local_slots_);
+  dag_ = std::make_unique<DagScheduler>(services_->backend(), max_failures_);
   absl::MutexLock lock(&live_mu);
   LiveContexts().insert(this);
 }
@@ -178,8 +183,8 @@ ContextCore::~ContextCore() {
     LiveContexts().erase(this);
   }
   Stop(false);
-  // From here on the cluster services never call into this context.
-  if (cluster_ != nullptr) cluster_->Detach();
+  // From here on the services never call into this context.
+  services_->Detach();
   // The job thread may still be finishing a batch that stopped the context: join it (and the
   // receivers) while everything it uses is alive; members would be destroyed before it.
   scheduler_.reset();
@@ -190,23 +195,6 @@ ContextCore::~ContextCore() {
   absl::MutexLock lock(&mu_);
   outputs_.clear();
   file_streams_.clear();
-}
-
-void ContextCore::BuildBackend(int slots) {
-  dag_.reset();
-  backend_.reset();
-  TaskEnv env;
-  env.ops = &resolver_;
-  env.blocks = blocks_.get();
-  env.shuffles = shuffles_.get();
-  env.cache = cache_.get();
-  env.states = states_.get();
-  if (cluster_ != nullptr) {
-    dag_ = std::make_unique<DagScheduler>(cluster_->backend(), max_failures_);
-    return;
-  }
-  backend_ = std::make_unique<LocalBackend>(slots, env);
-  dag_ = std::make_unique<DagScheduler>(backend_.get(), max_failures_);
 }
 
 void ContextCore::CheckCanAddStreams() const {
@@ -331,13 +319,7 @@ std::vector<std::string> ContextCore::RunJob(const RddRef& rdd, const ResultOp& 
   return std::move(*results);
 }
 
-void ContextCore::ReleaseShuffle(int shuffle_id) {
-  if (cluster_ != nullptr) {
-    cluster_->ReleaseShuffle(shuffle_id);
-  } else {
-    shuffles_->RemoveShuffle(shuffle_id);
-  }
-}
+void ContextCore::ReleaseShuffle(int shuffle_id) { services_->ReleaseShuffle(shuffle_id); }
 
 void ContextCore::EmitOutput(const std::string& text) {
   OutputSink sink;
@@ -371,14 +353,8 @@ void ContextCore::Start() {
     throw EmberError("operator registry key " + collisions[0] +
                      " is used by two different operators; rename one enclosing function");
   }
-  int receivers = tracker_->num_streams();
-  if (cluster_ == nullptr && receivers > 0 && local_slots_ <= receivers) {
-    LOG(WARNING) << "master " << conf_.master() << " has " << local_slots_ << " slot(s) and the "
-                 << "job has " << receivers << " receiver(s): no slot is left to process the "
-                 << "received data (Spark would not process it at all). Use local[n] with "
-                 << "n > " << receivers << "; Ember runs tasks on one extra slot meanwhile.";
-  }
-  BuildBackend(std::max(1, local_slots_ - receivers));
+  services_->ReserveSlotsForReceivers(tracker_->num_streams());
+  dag_ = std::make_unique<DagScheduler>(services_->backend(), max_failures_);
 
   int64_t interval = batch_interval_.milliseconds();
   Time first((clock_->NowMs() / interval + 1) * interval);
@@ -436,7 +412,7 @@ void ContextCore::Start() {
   }
   int64_t state_ms = RestoreState();
   if (recovered) first = Recover(*recovered, state_ms);
-  absl::Status s = tracker_->StartAll(resolver_);
+  absl::Status s = tracker_->StartAll();
   if (!s.ok()) throw EmberError("cannot start receivers: " + std::string(s.message()));
 
   JobScheduler::Options o;
@@ -545,13 +521,8 @@ void ContextCore::CleanupBatch(Time t) {
   // Dropping RDDs no window needs any more releases their shuffles; their blocks go too.
   for (StreamNode* s : streams) s->ClearOld(t);
   std::vector<std::string> released = tracker_->ReleaseThrough(keep_from - input_remember_);
-  if (cluster_ != nullptr) {
-    if (!released.empty()) cluster_->RemoveBlocks(std::move(released));
-    cluster_->EndBatchCleanup(run_id_);
-    return;
-  }
-  blocks_->Remove(released);
-  cache_->Clear();
+  if (!released.empty()) services_->RemoveBlocks(std::move(released));
+  services_->EndBatchCleanup(run_id_);
 }
 
 void ContextCore::ReportError(const std::string& message) {

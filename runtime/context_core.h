@@ -1,8 +1,8 @@
 #pragma once
-// The engine behind one StreamingContext: its clock, stores, schedulers and stream graph,
-// wired in this process (local mode) or to a cluster's executors (ClusterServices, when the
-// driver daemon runs the job). Created by the job's thread; the job thread and the
-// generator thread call back into it. Thread-safe.
+// The engine behind one StreamingContext: its clock, schedulers and stream graph, sending its
+// work to ContextServices: LocalServices in this process (local mode), or the cluster's
+// executors (when the driver daemon runs the job). Created by the job's thread; the job thread and
+// the generator thread call back into it. Thread-safe.
 
 #include <functional>
 #include <map>
@@ -16,11 +16,12 @@
 #include "common/engine_api.h"
 #include "proto/task.pb.h"
 #include "runtime/block_store.h"
-#include "runtime/cluster_services.h"
+#include "runtime/context_services.h"
 #include "runtime/dag_scheduler.h"
 #include "runtime/job_scheduler.h"
 #include "runtime/listener_bus.h"
 #include "runtime/local_backend.h"
+#include "runtime/local_services.h"
 #include "runtime/receiver_tracker.h"
 #include "runtime/stream_graph.h"
 #include "runtime/streaming_progress.h"
@@ -34,7 +35,6 @@ enum class StreamingContextState;
 namespace internal {
 
 // Where print() output goes; stdout unless a host (ember-submit, the driver, a test) says.
-using OutputSink = std::function<void(const std::string&)>;
 void SetDefaultOutputSink(OutputSink sink);
 
 // Stops every StreamingContext of this process (SIGTERM in ember-submit: with
@@ -94,10 +94,8 @@ class ContextCore : public std::enable_shared_from_this<ContextCore> {
   // For tests and monitoring.
   bool WaitForBatch(Time t, absl::Duration timeout);
   std::vector<BatchInfo> CompletedBatches() const;
-  const BlockStore& block_store() const { return *blocks_; }
-  const ShuffleStore& shuffle_store() const { return *shuffles_; }
-  // Local mode's executor state (tests drop it to stand for a lost executor).
-  StateStore& state_store() { return *states_; }
+  // Local mode's in-process executor (tests and benchmarks); null on a cluster.
+  LocalServices* local_services() const { return local_; }
   const std::shared_ptr<StreamingProgress>& progress() const { return progress_; }
   // Waits until the listeners have been told everything posted so far.
   bool WaitForListeners(absl::Duration timeout) { return bus_->WaitUntilEmpty(timeout); }
@@ -124,25 +122,21 @@ class ContextCore : public std::enable_shared_from_this<ContextCore> {
   void KeepSubmission(const std::string& dir) ABSL_EXCLUSIVE_LOCKS_REQUIRED(meta_mu_);
   void PostBatchEvent(const BatchInfo& info, const char* event);
   void PostReceiverEvent(const ReceiverStatus& status, proto::ReceiverEvent event);
-  void BuildBackend(int slots);
 
   Time zero_time_;
   Duration input_remember_;  // how long received blocks are kept after their batch
   const Conf conf_;
   const Duration batch_interval_;
-  std::shared_ptr<ClusterServices> cluster_;  // null in local mode
+  // Where tasks, receivers and cleanups go: LocalServices, or the cluster's AppServices.
+  // Declared before everything that uses it, so that it is destroyed after them.
+  std::shared_ptr<ContextServices> services_;
+  LocalServices* local_ = nullptr;  // services_, in local mode
   std::unique_ptr<Clock> clock_;
   std::unique_ptr<ListenerBus> bus_;
   std::shared_ptr<StreamingProgress> progress_;
-  int local_slots_ = 1;
   int max_failures_ = 1;
   int default_parallelism_ = 1;
   OpResolver resolver_;
-  std::unique_ptr<MemoryBlockStore> blocks_;
-  std::unique_ptr<ShuffleStore> shuffles_;
-  std::unique_ptr<PartitionCache> cache_;
-  std::unique_ptr<StateStore> states_;  // local mode's executor state
-  std::unique_ptr<LocalBackend> backend_;
   std::unique_ptr<DagScheduler> dag_;
   std::unique_ptr<ReceiverTracker> tracker_;
   std::unique_ptr<JobScheduler> scheduler_;

@@ -18,8 +18,8 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "util/clock.h"
 #include "common/time.h"
+#include "util/clock.h"
 
 namespace ember {
 namespace internal {

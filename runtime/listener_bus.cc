@@ -7,7 +7,9 @@
 namespace ember {
 namespace internal {
 
-ListenerBus::ListenerBus() { thread_ = std::thread([this] { Loop(); }); }
+ListenerBus::ListenerBus() {
+  thread_ = std::thread([this] { Loop(); });
+}
 
 ListenerBus::~ListenerBus() {
   {

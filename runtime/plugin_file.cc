@@ -122,9 +122,9 @@ absl::StatusOr<PluginFileInfo> CheckPluginBytes(std::string_view bytes, const st
                      " bytes; a job plugin is the lib*.so its build makes)"));
   }
   if (bytes.size() > kMaxPluginBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(prefix, "it is ", bytes.size(), " bytes, over the limit of ",
-                     kMaxPluginBytes, " for a plugin"));
+    return absl::InvalidArgumentError(absl::StrCat(prefix, "it is ", bytes.size(),
+                                                   " bytes, over the limit of ", kMaxPluginBytes,
+                                                   " for a plugin"));
   }
   if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB ||
       eh.e_machine != kMachine) {
@@ -134,8 +134,9 @@ absl::StatusOr<PluginFileInfo> CheckPluginBytes(std::string_view bytes, const st
                      "; this machine needs class 2, data 1, machine ", kMachine, ")"));
   }
   if (eh.e_type != ET_DYN) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        prefix, "an ELF file of type ", eh.e_type, ", not a shared object (build it with -shared)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(prefix, "an ELF file of type ", eh.e_type,
+                     ", not a shared object (build it with -shared)"));
   }
   if (eh.e_ident[EI_VERSION] != EV_CURRENT || eh.e_ehsize != sizeof(Elf64_Ehdr) ||
       eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 || eh.e_phnum == PN_XNUM) {
@@ -262,14 +263,15 @@ absl::StatusOr<PluginFileInfo> CheckPluginBytes(std::string_view bytes, const st
   }
   if (!found) {
     return absl::InvalidArgumentError(absl::StrCat(
-        prefix, "not an Ember job: it has no Ember note (a plugin defines its entry point with "
-                "EMBER_JOB, which writes it; plugins built before Ember 0.2 need a rebuild)"));
+        prefix,
+        "not an Ember job: it has no Ember note (a plugin defines its entry point with "
+        "EMBER_JOB, which writes it; plugins built before Ember 0.2 need a rebuild)"));
   }
   if (info.abi_version != EMBER_ABI_VERSION) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        prefix, "it was built against Ember ", info.ember_version, " (ABI ", info.abi_version,
-        "), but this is Ember ", EMBER_VERSION_STRING, " (ABI ", EMBER_ABI_VERSION,
-        "): rebuild the plugin against this version"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(prefix, "it was built against Ember ", info.ember_version, " (ABI ",
+                     info.abi_version, "), but this is Ember ", EMBER_VERSION_STRING, " (ABI ",
+                     EMBER_ABI_VERSION, "): rebuild the plugin against this version"));
   }
   return info;
 }

@@ -165,8 +165,7 @@ TEST(PluginFileTest, AnotherAbiIsRefusedNamingBothVersions) {
 }
 
 TEST(PluginFileTest, MissingFileIsNotFound) {
-  EXPECT_EQ(CheckPluginFile("/nonexistent/libjob.so").status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(CheckPluginFile("/nonexistent/libjob.so").status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(CheckPluginFile("/tmp").status().code(), absl::StatusCode::kNotFound);
 }
 

@@ -1,8 +1,9 @@
 #pragma once
-// Loads a job plugin: checks its file (plugin_file.h), then dlopen(RTLD_NOW | RTLD_LOCAL) with the plugin's own operator registry
-// collecting its static registrations, then checks the exported ABI version and entry point.
-// Every failure (not a shared object, not an Ember plugin, another ABI, colliding operator
-// keys, an entry point that throws) is a Status naming the plugin, never a crash.
+// Loads a job plugin: checks its file (plugin_file.h), then dlopen(RTLD_NOW | RTLD_LOCAL) with the
+// plugin's own operator registry collecting its static registrations, then checks the exported ABI
+// version and entry point. Every failure (not a shared object, not an Ember plugin, another ABI,
+// colliding operator keys, an entry point that throws) is a Status naming the plugin, never a
+// crash.
 //
 // dlopen of one path twice returns the same handle: load an upgraded plugin from a new path.
 

@@ -49,8 +49,7 @@ TEST(PluginLoaderTest, ATruncatedCopyNeverReachesTheLoader) {
     std::ofstream(path, std::ios::binary) << bytes.substr(0, keep);
     auto plugin = LoadPlugin(path);
     ASSERT_FALSE(plugin.ok()) << "cut at " << keep;
-    EXPECT_NE(plugin.status().message().find("past the end of the file"),
-              std::string::npos)
+    EXPECT_NE(plugin.status().message().find("past the end of the file"), std::string::npos)
         << plugin.status();
   }
 }

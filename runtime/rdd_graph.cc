@@ -1,8 +1,8 @@
 #include "runtime/rdd_graph.h"
 
 #include "common/errors.h"
-#include "util/op_registry.h"
 #include "runtime/context_core.h"
+#include "util/op_registry.h"
 
 namespace ember {
 namespace internal {

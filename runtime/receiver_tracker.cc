@@ -25,74 +25,32 @@ int ReceiverTracker::num_streams() const {
   return static_cast<int>(factories_.size());
 }
 
-absl::Status ReceiverTracker::StartAll(const OpResolver& ops) {
-  if (options_.cluster != nullptr) {
-    std::vector<proto::OpSpec> factories;
-    {
-      absl::MutexLock lock(&mu_);
-      running_ = true;
-      factories = factories_;
-      for (size_t id = 0; id < factories_.size(); ++id) {
-        watermarks_[static_cast<int>(id)] = options_.clock->NowMs();
-        statuses_[static_cast<int>(id)].stream_id = static_cast<int>(id);
-      }
-    }
-    if (factories.empty()) return absl::OkStatus();
-    std::string wal_dir;
-    {
-      absl::MutexLock lock(&mu_);
-      wal_dir = wal_dir_;
-    }
-    return options_.cluster->StartReceivers(factories, this, options_.block_interval.milliseconds(),
-                                            options_.restart_delay_ms, wal_dir);
-  }
-  std::vector<ReceiverSupervisor*> to_start;
+absl::Status ReceiverTracker::StartAll() {
+  std::vector<proto::OpSpec> factories;
+  std::string wal_dir;
   {
     absl::MutexLock lock(&mu_);
     running_ = true;
+    factories = factories_;
+    wal_dir = wal_dir_;
     for (size_t id = 0; id < factories_.size(); ++id) {
-      auto factory = ops.CreateAs<ReceiverFactoryOp>(factories_[id]);
-      if (!factory.ok()) return factory.status();
-      std::unique_ptr<ReceiverBase> receiver;
-      try {
-        receiver = (*factory)->Create();
-      } catch (const std::exception& e) {
-        return absl::InvalidArgumentError(std::string("cannot create receiver: ") + e.what());
-      }
-      ReceiverSupervisor::Options o;
-      o.stream_id = static_cast<int>(id);
-      o.clock = options_.clock;
-      o.block_interval = options_.block_interval;
-      o.restart_delay_ms = options_.restart_delay_ms;
-      o.store = options_.store;
-      o.wal_dir = wal_dir_;
-      o.report = [this](const ReceivedBlock& b) { OnBlock(b); };
-      o.on_event = [this](int s, proto::ReceiverEvent e, const std::string& m) {
-        OnEvent(s, e, m);
-      };
-      supervisors_.push_back(
-          std::make_unique<ReceiverSupervisor>(std::move(o), std::move(receiver)));
       watermarks_[static_cast<int>(id)] = options_.clock->NowMs();
       statuses_[static_cast<int>(id)].stream_id = static_cast<int>(id);
-      to_start.push_back(supervisors_.back().get());
     }
   }
-  for (auto* s : to_start) s->Start();
-  return absl::OkStatus();
+  if (factories.empty()) return absl::OkStatus();
+  return options_.services->StartReceivers(factories, this, options_.block_interval.milliseconds(),
+                                           options_.restart_delay_ms, wal_dir);
 }
 
 void ReceiverTracker::StopAll() {
-  std::vector<std::unique_ptr<ReceiverSupervisor>> supervisors;
-  bool remote;
+  bool started;
   {
     absl::MutexLock lock(&mu_);
-    remote = running_ && options_.cluster != nullptr && !factories_.empty();
-    supervisors.swap(supervisors_);
+    started = running_ && !factories_.empty();
   }
-  if (remote) options_.cluster->StopReceivers();
-  // Outside the lock: stopping cuts and reports a last block.
-  for (auto& s : supervisors) s->Stop("streaming context stopped");
-  supervisors.clear();
+  // Outside the lock: receivers stopping report their last blocks here.
+  if (started) options_.services->StopReceivers();
   absl::MutexLock lock(&mu_);
   running_ = false;
   watermarks_.clear();

@@ -4,8 +4,8 @@
 // batch took. Before allocating, it waits (bounded) until every running receiver has cut its
 // blocks up to T, so that a batch's contents do not depend on thread timing.
 //
-// In local mode it also runs the receivers, in-process, through the same supervisor code the
-// executors use; on a cluster the cluster services place them on executors. Thread-safe.
+// The receivers themselves run where the context's services put them (ContextServices): in
+// this process in local mode, on executors on a cluster. Thread-safe.
 
 #include <functional>
 #include <map>
@@ -18,7 +18,7 @@
 #include "common/receiver.h"
 #include "proto/task.pb.h"
 #include "runtime/block_store.h"
-#include "runtime/cluster_services.h"
+#include "runtime/context_services.h"
 #include "runtime/receiver_supervisor.h"
 #include "util/clock.h"
 #include "util/op_registry.h"
@@ -40,9 +40,8 @@ class ReceiverTracker {
     Clock* clock = nullptr;
     Duration block_interval = Milliseconds(200);
     int64_t restart_delay_ms = 2000;
-    BlockStore* store = nullptr;
-    // On a cluster the receivers run on executors, placed by these services.
-    ClusterServices* cluster = nullptr;
+    // Where the receivers run: in this process (local mode) or on executors.
+    ContextServices* services = nullptr;
     // Told of every receiver event (started, error, stopped) with the receiver's status.
     std::function<void(const ReceiverStatus&, proto::ReceiverEvent event)> on_event;
     // How long (real time) a batch waits for receivers to cut their blocks up to its time.
@@ -54,8 +53,8 @@ class ReceiverTracker {
   int AddStream(std::shared_ptr<const ReceiverFactoryOp> factory);
   int num_streams() const;
 
-  // Builds every receiver from its factory's spec (as an executor would) and starts it.
-  absl::Status StartAll(const OpResolver& ops);
+  // Starts every receiver through the services (each built from its factory's spec).
+  absl::Status StartAll();
   void StopAll();
 
   // Receivers write each block to this directory before reporting it (write-ahead log).
@@ -81,7 +80,7 @@ class ReceiverTracker {
   int64_t Restore(const proto::MetadataCheckpoint& cp, bool blocks_survive);
   std::vector<ReceiverStatus> Statuses() const;
 
-  // Called by the receivers' supervisors, in this process or (through the cluster services)
+  // Called by the receivers' supervisors, in this process or (through the services)
   // on executors.
   void OnBlock(const ReceivedBlock& block);
   void OnEvent(int stream_id, proto::ReceiverEvent event, const std::string& message,
@@ -92,7 +91,6 @@ class ReceiverTracker {
   mutable absl::Mutex mu_;
   bool running_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<proto::OpSpec> factories_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::unique_ptr<ReceiverSupervisor>> supervisors_ ABSL_GUARDED_BY(mu_);
   std::map<int, int64_t> watermarks_ ABSL_GUARDED_BY(mu_);  // stream -> blocks cut up to
   std::map<int, ReceiverStatus> statuses_ ABSL_GUARDED_BY(mu_);
   std::string wal_dir_ ABSL_GUARDED_BY(mu_);

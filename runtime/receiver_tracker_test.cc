@@ -156,7 +156,7 @@ TEST_F(ReceiverTrackerTest, ReleaseThroughForgetsTheBatchesAtOrBeforeItAndReturn
 
 TEST_F(ReceiverTrackerTest, ABatchWaitsUntilARunningReceiverHasCutItsBlocksUpToItsTime) {
   ReceiverTracker tracker(Options(absl::Seconds(60)));
-  ASSERT_TRUE(tracker.StartAll(OpResolver()).ok());
+  ASSERT_TRUE(tracker.StartAll().ok());
   tracker.OnEvent(0, proto::RECEIVER_STARTED, "");  // batches wait for it from now (1000 ms) on
   clock_.SetTime(2000);
 
@@ -171,7 +171,7 @@ TEST_F(ReceiverTrackerTest, ABatchWaitsUntilARunningReceiverHasCutItsBlocksUpToI
 
 TEST_F(ReceiverTrackerTest, ABatchTakesWhatArrivedWhenAReceiverLagsPastTheWatermarkWait) {
   ReceiverTracker tracker(Options(absl::Milliseconds(50)));
-  ASSERT_TRUE(tracker.StartAll(OpResolver()).ok());
+  ASSERT_TRUE(tracker.StartAll().ok());
   tracker.OnEvent(0, proto::RECEIVER_STARTED, "");
   tracker.OnBlock(Block(0, "input-0-1200", 6, 1200));
 
@@ -184,7 +184,7 @@ TEST_F(ReceiverTrackerTest, ABatchTakesWhatArrivedWhenAReceiverLagsPastTheWaterm
 
 TEST_F(ReceiverTrackerTest, AStoppedReceiverIsNotWaitedFor) {
   ReceiverTracker tracker(Options(absl::Seconds(60)));
-  ASSERT_TRUE(tracker.StartAll(OpResolver()).ok());
+  ASSERT_TRUE(tracker.StartAll().ok());
   tracker.OnEvent(0, proto::RECEIVER_STARTED, "");
   tracker.OnBlock(Block(0, "input-0-1200", 6, 1200));
   tracker.OnEvent(0, proto::RECEIVER_STOPPED, "receiver finished");

@@ -162,7 +162,8 @@ const void* BroadcastValue(int64_t id, BroadcastDecodeFn decode) {
                        std::string(bytes.status().message()));
     }
     it = Broadcasts().find(id);
-    if (it == Broadcasts().end()) it = Broadcasts().emplace(id, BroadcastEntry{*bytes, nullptr}).first;
+    if (it == Broadcasts().end())
+      it = Broadcasts().emplace(id, BroadcastEntry{*bytes, nullptr}).first;
   }
   if (it == Broadcasts().end()) {
     throw EmberError("unknown broadcast variable " + std::to_string(id));

@@ -145,7 +145,7 @@ TEST(ReceiverStreamTest, StoredRecordsGoToTheNextBatch) {
   EXPECT_TRUE(out.At(times[1]).empty());
   env.ssc().stop();
   // The batches' blocks are deleted once processed.
-  EXPECT_EQ(env.ssc().core()->block_store().size(), 0u);
+  EXPECT_EQ(env.ssc().core()->local_services()->block_store().size(), 0u);
 }
 
 std::atomic<int> flaky_starts{0};

@@ -26,10 +26,14 @@ std::string IsoTime(int64_t ms) {
 std::string PromEscape(const std::string& s) {
   std::string out;
   for (char c : s) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
@@ -178,8 +182,8 @@ nlohmann::json StreamingProgress::Receivers() const {
     nlohmann::json rates = nlohmann::json::array();
     double sum = 0;
     for (const auto& b : completed_) {
-      double rate = static_cast<double>(b.numRecords) * 1000.0 /
-                    static_cast<double>(batch_interval_ms_) / n;
+      double rate =
+          static_cast<double>(b.numRecords) * 1000.0 / static_cast<double>(batch_interval_ms_) / n;
       rates.push_back({b.batchTime.milliseconds(), rate});
       sum += rate;
     }
@@ -253,7 +257,9 @@ std::optional<nlohmann::json> StreamingProgress::Batch(int64_t t) const {
   absl::MutexLock lock(&mu_);
   const ember::BatchInfo* b = FindBatch(t);
   if (b == nullptr) return std::nullopt;
-  const char* status = running_.count(t) ? "PROCESSING" : waiting_.count(t) ? "QUEUED" : "COMPLETED";
+  const char* status = running_.count(t)   ? "PROCESSING"
+                       : waiting_.count(t) ? "QUEUED"
+                                           : "COMPLETED";
   return BatchJson(*b, status);
 }
 
@@ -263,14 +269,14 @@ std::optional<nlohmann::json> StreamingProgress::Operations(int64_t t) const {
   if (b == nullptr) return std::nullopt;
   nlohmann::json out = nlohmann::json::array();
   for (const auto& [id, op] : b->outputOperationInfos) {
-    out.push_back({{"outputOpId", id},
-                   {"name", op.name},
-                   {"description", op.description},
-                   {"startTime", IsoTime(op.startTime)},
-                   {"endTime", IsoTime(op.endTime)},
-                   {"duration", op.duration() < 0 ? nlohmann::json(nullptr)
-                                                  : nlohmann::json(op.duration())},
-                   {"failureReason", op.failureReason}});
+    out.push_back(
+        {{"outputOpId", id},
+         {"name", op.name},
+         {"description", op.description},
+         {"startTime", IsoTime(op.startTime)},
+         {"endTime", IsoTime(op.endTime)},
+         {"duration", op.duration() < 0 ? nlohmann::json(nullptr) : nlohmann::json(op.duration())},
+         {"failureReason", op.failureReason}});
   }
   return out;
 }

@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "util/op_registry.h"
-#include "runtime/block_store.h"
 #include "proto/task.pb.h"
+#include "runtime/block_store.h"
+#include "util/op_registry.h"
 
 namespace ember {
 namespace internal {

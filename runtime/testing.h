@@ -8,16 +8,15 @@
 
 #include <cstdio>
 #include <fstream>
-
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
-#include "util/clock.h"
 #include "common/ember.h"
 #include "runtime/context_core.h"
+#include "util/clock.h"
 
 namespace ember {
 namespace testing {

@@ -65,7 +65,7 @@ TEST(StateOpsTest, UpdateStateByKeyMatchesBruteForce) {
     size_t lose_before = seed % 2 == 1 ? 1 + rng() % 7 : plan.size();
     internal::ContextCore* core = env.ssc().core();
     auto times = RunPlans<KV>(env, {{q.get(), &plan}}, [core, lose_before](size_t i) {
-      if (i == lose_before) core->state_store().Clear();
+      if (i == lose_before) core->local_services()->state_store().Clear();
     });
 
     std::map<int32_t, SumState> state;
@@ -91,8 +91,8 @@ TEST(StateOpsTest, UpdateStateByKeyMatchesBruteForce) {
       state = next;
       std::vector<std::pair<int32_t, SumState>> expected(state.begin(), state.end());
       EXPECT_EQ(Sorted(out.At(times[i])), expected)
-          << "seed " << seed << " batch " << i << " master " << master << " state lost before batch "
-          << lose_before;
+          << "seed " << seed << " batch " << i << " master " << master
+          << " state lost before batch " << lose_before;
       std::vector<std::pair<int32_t, SumState>> window = previous;
       window.insert(window.end(), expected.begin(), expected.end());
       EXPECT_EQ(Sorted(windowed.At(times[i])), Sorted(window)) << "seed " << seed << " batch " << i;
@@ -160,7 +160,7 @@ TEST(StateOpsTest, MapWithStateMatchesBruteForce) {
     snapshots.Attach(mapped.stateSnapshots());
     internal::ContextCore* core = env.ssc().core();
     auto times = RunPlans<KV>(env, {{q.get(), &plan}}, [core, lose_before](size_t i) {
-      if (i == lose_before) core->state_store().Clear();
+      if (i == lose_before) core->local_services()->state_store().Clear();
     });
 
     std::map<int32_t, std::pair<int64_t, int64_t>> state;  // key -> (count, last active ms)
@@ -202,11 +202,11 @@ TEST(StateOpsTest, SnapshotsAreReadInTheirOwnBatch) {
   ManualStreams env(Seconds(1), "local[2]");
   env.ssc().checkpoint(MakeTempDir("state-cp"));
   auto q = std::make_shared<RddQueue<KV>>();
-  auto spec = StateSpec::function([](const int32_t& key, const std::optional<int64_t>& value,
-                                     ember::State<int64_t>& state) {
-    state.update(state.getOption().value_or(0) + value.value_or(0));
-    return key;
-  });
+  auto spec = StateSpec::function(
+      [](const int32_t& key, const std::optional<int64_t>& value, ember::State<int64_t>& state) {
+        state.update(state.getOption().value_or(0) + value.value_or(0));
+        return key;
+      });
   auto mapped = env.ssc().queueStream(q).mapWithState(spec);
   Collector<std::pair<int32_t, int64_t>> windowed;
   windowed.Attach(mapped.stateSnapshots().window(Seconds(2)));
@@ -217,8 +217,7 @@ TEST(StateOpsTest, SnapshotsAreReadInTheirOwnBatch) {
   EXPECT_EQ(windowed.At(times[0]), (P{{1, 5}}));
   auto done = env.ssc().core()->CompletedBatches();
   ASSERT_EQ(done.size(), 2u);
-  EXPECT_NE(done[1].failure.find("stateSnapshots() are read in their own batch"),
-            std::string::npos)
+  EXPECT_NE(done[1].failure.find("stateSnapshots() are read in their own batch"), std::string::npos)
       << done[1].failure;
   EXPECT_THROW(env.ssc().awaitTerminationOrTimeout(1), EmberError);
 }
@@ -280,8 +279,8 @@ TEST(StateOpsTest, InverseWindowsMatchBruteForce) {
       for (size_t j = i + 1 > static_cast<size_t>(len) ? i + 1 - len : 0; j <= i; ++j) {
         for (const auto& kv : plan[j].records) ++c[kv.first];
       }
-      EXPECT_EQ(Sorted(counts.At(times[i])), (std::vector<std::pair<int32_t, int64_t>>(
-                                                   c.begin(), c.end())))
+      EXPECT_EQ(Sorted(counts.At(times[i])),
+                (std::vector<std::pair<int32_t, int64_t>>(c.begin(), c.end())))
           << "seed " << seed << " batch " << i;
       int64_t sum = 0;
       for (const auto& [k, v] : sums) sum += v;
@@ -319,7 +318,8 @@ struct CheckpointedCount {
     if (set_dir) env.ssc().checkpoint(dir);
     q = std::make_shared<RddQueue<std::pair<int, int64_t>>>();
     auto counts = env.ssc().queueStream(q).updateStateByKey(
-        [](const std::vector<int64_t>& vs, const std::optional<int64_t>& s) -> std::optional<int64_t> {
+        [](const std::vector<int64_t>& vs,
+           const std::optional<int64_t>& s) -> std::optional<int64_t> {
           int64_t n = s.value_or(0);
           for (int64_t v : vs) n += v;
           return n;
@@ -331,7 +331,8 @@ struct CheckpointedCount {
     env.ssc().start();
     std::vector<std::pair<int, int64_t>> last;
     for (int b = 0; b < batches; ++b) {
-      q->push(env.ssc().parallelize(std::vector<std::pair<int, int64_t>>{{0, 1}, {1, 2}, {2, 3}}, 2));
+      q->push(
+          env.ssc().parallelize(std::vector<std::pair<int, int64_t>>{{0, 1}, {1, 2}, {2, 3}}, 2));
       last = Sorted(out.At(env.RunBatches(1)[0]));
     }
     env.ssc().stop();

@@ -1,8 +1,9 @@
 #pragma once
-// What a StreamingContext uses when its job runs on a cluster: the driver daemon creates one
-// ClusterServices per context (through a factory it installs on the job's thread) and the
-// context sends its tasks, receivers, cleanups and output there instead of to in-process
-// slots. Local mode has none.
+// Where a StreamingContext's work goes: tasks, receivers, cleanups and driver-side output.
+// The engine talks only to this interface, so that local mode and the cluster run the same
+// code: LocalServices (runtime/local_services.h) runs everything in this process;
+// AppServices (driver/cluster_backend.h) sends it to the executors. The driver daemon
+// creates one AppServices per context, through a factory it installs on the job's thread.
 
 #include <functional>
 #include <memory>
@@ -11,8 +12,8 @@
 
 #include "absl/status/status.h"
 #include "common/conf.h"
-#include "runtime/task_backend.h"
 #include "proto/task.pb.h"
+#include "runtime/task_backend.h"
 
 namespace ember {
 namespace internal {
@@ -20,18 +21,20 @@ namespace internal {
 class ContextCore;
 class ReceiverTracker;
 
-class ClusterServices {
+class ContextServices {
  public:
-  virtual ~ClusterServices() = default;
+  virtual ~ContextServices() = default;
   virtual TaskBackend* backend() = 0;
-  // Task slots of the live executors now (the default parallelism).
+  // Task slots now (the default parallelism).
   virtual int TotalSlots() = 0;
-  // Places one receiver per factory (stream id = index) on the executors; their blocks and
-  // events come back through the tracker's OnBlock/OnEvent.
+  // Called once before the context starts `receivers` receivers: where receivers share the
+  // task slots (local mode), one slot each is set aside. backend() may change.
+  virtual void ReserveSlotsForReceivers(int receivers) = 0;
+  // Starts one receiver per factory (stream id = index); their blocks and events come back
+  // through the tracker's OnBlock/OnEvent.
   virtual absl::Status StartReceivers(const std::vector<proto::OpSpec>& factories,
                                       ReceiverTracker* tracker, int64_t block_interval_ms,
-                                      int64_t restart_delay_ms,
-                                      const std::string& wal_dir) = 0;
+                                      int64_t restart_delay_ms, const std::string& wal_dir) = 0;
   // Returns once every receiver has stopped and reported its last block.
   virtual void StopReceivers() = 0;
   virtual void RemoveBlocks(std::vector<std::string> ids) = 0;
@@ -39,13 +42,16 @@ class ClusterServices {
   // Called at the end of each batch's cleanup: drops cached partitions and released shuffles.
   // `state_run`: the context's run; executors drop state kept for earlier runs.
   virtual void EndBatchCleanup(const std::string& state_run) = 0;
+  // The job's driver-side output (print()).
   virtual void Emit(const std::string& text) = 0;
+  // Whether received blocks may outlive this process (they do on executors), for recovery.
+  virtual bool BlocksOutliveTheDriver() const = 0;
   // The context is being destroyed: no call reaches it after this returns.
   virtual void Detach() = 0;
 };
 
 using ClusterServicesFactory =
-    std::function<std::shared_ptr<ClusterServices>(ContextCore* ctx, const Conf& conf)>;
+    std::function<std::shared_ptr<ContextServices>(ContextCore* ctx, const Conf& conf)>;
 
 // Installed by the driver daemon on the thread that runs a job's entry point (and inherited
 // by nothing else): contexts created there with an ember:// master run on the cluster.
