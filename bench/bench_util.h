@@ -1,6 +1,6 @@
 #pragma once
 // What the local-mode benchmarks share: running a started context's batches on its manual
-// clock (ember.streaming.clock=manual) and timing them.
+// clock (a ManualClock given to the context) and timing them.
 
 #include <chrono>
 #include <string>
@@ -15,8 +15,7 @@ namespace bench {
 // A local[2] configuration on a manual clock, without the web UI.
 inline Conf ManualLocalConf(const std::string& name) {
   Conf conf;
-  conf.setMaster("local[2]").setAppName(name).set("ember.streaming.clock", "manual")
-      .set("ember.ui.enabled", "false");
+  conf.setMaster("local[2]").setAppName(name).set("ember.ui.enabled", "false");
   return conf;
 }
 
@@ -29,8 +28,8 @@ inline double MeanBatchMs(StreamingContext& ssc, int batches, int warmup) {
     auto start = std::chrono::steady_clock::now();
     clock.Advance(1000);
     ssc.core()->WaitForBatch(Time(clock.NowMs() / 1000 * 1000), absl::Seconds(600));
-    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-                    .count();
+    double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     if (b >= warmup) measured_ms += ms;
   }
   return batches > warmup ? measured_ms / (batches - warmup) : 0;

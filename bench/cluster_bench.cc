@@ -43,7 +43,8 @@ std::string Address(const Subprocess& p) {
 Run Measure(const std::string& out, const std::string& log, int seconds) {
   Run r;
   static const std::regex kRecord(R"(\((.*),(\d+)\))");
-  static const std::regex kExec(R"(Total delay: [0-9.]+ s for time \d+ ms \(execution: ([0-9.]+) s\))");
+  static const std::regex kExec(
+      R"(Total delay: [0-9.]+ s for time \d+ ms \(execution: ([0-9.]+) s\))");
   std::istringstream in(out);
   std::string line;
   std::smatch m;
@@ -61,11 +62,12 @@ Run Measure(const std::string& out, const std::string& log, int seconds) {
 
 void Report(const char* mode, const Run& r, double bytes_per_word) {
   double mb = static_cast<double>(r.words) * bytes_per_word / 1e6;
-  std::printf("%-8s %10lld words in %lld batches | received %10.0f words/s %6.2f MB/s | "
-              "processed %10.0f words/s %6.2f MB/s\n",
-              mode, static_cast<long long>(r.words), static_cast<long long>(r.batches),
-              r.words / r.seconds, mb / r.seconds, r.execution_s > 0 ? r.words / r.execution_s : 0,
-              r.execution_s > 0 ? mb / r.execution_s : 0);
+  std::printf(
+      "%-8s %10lld words in %lld batches | received %10.0f words/s %6.2f MB/s | "
+      "processed %10.0f words/s %6.2f MB/s\n",
+      mode, static_cast<long long>(r.words), static_cast<long long>(r.batches), r.words / r.seconds,
+      mb / r.seconds, r.execution_s > 0 ? r.words / r.execution_s : 0,
+      r.execution_s > 0 ? mb / r.execution_s : 0);
 }
 
 }  // namespace
@@ -74,8 +76,10 @@ int main(int argc, char** argv) {
   int seconds = 10, batch_ms = 1000;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
-    if (a == "--seconds") seconds = std::stoi(argv[i + 1]);
-    else if (a == "--batch-ms") batch_ms = std::stoi(argv[i + 1]);
+    if (a == "--seconds")
+      seconds = std::stoi(argv[i + 1]);
+    else if (a == "--batch-ms")
+      batch_ms = std::stoi(argv[i + 1]);
     else {
       std::fprintf(stderr, "usage: cluster_bench [--seconds N] [--batch-ms N]\n");
       return 2;
@@ -112,9 +116,9 @@ int main(int argc, char** argv) {
   // Cluster: a driver and two executors, replication on (the default, 2 copies).
   Run cluster;
   {
-    Subprocess driver({"driver/ember-driver", "--port", "0", "--ui-port", "0", "--work-dir",
-                       dir + "/work"}, dir,
-                      "driver");
+    Subprocess driver(
+        {"driver/ember-driver", "--port", "0", "--ui-port", "0", "--work-dir", dir + "/work"}, dir,
+        "driver");
     if (!driver.WaitForOutput("listening on", 20s)) return 1;
     std::string address = Address(driver);
     std::vector<std::unique_ptr<Subprocess>> executors;

@@ -26,7 +26,8 @@ namespace {
 // the first (which seeds the state).
 template <typename Build>
 double Measure(int keys, int touched, int measure, int64_t expected_out, Build build) {
-  ember::StreamingContext ssc(ember::bench::ManualLocalConf("state-bench"), ember::Seconds(1));
+  ember::StreamingContext ssc(ember::bench::ManualLocalConf("state-bench"), ember::Seconds(1),
+                              std::make_shared<ember::ManualClock>());
   char dir[] = "/tmp/state-bench-XXXXXX";
   ssc.checkpoint(mkdtemp(dir));
   std::vector<std::pair<int32_t, int64_t>> initial(static_cast<size_t>(keys));
@@ -39,7 +40,8 @@ double Measure(int keys, int touched, int measure, int64_t expected_out, Build b
   for (int b = 0; b < batches; ++b) {
     std::vector<std::pair<int32_t, int32_t>> data;
     for (int i = 0; i < touched; ++i) {  // distinct keys: a partial shuffle
-      std::swap(all[static_cast<size_t>(i)], all[static_cast<size_t>(i) + rng() % (all.size() - i)]);
+      std::swap(all[static_cast<size_t>(i)],
+                all[static_cast<size_t>(i) + rng() % (all.size() - i)]);
       data.emplace_back(all[static_cast<size_t>(i)], 1);
     }
     queue->push(ssc.parallelize(data, 4));
@@ -77,18 +79,18 @@ double MapWithState(int keys, int touched, int measure) {
 
 // Its function sees every key every batch: the whole state's cost, by definition.
 double UpdateStateByKey(int keys, int touched, int measure) {
-  return Measure(keys, touched, measure, keys,
-                 [](auto& ssc, auto pairs, auto initial, int64_t* out, int batches) {
-                   (void)ssc;
-                   auto f = [](const std::vector<int32_t>& ones, const std::optional<int64_t>& s) {
-                     return std::optional<int64_t>(s.value_or(0) + static_cast<int64_t>(ones.size()));
-                   };
-                   pairs.updateStateByKey(f, 4, initial)
-                       .checkpoint(ember::Seconds(10 * batches))
-                       .foreachRDD([out](const ember::Rdd<std::pair<int32_t, int64_t>>& rdd) {
-                         *out += rdd.count();
-                       });
-                 });
+  return Measure(
+      keys, touched, measure, keys,
+      [](auto& ssc, auto pairs, auto initial, int64_t* out, int batches) {
+        (void)ssc;
+        auto f = [](const std::vector<int32_t>& ones, const std::optional<int64_t>& s) {
+          return std::optional<int64_t>(s.value_or(0) + static_cast<int64_t>(ones.size()));
+        };
+        pairs.updateStateByKey(f, 4, initial)
+            .checkpoint(ember::Seconds(10 * batches))
+            .foreachRDD(
+                [out](const ember::Rdd<std::pair<int32_t, int64_t>>& rdd) { *out += rdd.count(); });
+      });
 }
 
 }  // namespace
@@ -98,9 +100,12 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     int v = std::stoi(argv[i + 1]);
-    if (a == "--keys") keys = v;
-    else if (a == "--touched") touched = v;
-    else if (a == "--measure") measure = v;
+    if (a == "--keys")
+      keys = v;
+    else if (a == "--touched")
+      touched = v;
+    else if (a == "--measure")
+      measure = v;
     else {
       std::fprintf(stderr, "usage: state_bench [--keys N] [--touched N] [--measure B]\n");
       return 2;

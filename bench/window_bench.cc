@@ -17,7 +17,8 @@
 namespace {
 
 double Run(bool inverse, int records, int keys, int window, int measure) {
-  ember::StreamingContext ssc(ember::bench::ManualLocalConf("window-bench"), ember::Seconds(1));
+  ember::StreamingContext ssc(ember::bench::ManualLocalConf("window-bench"), ember::Seconds(1),
+                              std::make_shared<ember::ManualClock>());
   char dir[] = "/tmp/window-bench-XXXXXX";
   ssc.checkpoint(mkdtemp(dir));
   auto queue = std::make_shared<ember::RddQueue<std::pair<int32_t, int64_t>>>();
@@ -25,7 +26,8 @@ double Run(bool inverse, int records, int keys, int window, int measure) {
   int batches = window + measure;
   for (int b = 0; b < batches; ++b) {
     std::vector<std::pair<int32_t, int64_t>> data(static_cast<size_t>(records));
-    for (auto& kv : data) kv = {static_cast<int32_t>(rng() % keys), static_cast<int64_t>(rng() % 100)};
+    for (auto& kv : data)
+      kv = {static_cast<int32_t>(rng() % keys), static_cast<int64_t>(rng() % 100)};
     queue->push(ssc.parallelize(data, 4));
   }
   auto stream = ssc.queueStream(queue);
@@ -53,12 +55,17 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     int v = std::stoi(argv[i + 1]);
-    if (a == "--records") records = v;
-    else if (a == "--keys") keys = v;
-    else if (a == "--window") window = v;
-    else if (a == "--measure") measure = v;
+    if (a == "--records")
+      records = v;
+    else if (a == "--keys")
+      keys = v;
+    else if (a == "--window")
+      window = v;
+    else if (a == "--measure")
+      measure = v;
     else {
-      std::fprintf(stderr, "usage: window_bench [--records N] [--keys N] [--window B] [--measure B]\n");
+      std::fprintf(stderr,
+                   "usage: window_bench [--records N] [--keys N] [--window B] [--measure B]\n");
       return 2;
     }
   }

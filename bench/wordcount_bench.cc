@@ -89,8 +89,8 @@ int main(int argc, char** argv) {
   double engine_best = 0;
   for (int r = 0; r < rounds; ++r) {
     ember::Conf conf;
-    conf.setMaster("local[3]").set("ember.streaming.clock", "manual");  // 2 task slots + receiver
-    ember::StreamingContext ssc(conf, ember::Seconds(1));
+    conf.setMaster("local[3]");  // 2 task slots + receiver
+    ember::StreamingContext ssc(conf, ember::Seconds(1), std::make_shared<ember::ManualClock>());
     int64_t distinct = 0;
     ssc.receiverStream<TextReceiver>()
         .flatMap([](const std::string& line) { return ember::Split(line, ' '); })

@@ -92,9 +92,10 @@ std::vector<std::string> RunJob(const RddRef& rdd, std::shared_ptr<const ResultO
   return rdd->ctx()->RunJob(rdd, *op, partitions);
 }
 
-ContextCore::ContextCore(Conf conf, Duration batch_interval)
+ContextCore::ContextCore(Conf conf, Duration batch_interval, std::shared_ptr<Clock> clock)
     : conf_(std::move(conf)),
       batch_interval_(batch_interval),
+      clock_(clock != nullptr ? std::move(clock) : std::make_shared<SystemClock>()),
       resolver_(CurrentPluginRegistry()),
       run_id_(
           absl::StrCat(absl::Hex(std::random_device()()), absl::Hex(absl::GetCurrentTimeNanos()))) {
@@ -117,14 +118,6 @@ ContextCore::ContextCore(Conf conf, Duration batch_interval)
                      "' cannot run in this process: use local, local[N], local[*] or "
                      "local[N,F] here, and `ember-submit --master ember://HOST:PORT` for a "
                      "cluster");
-  }
-  std::string clock = conf_.get("ember.streaming.clock", "system");
-  if (clock == "manual") {
-    clock_ = std::make_unique<ManualClock>(conf_.getInt("ember.streaming.manualClock.startMs", 0));
-  } else if (clock == "system") {
-    clock_ = std::make_unique<SystemClock>();
-  } else {
-    throw EmberError("ember.streaming.clock must be system or manual, not " + clock);
   }
   default_parallelism_ = static_cast<int>(conf_.getInt("ember.default.parallelism", slots));
   if (default_parallelism_ <= 0) throw EmberError("ember.default.parallelism must be positive");

@@ -43,7 +43,8 @@ void StopAllContexts(bool graceful);
 
 class ContextCore : public std::enable_shared_from_this<ContextCore> {
  public:
-  ContextCore(Conf conf, Duration batch_interval);
+  // `clock`: the batches' clock; null for the system's.
+  ContextCore(Conf conf, Duration batch_interval, std::shared_ptr<Clock> clock = nullptr);
   ~ContextCore();
 
   const Conf& conf() const { return conf_; }
@@ -131,7 +132,7 @@ class ContextCore : public std::enable_shared_from_this<ContextCore> {
   // Declared before everything that uses it, so that it is destroyed after them.
   std::shared_ptr<ContextServices> services_;
   LocalServices* local_ = nullptr;  // services_, in local mode
-  std::unique_ptr<Clock> clock_;
+  std::shared_ptr<Clock> clock_;
   std::unique_ptr<ListenerBus> bus_;
   std::shared_ptr<StreamingProgress> progress_;
   int max_failures_ = 1;

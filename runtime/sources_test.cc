@@ -31,12 +31,6 @@ using testing::Sorted;
 // Batches at multiples of 1 s from here; files get modification times relative to it.
 constexpr int64_t kStart = 1700000000000;
 
-Conf StartAt(int64_t ms) {
-  Conf conf = testing::ManualConf();
-  conf.set("ember.streaming.manualClock.startMs", std::to_string(ms));
-  return conf;
-}
-
 std::string MakeTempDir() {
   std::string tmpl = ::testing::TempDir() + "/ember-src-XXXXXX";
   char* dir = mkdtemp(tmpl.data());
@@ -47,7 +41,7 @@ std::string MakeTempDir() {
 TEST(FileStreamTest, EachFileGoesToTheBatchHoldingItsModificationTime) {
   std::string dir = MakeTempDir();
   MoveIn(dir, "old.txt", "old\n", kStart - 5000);  // before the start: never read
-  ManualStreams env(Seconds(1), "local[2]", StartAt(kStart));
+  ManualStreams env(Seconds(1), "local[2]", testing::ManualConf(), kStart);
   Collector<std::string> out;
   out.Attach(env.ssc().textFileStream(dir));
   env.ssc().start();
@@ -64,7 +58,7 @@ TEST(FileStreamTest, FilterAndExistingFiles) {
   std::string dir = MakeTempDir();
   MoveIn(dir, "early.txt", "early\n", kStart - 500);
   MoveIn(dir, "early.log", "log\n", kStart - 400);
-  ManualStreams env(Seconds(1), "local[2]", StartAt(kStart));
+  ManualStreams env(Seconds(1), "local[2]", testing::ManualConf(), kStart);
   Collector<std::string> out;
   out.Attach(env.ssc().fileStream(
       dir,
@@ -79,7 +73,7 @@ TEST(FileStreamTest, FilterAndExistingFiles) {
 
 TEST(FileStreamTest, BinaryRecords) {
   std::string dir = MakeTempDir();
-  ManualStreams env(Seconds(1), "local[2]", StartAt(kStart));
+  ManualStreams env(Seconds(1), "local[2]", testing::ManualConf(), kStart);
   Collector<std::string> out;
   out.Attach(env.ssc().binaryRecordsStream(dir, 4));
   env.ssc().start();
@@ -91,7 +85,7 @@ TEST(FileStreamTest, BinaryRecords) {
 
 TEST(FileStreamTest, VanishedDirectoryFailsTheBatchNotTheProcess) {
   std::string dir = MakeTempDir();
-  ManualStreams env(Seconds(1), "local[2]", StartAt(kStart));
+  ManualStreams env(Seconds(1), "local[2]", testing::ManualConf(), kStart);
   env.ssc().textFileStream(dir).print();
   env.ssc().start();
   env.RunBatches(1);

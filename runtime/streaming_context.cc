@@ -13,7 +13,11 @@
 namespace ember {
 
 StreamingContext::StreamingContext(const Conf& conf, Duration batch_interval)
-    : core_(std::make_shared<internal::ContextCore>(conf, batch_interval)) {}
+    : StreamingContext(conf, batch_interval, nullptr) {}
+
+StreamingContext::StreamingContext(const Conf& conf, Duration batch_interval,
+                                   std::shared_ptr<Clock> clock)
+    : core_(std::make_shared<internal::ContextCore>(conf, batch_interval, std::move(clock))) {}
 
 StreamingContext::~StreamingContext() { core_->Stop(false); }
 

@@ -36,20 +36,22 @@ inline void MoveIn(const std::string& dir, const std::string& name, const std::s
 
 inline Conf ManualConf(const std::string& master = "local[2]") {
   Conf conf;
-  conf.setMaster(master).setAppName("test").set("ember.streaming.clock", "manual");
+  conf.setMaster(master).setAppName("test");
   return conf;
 }
 
+// A context whose batches follow a ManualClock starting at `start_ms`.
 class ManualStreams {
  public:
   explicit ManualStreams(Duration interval = Seconds(1), const std::string& master = "local[2]",
-                         Conf conf = ManualConf())
-      : interval_(interval) {
+                         Conf conf = ManualConf(), int64_t start_ms = 0)
+      : interval_(interval), clock_(std::make_shared<ManualClock>(start_ms)) {
     conf.setMaster(master);
-    ssc_ = std::make_unique<StreamingContext>(conf, interval);
+    ssc_ = std::make_unique<StreamingContext>(conf, interval, clock_);
   }
   StreamingContext& ssc() { return *ssc_; }
-  ManualClock& clock() { return static_cast<ManualClock&>(ssc_->clock()); }
+  ManualClock& clock() { return *clock_; }
+  const std::shared_ptr<ManualClock>& shared_clock() const { return clock_; }
 
   // Advances the clock one batch interval at a time and waits for each batch; returns the
   // batch times run.
@@ -66,6 +68,7 @@ class ManualStreams {
 
  private:
   Duration interval_;
+  std::shared_ptr<ManualClock> clock_;
   std::unique_ptr<StreamingContext> ssc_;
 };
 

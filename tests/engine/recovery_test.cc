@@ -9,12 +9,12 @@
 #include <sys/stat.h>
 
 #include <atomic>
-#include <filesystem>
 #include <cstdio>
+#include <filesystem>
 #include <thread>
 
-#include "runtime/checkpoint_store.h"
 #include "engine_test_util.h"
+#include "runtime/checkpoint_store.h"
 
 namespace ember {
 namespace enginetest {
@@ -26,10 +26,6 @@ constexpr int64_t kStart = 1700000001000;
 
 using Counts = std::map<std::string, int64_t>;
 using testing::MoveIn;
-
-Conf StartAt(int64_t ms) {
-  return testing::ManualConf().set("ember.streaming.manualClock.startMs", std::to_string(ms));
-}
 
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -73,16 +69,16 @@ std::string SortedLines(const std::string& text) {
 struct WordJob {
   WordJob(const std::string& checkpoint, const std::string& input, const std::string& output,
           int64_t start_ms, bool with_window = false)
-      : env(Seconds(1), "local[2]", StartAt(start_ms)) {
+      : env(Seconds(1), "local[2]", testing::ManualConf(), start_ms) {
     env.ssc().checkpoint(checkpoint);
     auto pairs = env.ssc().textFileStream(input).flatMap(Words).map(
         [](const std::string& w) { return std::make_pair(w, int64_t{1}); });
     auto per_batch = pairs.reduceByKey([](int64_t a, int64_t b) { return a + b; }, 1);
     if (with_window) per_batch = per_batch.window(Seconds(2));
     per_batch.saveAsTextFiles(output);
-    auto totals = pairs.updateStateByKey(
-        [](const std::vector<int64_t>& vs,
-           const std::optional<int64_t>& s) -> std::optional<int64_t> {
+    auto totals =
+        pairs.updateStateByKey([](const std::vector<int64_t>& vs,
+                                  const std::optional<int64_t>& s) -> std::optional<int64_t> {
           int64_t n = s.value_or(0);
           for (int64_t v : vs) n += v;
           return n;
@@ -146,8 +142,10 @@ TEST(RecoveryTest, PendingAndMissedBatchesRunAndStateContinues) {
   EXPECT_EQ(BatchOutput(output, kStart + 6000), "");
   EXPECT_EQ(BatchOutput(output, kStart + 8000), "(b,1)\n");
   // Every file counted once, across the crash.
-  EXPECT_EQ(job.TotalsAt(kStart + 5000), (Counts{{"a", 3}, {"b", 2}, {"c", 2}, {"d", 3}, {"e", 2}}));
-  EXPECT_EQ(job.TotalsAt(kStart + 9000), (Counts{{"a", 3}, {"b", 3}, {"c", 3}, {"d", 3}, {"e", 2}}));
+  EXPECT_EQ(job.TotalsAt(kStart + 5000),
+            (Counts{{"a", 3}, {"b", 2}, {"c", 2}, {"d", 3}, {"e", 2}}));
+  EXPECT_EQ(job.TotalsAt(kStart + 9000),
+            (Counts{{"a", 3}, {"b", 3}, {"c", 3}, {"d", 3}, {"e", 2}}));
   job.env.ssc().stop();
 }
 
@@ -237,15 +235,18 @@ TEST(RecoveryTest, AChangedGraphIsRefusedNamingTheOperator) {
   }
   // The same operators with other function bodies recover.
   auto ssc = StreamingContext::getOrCreate(checkpoint, [&] {
-    auto c = std::make_unique<StreamingContext>(StartAt(kStart + 1000), Seconds(1));
+    auto c = std::make_unique<StreamingContext>(testing::ManualConf(), Seconds(1),
+                                                std::make_shared<ManualClock>(kStart + 1000));
     auto pairs = c->textFileStream(input).flatMap(Words).map(
         [](const std::string& w) { return std::make_pair(w + "!", int64_t{2}); });
-    pairs.reduceByKey([](int64_t a, int64_t b) { return a * b; }, 1)
-        .saveAsTextFiles(root + "/out");
-    pairs.updateStateByKey([](const std::vector<int64_t>& vs, const std::optional<int64_t>& s)
-                               -> std::optional<int64_t> {
-      return s.value_or(0) + static_cast<int64_t>(vs.size());
-    }).checkpoint(Seconds(3)).foreachRDD([](const Rdd<std::pair<std::string, int64_t>>&) {});
+    pairs.reduceByKey([](int64_t a, int64_t b) { return a * b; }, 1).saveAsTextFiles(root + "/out");
+    pairs
+        .updateStateByKey([](const std::vector<int64_t>& vs,
+                             const std::optional<int64_t>& s) -> std::optional<int64_t> {
+          return s.value_or(0) + static_cast<int64_t>(vs.size());
+        })
+        .checkpoint(Seconds(3))
+        .foreachRDD([](const Rdd<std::pair<std::string, int64_t>>&) {});
     return c;
   });
   EXPECT_TRUE(ssc->hasCheckpoint());
@@ -280,14 +281,11 @@ TEST(RecoveryTest, TheWriteAheadLogKeepsBlocksTheDriverLost) {
   for (bool wal : {false, true}) {
     SCOPED_TRACE(wal ? "with the write-ahead log" : "without it");
     std::string checkpoint = MakeTempDir("recovery-wal-cp");
-    auto conf = [&](int64_t start) {
-      Conf c = StartAt(start);
-      c.set("ember.streaming.receiver.writeAheadLog.enable", wal ? "true" : "false");
-      return c;
-    };
+    Conf conf = testing::ManualConf().set("ember.streaming.receiver.writeAheadLog.enable",
+                                          wal ? "true" : "false");
     acked = 0;
     {
-      ManualStreams env(Seconds(1), "local[2]", conf(kStart));
+      ManualStreams env(Seconds(1), "local[2]", conf, kStart);
       env.ssc().checkpoint(checkpoint);
       Collector<std::string> out;
       out.Attach(env.ssc().receiverStream<ReliableCounter>(50));
@@ -297,7 +295,7 @@ TEST(RecoveryTest, TheWriteAheadLogKeepsBlocksTheDriverLost) {
       while (acked.load() < 50 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));
       ASSERT_EQ(acked.load(), 50);
     }
-    ManualStreams env(Seconds(1), "local[2]", conf(kStart + 1000));
+    ManualStreams env(Seconds(1), "local[2]", conf, kStart + 1000);
     env.ssc().checkpoint(checkpoint);
     Collector<std::string> out;
     out.Attach(env.ssc().receiverStream<ReliableCounter>(0));
@@ -317,8 +315,9 @@ TEST(RecoveryTest, TheWriteAheadLogKeepsBlocksTheDriverLost) {
 }
 
 TEST(RecoveryTest, TheWriteAheadLogNeedsACheckpointDirectory) {
-  ManualStreams env(Seconds(1), "local[2]",
-                    StartAt(kStart).set("ember.streaming.receiver.writeAheadLog.enable", "true"));
+  ManualStreams env(
+      Seconds(1), "local[2]",
+      testing::ManualConf().set("ember.streaming.receiver.writeAheadLog.enable", "true"), kStart);
   Collector<std::string> out;
   out.Attach(env.ssc().receiverStream<ReliableCounter>(1));
   try {

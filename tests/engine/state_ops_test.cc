@@ -312,9 +312,7 @@ TEST(StateOpsTest, InverseWindowDurationsMustBeMultiples) {
 struct CheckpointedCount {
   // Each run starts its (manual) clock later, as a restarted driver's clock is.
   explicit CheckpointedCount(const std::string& dir, int64_t start_ms = 0, bool set_dir = true)
-      : env(Seconds(1), "local[2]",
-            testing::ManualConf().set("ember.streaming.manualClock.startMs",
-                                      std::to_string(start_ms))) {
+      : env(Seconds(1), "local[2]", testing::ManualConf(), start_ms) {
     if (set_dir) env.ssc().checkpoint(dir);
     q = std::make_shared<RddQueue<std::pair<int, int64_t>>>();
     auto counts = env.ssc().queueStream(q).updateStateByKey(
