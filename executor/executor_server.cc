@@ -112,8 +112,8 @@ void ExecutorServer::Start(const std::string& address) {
     {
       absl::MutexLock lock(&mu_);
       request->set_block_bytes(total_block_bytes_);
-      request->set_receivers(static_cast<int>(receivers_.size()));
     }
+    request->set_receivers(receivers_->size());
     {
       absl::MutexLock lock(&slots_mu_);
       request->set_running_tasks(running_tasks_);
@@ -122,6 +122,14 @@ void ExecutorServer::Start(const std::string& address) {
   };
   l.on_forgotten = [this] { DropAllApps(); };
   link_ = std::make_unique<DriverLink>(std::move(l));
+  ReceiverHost::Options r;
+  r.local = blocks_.get();
+  r.peers = &peer_client_;
+  r.link = link_.get();
+  r.self = address_;
+  r.secret = options_.secret;
+  r.on_stored = [this](const std::string& id, int64_t bytes) { CountBlock(id, bytes); };
+  receivers_ = std::make_unique<ReceiverHost>(std::move(r));
   // Broadcast variables this process does not hold come from the driver.
   SetBroadcastFetcher([this](int64_t id) -> absl::StatusOr<std::string> {
     proto::FetchBroadcastRequest request;
@@ -141,7 +149,7 @@ void ExecutorServer::Shutdown() {
     if (shutdown_) return;
     shutdown_ = true;
   }
-  StopReceivers("", /*all=*/true);
+  if (receivers_ != nullptr) receivers_->Shutdown();
   if (link_ != nullptr) link_->Shutdown();
   SetBroadcastFetcher(nullptr);
 }
@@ -241,13 +249,13 @@ absl::StatusOr<std::shared_ptr<ExecutorServer::App>> ExecutorServer::LoadedApp(
 }
 
 void ExecutorServer::DropApp(const std::string& app_id) {
-  StopReceivers(app_id, /*all=*/false);
+  receivers_->StopApp(app_id, "executor dropped the application");
   absl::MutexLock lock(&mu_);
   apps_.erase(app_id);  // running tasks hold their own reference
 }
 
 void ExecutorServer::DropAllApps() {
-  StopReceivers("", /*all=*/true);
+  receivers_->StopAll("executor dropped the application");
   absl::MutexLock lock(&mu_);
   apps_.clear();
 }
@@ -482,94 +490,8 @@ grpc::Status ExecutorServer::StartReceiver(grpc::ServerContext* context,
   } catch (const std::exception& e) {
     return fail(absl::InvalidArgumentError(std::string("cannot create receiver: ") + e.what()));
   }
-  // A stream's older run here (the driver restarted it) goes first.
-  std::pair<std::string, int> key(request->app_id(), request->stream_id());
-  std::shared_ptr<RunningReceiver> old;
-  {
-    absl::MutexLock lock(&mu_);
-    auto it = receivers_.find(key);
-    if (it != receivers_.end()) {
-      old = it->second;
-      receivers_.erase(it);
-    }
-  }
-  if (old != nullptr) old->supervisor->Stop("superseded by a newer start");
-
-  auto running = std::make_shared<RunningReceiver>();
-  running->incarnation = request->incarnation();
-  ReplicatingStore::Options so;
-  so.local = blocks_.get();
-  so.peers = &peer_client_;
-  so.self = address_;
-  so.secret = options_.secret;
-  so.replication = request->replication();
-  so.live_peers = [this] { return link_->peers(); };
-  so.initial.assign(request->peers().begin(), request->peers().end());
-  so.on_stored = [this](const std::string& id, int64_t bytes) { CountBlock(id, bytes); };
-  running->store = std::make_unique<ReplicatingStore>(std::move(so));
-  running->clock = std::make_unique<SystemClock>();
-  std::string app_id = request->app_id();
-  int64_t incarnation = request->incarnation();
-  ReplicatingStore* store = running->store.get();
-  ReceiverSupervisor::Options o;
-  o.stream_id = request->stream_id();
-  o.clock = running->clock.get();
-  o.block_interval = Milliseconds(request->block_interval_ms());
-  o.restart_delay_ms = request->restart_delay_ms();
-  o.store = store;
-  o.block_prefix = absl::StrCat(app_id, "/", incarnation, "/");
-  o.wal_dir = request->wal_dir();
-  o.report = [this, app_id, incarnation, store](const ReceivedBlock& b) {
-    proto::ReportBlockRequest r;
-    r.set_app_id(app_id);
-    r.set_incarnation(incarnation);
-    auto* block = r.mutable_block();
-    block->set_stream_id(b.stream_id);
-    block->set_block_id(b.block_id);
-    block->set_records(b.records);
-    block->set_time_ms(b.time.milliseconds());
-    block->set_wal_path(b.wal_path);
-    if (!b.block_id.empty()) {
-      for (auto& where : store->TakeLocations(b.block_id)) block->add_locations(where);
-    }
-    // The block is stored (and replicated): the driver must hear of it. Retry briefly.
-    for (int attempt = 0; attempt < 5; ++attempt) {
-      proto::ReportBlockReply ignored;
-      grpc::Status s = rpc::Call(link_->stub(), &proto::Driver::Stub::ReportBlock, r, &ignored,
-                                 {options_.secret, rpc::Deadline::kControl});
-      if (s.ok()) return;
-      if (attempt == 4) {
-        LOG(WARNING) << "cannot report block " << b.block_id
-                     << " to the driver: " << s.error_message();
-      }
-    }
-  };
-  o.on_event = [this, app_id, incarnation](int stream, proto::ReceiverEvent event,
-                                           const std::string& message) {
-    proto::ReportReceiverEventRequest r;
-    r.set_app_id(app_id);
-    r.set_stream_id(stream);
-    r.set_incarnation(incarnation);
-    r.set_executor_id(executor_id());
-    r.set_event(event);
-    r.set_message(message);
-    proto::ReportReceiverEventReply ignored;
-    grpc::Status s = rpc::Call(link_->stub(), &proto::Driver::Stub::ReportReceiverEvent, r,
-                               &ignored, {options_.secret, rpc::Deadline::kControl});
-    if (!s.ok()) {
-      LOG(WARNING) << "cannot report receiver event " << proto::ReceiverEvent_Name(event) << ": "
-                   << s.error_message();
-    }
-  };
-  running->supervisor = std::make_unique<ReceiverSupervisor>(std::move(o), std::move(receiver));
-  {
-    absl::MutexLock lock(&mu_);
-    if (shutdown_) return fail(absl::UnavailableError("executor shutting down"));
-    receivers_[key] = running;
-  }
-  running->supervisor->Start();
-  LOG(INFO) << "started receiver for stream " << request->stream_id() << " of " << request->app_id()
-            << " (run " << incarnation << ")";
+  absl::Status started = receivers_->Start(*request, std::move(receiver));
+  if (!started.ok()) return fail(started);
   return grpc::Status::OK;
 }
 
@@ -580,35 +502,9 @@ grpc::Status ExecutorServer::StopReceiver(grpc::ServerContext* context,
   if (!ValidId(request->app_id()) || request->stream_id() < 0) {
     return Invalid("malformed receiver stop");
   }
-  std::shared_ptr<RunningReceiver> running;
-  {
-    absl::MutexLock lock(&mu_);
-    auto it = receivers_.find({request->app_id(), request->stream_id()});
-    if (it == receivers_.end() || it->second->incarnation != request->incarnation()) {
-      return grpc::Status::OK;
-    }
-    running = it->second;
-    receivers_.erase(it);
-  }
-  running->supervisor->Stop(request->reason().empty() ? "stopped by the driver"
-                                                      : request->reason());
+  receivers_->Stop(request->app_id(), request->stream_id(), request->incarnation(),
+                   request->reason().empty() ? "stopped by the driver" : request->reason());
   return grpc::Status::OK;
-}
-
-void ExecutorServer::StopReceivers(const std::string& app_id, bool all) {
-  std::vector<std::shared_ptr<RunningReceiver>> stopping;
-  {
-    absl::MutexLock lock(&mu_);
-    for (auto it = receivers_.begin(); it != receivers_.end();) {
-      if (all || it->first.first == app_id) {
-        stopping.push_back(it->second);
-        it = receivers_.erase(it);
-      } else {
-        ++it;
-      }
-    }
-  }
-  for (auto& r : stopping) r->supervisor->Stop("executor dropped the application");
 }
 
 #undef EMBER_CHECK_SECRET

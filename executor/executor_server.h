@@ -23,6 +23,7 @@
 #include "absl/synchronization/mutex.h"
 #include "executor/driver_link.h"
 #include "executor/peer_client.h"
+#include "executor/receiver_host.h"
 #include "executor/replicating_store.h"
 #include "executor/rocksdb_block_store.h"
 #include "proto/cluster.grpc.pb.h"
@@ -83,12 +84,6 @@ class ExecutorServer final : public proto::Executor::Service {
     PartitionCache cache;
     StateStore states;  // destroyed before the plugin whose code its state objects are
   };
-  struct RunningReceiver {
-    int64_t incarnation = 0;
-    std::unique_ptr<ReplicatingStore> store;
-    std::unique_ptr<Clock> clock;
-    std::unique_ptr<ReceiverSupervisor> supervisor;
-  };
 
   explicit ExecutorServer(Options options);
   absl::StatusOr<std::shared_ptr<App>> LoadedApp(const std::string& app_id);
@@ -99,20 +94,18 @@ class ExecutorServer final : public proto::Executor::Service {
   absl::StatusOr<std::vector<std::string>> FetchShuffleBuckets(App* app,
                                                                const proto::ShuffleRef& ref,
                                                                int reduce_id);
-  void StopReceivers(const std::string& app_id, bool all);
   void CountBlock(const std::string& id, int64_t bytes);
   void UncountBlocks(const std::vector<std::string>& ids);
 
   const Options options_;
   std::string address_;
   std::unique_ptr<RocksDbBlockStore> blocks_;
-  std::unique_ptr<DriverLink> link_;  // set by Start
+  std::unique_ptr<DriverLink> link_;         // set by Start
+  std::unique_ptr<ReceiverHost> receivers_;  // set by Start
   PeerClient peer_client_;
 
   mutable absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<App>> apps_ ABSL_GUARDED_BY(mu_);
-  std::map<std::pair<std::string, int>, std::shared_ptr<RunningReceiver>> receivers_
-      ABSL_GUARDED_BY(mu_);
   std::map<std::string, int64_t> block_bytes_ ABSL_GUARDED_BY(mu_);
   int64_t total_block_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   int plugin_loads_ ABSL_GUARDED_BY(mu_) = 0;
