@@ -85,8 +85,7 @@ void ExecutorRegistry::MarkLost(const std::string& id, const std::string& reason
   NotifyLost(lost, reason);
 }
 
-void ExecutorRegistry::NotifyLost(const std::vector<ExecutorPtr>& lost,
-                                  const std::string& reason) {
+void ExecutorRegistry::NotifyLost(const std::vector<ExecutorPtr>& lost, const std::string& reason) {
   if (lost.empty()) return;
   std::vector<LossListener> listeners;
   {
@@ -115,8 +114,8 @@ void ExecutorRegistry::MonitorLoop() {
         }
       }
     }
-    NotifyLost(lost, absl::StrCat("no heartbeat for ",
-                                  absl::FormatDuration(options_.heartbeat_timeout)));
+    NotifyLost(lost,
+               absl::StrCat("no heartbeat for ", absl::FormatDuration(options_.heartbeat_timeout)));
   }
 }
 
@@ -159,9 +158,11 @@ ExecutorPtr ExecutorRegistry::AcquireSlot(const std::vector<std::string>& prefer
       ++best->busy;
       return best;
     }
-    if (absl::Now() >= deadline || (cancelled && cancelled())) return nullptr;
-    // Woken by a released slot or a registration; re-checks cancellation now and then.
-    slot_freed_.WaitWithTimeout(&mu_, absl::Milliseconds(100));
+    absl::Time now = absl::Now();
+    if (now >= deadline || (cancelled && cancelled())) return nullptr;
+    // Woken by a released slot or a registration; re-checks cancellation now and then, and
+    // never sleeps past the deadline.
+    slot_freed_.WaitWithTimeout(&mu_, std::min(absl::Milliseconds(100), deadline - now));
     if (shutdown_) return nullptr;
   }
 }

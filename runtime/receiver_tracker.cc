@@ -59,8 +59,10 @@ void ReceiverTracker::StopAll() {
 void ReceiverTracker::OnBlock(const ReceivedBlock& block) {
   absl::MutexLock lock(&mu_);
   if (block.records > 0) unallocated_.push_back(block);
-  int64_t& mark = watermarks_[block.stream_id];
-  mark = std::max(mark, block.time.milliseconds());
+  // Only a running receiver's blocks move its watermark: a late block of a stopped one must
+  // not make every later batch wait for it.
+  auto mark = watermarks_.find(block.stream_id);
+  if (mark != watermarks_.end()) mark->second = std::max(mark->second, block.time.milliseconds());
 }
 
 void ReceiverTracker::OnEvent(int stream_id, proto::ReceiverEvent event, const std::string& message,

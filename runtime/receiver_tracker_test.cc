@@ -197,6 +197,20 @@ TEST_F(ReceiverTrackerTest, AStoppedReceiverIsNotWaitedFor) {
   EXPECT_EQ(tracker.RecordsOfBatch(Time(5000)), 6);
 }
 
+TEST_F(ReceiverTrackerTest, ALateBlockOfAStoppedReceiverDoesNotMakeBatchesWait) {
+  ReceiverTracker tracker(Options(absl::Seconds(60)));
+  ASSERT_TRUE(tracker.StartAll().ok());
+  tracker.OnEvent(0, proto::RECEIVER_STARTED, "");
+  tracker.OnEvent(0, proto::RECEIVER_STOPPED, "receiver finished");
+  tracker.OnBlock(Block(0, "input-0-1200", 6, 1200));  // reported after the stop
+
+  absl::Time start = absl::Now();
+  tracker.AllocateBatch(Time(5000));
+
+  EXPECT_LT(absl::Now() - start, absl::Seconds(30));
+  EXPECT_EQ(tracker.RecordsOfBatch(Time(5000)), 6);  // its records still count
+}
+
 TEST_F(ReceiverTrackerTest, ReceiverEventsUpdateItsStatusAndReachTheListener) {
   ReceiverTracker tracker(Options());
   tracker.OnEvent(0, proto::RECEIVER_STARTED, "", "exec-2");
