@@ -192,7 +192,7 @@ ContextCore::~ContextCore() {
 
 void ContextCore::CheckCanAddStreams() const {
   absl::MutexLock lock(&mu_);
-  if (state_ != static_cast<int>(StreamingContextState::INITIALIZED)) {
+  if (state_ != StreamingContextState::INITIALIZED) {
     throw EmberError(
         "adding new inputs, transformations, and output operations after starting a context "
         "is not supported");
@@ -242,15 +242,14 @@ void ContextCore::AddStreamingListener(std::shared_ptr<StreamingListener> listen
   bus_->Add(std::move(listener));
 }
 
-void ContextCore::PostBatchEvent(const BatchInfo& info, const char* event) {
+void ContextCore::PostBatchEvent(const BatchInfo& info, BatchEvent event) {
   ember::BatchInfo b;
   b.batchTime = info.batch_time;
   b.numRecords = info.records;
   b.submissionTime = info.submission_ms;
   b.processingStartTime = info.processing_start_ms;
   b.processingEndTime = info.processing_end_ms;
-  std::string e = event;
-  if (e == "completed") {
+  if (event == BatchEvent::kCompleted) {
     absl::MutexLock lock(&mu_);
     auto it = batch_ops_.find(info.batch_time.milliseconds());
     if (it != batch_ops_.end()) {
@@ -258,12 +257,16 @@ void ContextCore::PostBatchEvent(const BatchInfo& info, const char* event) {
       batch_ops_.erase(it);
     }
   }
-  if (e == "submitted") {
-    bus_->Post([b](StreamingListener& l) { l.onBatchSubmitted(b); });
-  } else if (e == "started") {
-    bus_->Post([b](StreamingListener& l) { l.onBatchStarted(b); });
-  } else {
-    bus_->Post([b](StreamingListener& l) { l.onBatchCompleted(b); });
+  switch (event) {
+    case BatchEvent::kSubmitted:
+      bus_->Post([b](StreamingListener& l) { l.onBatchSubmitted(b); });
+      break;
+    case BatchEvent::kStarted:
+      bus_->Post([b](StreamingListener& l) { l.onBatchStarted(b); });
+      break;
+    case BatchEvent::kCompleted:
+      bus_->Post([b](StreamingListener& l) { l.onBatchCompleted(b); });
+      break;
   }
 }
 
@@ -331,10 +334,10 @@ void ContextCore::SetOutputSink(OutputSink sink) {
 void ContextCore::Start() {
   {
     absl::MutexLock lock(&mu_);
-    if (state_ == static_cast<int>(StreamingContextState::ACTIVE)) {
+    if (state_ == StreamingContextState::ACTIVE) {
       throw EmberError("StreamingContext has already been started");
     }
-    if (state_ == static_cast<int>(StreamingContextState::STOPPED)) {
+    if (state_ == StreamingContextState::STOPPED) {
       throw EmberError("StreamingContext has already been stopped");
     }
     if (outputs_.empty()) {
@@ -435,13 +438,13 @@ void ContextCore::Start() {
   o.has_pending_input = [this] { return tracker_->HasUnallocatedBlocks(); };
   o.retained_batches =
       static_cast<size_t>(conf_.getInt("ember.streaming.ui.retainedBatches", 1000));
-  o.on_batch = [this](const BatchInfo& info, const char* event) { PostBatchEvent(info, event); };
+  o.on_batch = [this](const BatchInfo& info, BatchEvent event) { PostBatchEvent(info, event); };
   int64_t started = clock_->NowMs();
   bus_->Post([started](StreamingListener& l) { l.onStreamingStarted(started); });
   scheduler_ = std::make_unique<JobScheduler>(o);
   {
     absl::MutexLock lock(&mu_);
-    state_ = static_cast<int>(StreamingContextState::ACTIVE);
+    state_ = StreamingContextState::ACTIVE;
   }
   {
     absl::MutexLock lock(&mu_);
@@ -536,8 +539,8 @@ void ContextCore::Stop(bool graceful) {
   bool was_active;
   {
     absl::MutexLock lock(&mu_);
-    was_active = state_ == static_cast<int>(StreamingContextState::ACTIVE);
-    if (!was_active) state_ = static_cast<int>(StreamingContextState::STOPPED);
+    was_active = state_ == StreamingContextState::ACTIVE;
+    if (!was_active) state_ = StreamingContextState::STOPPED;
   }
   if (was_active) {
     LOG(INFO) << "Stopping StreamingContext" << (graceful ? " gracefully" : "");
@@ -560,7 +563,7 @@ void ContextCore::Stop(bool graceful) {
     progress_->SetEnded(clock_->NowMs());
     {
       absl::MutexLock lock(&mu_);
-      state_ = static_cast<int>(StreamingContextState::STOPPED);
+      state_ = StreamingContextState::STOPPED;
     }
     LOG(INFO) << "StreamingContext stopped";
   }
@@ -570,7 +573,7 @@ void ContextCore::Stop(bool graceful) {
 bool ContextCore::AwaitTermination(int64_t timeout_ms) {
   absl::MutexLock lock(&mu_);
   auto done = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-    return !error_.empty() || state_ == static_cast<int>(StreamingContextState::STOPPED);
+    return !error_.empty() || state_ == StreamingContextState::STOPPED;
   };
   bool finished =
       timeout_ms < 0 ? (mu_.Await(absl::Condition(&done)), true)
@@ -581,7 +584,7 @@ bool ContextCore::AwaitTermination(int64_t timeout_ms) {
 
 StreamingContextState ContextCore::state() const {
   absl::MutexLock lock(&mu_);
-  return static_cast<StreamingContextState>(state_);
+  return state_;
 }
 
 bool ContextCore::WaitForBatch(Time t, absl::Duration timeout) {

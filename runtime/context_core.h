@@ -121,7 +121,7 @@ class ContextCore : public std::enable_shared_from_this<ContextCore> {
   // Copies the application's submission (plugin included) into the checkpoint directory when
   // it is new or changed.
   void KeepSubmission(const std::string& dir) ABSL_EXCLUSIVE_LOCKS_REQUIRED(meta_mu_);
-  void PostBatchEvent(const BatchInfo& info, const char* event);
+  void PostBatchEvent(const BatchInfo& info, BatchEvent event);
   void PostReceiverEvent(const ReceiverStatus& status, proto::ReceiverEvent event);
 
   Time zero_time_;
@@ -144,7 +144,7 @@ class ContextCore : public std::enable_shared_from_this<ContextCore> {
 
   absl::Mutex stop_mu_;  // held for a whole stop sequence
   mutable absl::Mutex mu_;
-  int state_ ABSL_GUARDED_BY(mu_) = 0;  // StreamingContextState
+  StreamingContextState state_ ABSL_GUARDED_BY(mu_){};  // INITIALIZED, the first enumerator
   struct Output {
     StreamRef stream;
     std::function<void(const RddRef&, Time)> fn;

@@ -29,7 +29,7 @@ void JobScheduler::Generate(Time t) {
   info.submission_ms = options_.clock->NowMs();
   info.records = options_.records(t);
   // Told before it is queued, so that the job thread's events for it come after.
-  if (options_.on_batch) options_.on_batch(info, "submitted");
+  if (options_.on_batch) options_.on_batch(info, BatchEvent::kSubmitted);
   absl::MutexLock lock(&mu_);
   queue_.push_back(info);
   next_batch_ = t + options_.batch_interval;
@@ -80,10 +80,10 @@ void JobScheduler::JobLoop() {
       queue_.pop_front();
     }
     info.processing_start_ms = options_.clock->NowMs();
-    if (options_.on_batch) options_.on_batch(info, "started");
+    if (options_.on_batch) options_.on_batch(info, BatchEvent::kStarted);
     info.failure = options_.run_batch(info.batch_time);
     info.processing_end_ms = options_.clock->NowMs();
-    if (options_.on_batch) options_.on_batch(info, "completed");
+    if (options_.on_batch) options_.on_batch(info, BatchEvent::kCompleted);
     LOG(INFO) << absl::StrFormat("Total delay: %.3f s for time %d ms (execution: %.3f s)",
                                  info.total_delay_ms() / 1000.0, info.batch_time.milliseconds(),
                                  info.processing_time_ms() / 1000.0);

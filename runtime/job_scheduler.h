@@ -37,6 +37,9 @@ struct BatchInfo {
   int64_t total_delay_ms() const { return processing_end_ms - batch_time.milliseconds(); }
 };
 
+// A batch's steps, as the listeners hear them.
+enum class BatchEvent { kSubmitted, kStarted, kCompleted };
+
 class JobScheduler {
  public:
   struct Options {
@@ -49,7 +52,7 @@ class JobScheduler {
     std::function<bool()> has_pending_input;     // for a graceful stop
     size_t retained_batches = 1000;
     // Told when a batch is queued (generator thread), starts and completes (job thread).
-    std::function<void(const BatchInfo&, const char* event)> on_batch;
+    std::function<void(const BatchInfo&, BatchEvent event)> on_batch;
   };
   explicit JobScheduler(Options options) : options_(std::move(options)) {}
   ~JobScheduler();
