@@ -39,7 +39,15 @@ absl::Duration FromMs(int64_t ms) { return absl::Milliseconds(ms); }
 }  // namespace
 
 AppServices::AppServices(Options options, ContextCore* ctx)
-    : options_(std::move(options)), ctx_(ctx) {}
+    : options_(std::move(options)), constructing_(ctx) {}
+
+void AppServices::Attach() {
+  absl::MutexLock lock(&ctx_mu_);
+  ctx_ = constructing_;
+  constructing_ = nullptr;
+  // A kill that came while the context was being built stops it now; its start then fails.
+  if (ctx_ != nullptr && stop_requested_) ctx_->Stop(stop_graceful_);
+}
 
 AppServices::~AppServices() { Detach(); }
 
@@ -56,6 +64,7 @@ void AppServices::Detach() {
   {
     absl::MutexLock lock(&ctx_mu_);
     ctx_ = nullptr;
+    constructing_ = nullptr;
   }
   if (listener_ != 0) {
     options_.executors->RemoveLossListener(listener_);
@@ -437,6 +446,8 @@ void AppServices::StopContext(bool graceful) {
   // A graceful stop still runs batches: their tasks must not give up waiting for slots.
   if (!graceful) stopping_ = true;
   absl::MutexLock lock(&ctx_mu_);
+  stop_requested_ = true;
+  stop_graceful_ = graceful;
   if (ctx_ != nullptr) ctx_->Stop(graceful);
 }
 

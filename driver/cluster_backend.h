@@ -57,6 +57,7 @@ class AppServices : public ContextServices,
   void Emit(const std::string& text) override { options_.emit(text); }
   // Replicated on executors, blocks outlive a driver restart.
   bool BlocksOutliveTheDriver() const override { return true; }
+  void Attach() override;
   void Detach() override;
 
   // TaskBackend
@@ -91,7 +92,12 @@ class AppServices : public ContextServices,
   std::vector<ExecutorPtr> Targets() const;
 
   const Options options_;
-  ContextCore* ctx_ ABSL_GUARDED_BY(ctx_mu_);
+  // The context, once Attach() says it is complete (a status call or a kill while its
+  // constructor runs must not reach it half built); `constructing_` until then.
+  ContextCore* ctx_ ABSL_GUARDED_BY(ctx_mu_) = nullptr;
+  ContextCore* constructing_ ABSL_GUARDED_BY(ctx_mu_);
+  bool stop_requested_ ABSL_GUARDED_BY(ctx_mu_) = false;
+  bool stop_graceful_ ABSL_GUARDED_BY(ctx_mu_) = false;
   absl::Mutex ctx_mu_;
   std::atomic<bool> stopping_{false};
   int listener_ = 0;

@@ -157,10 +157,6 @@ void JobRegistry::RunApp(const std::shared_ptr<App>& app) {
   App* raw = app.get();
   SetThreadClusterServicesFactory(
       [this, raw](ContextCore* ctx, const Conf& conf) -> std::shared_ptr<ContextServices> {
-        {
-          absl::MutexLock lock(&raw->mu);
-          if (raw->killed) throw EmberError("application " + raw->id + " was killed");
-        }
         AppServices::Options o;
         o.app_id = raw->id;
         o.executors = options_.executors;
@@ -171,7 +167,9 @@ void JobRegistry::RunApp(const std::shared_ptr<App>& app) {
             conf.getDuration("ember.scheduler.executorWait", Seconds(60)).milliseconds());
         auto services = std::make_shared<AppServices>(std::move(o), ctx);
         services->Init();
+        // Checked and registered at once: a kill either sees these services or is seen here.
         absl::MutexLock lock(&raw->mu);
+        if (raw->killed) throw EmberError("application " + raw->id + " was killed");
         raw->services.push_back(services);
         return services;
       });

@@ -160,6 +160,7 @@ ContextCore::ContextCore(Conf conf, Duration batch_interval, std::shared_ptr<Clo
   };
   tracker_ = std::make_unique<ReceiverTracker>(t);
   dag_ = std::make_unique<DagScheduler>(services_->backend(), max_failures_);
+  services_->Attach();
   absl::MutexLock lock(&live_mu);
   LiveContexts().insert(this);
 }

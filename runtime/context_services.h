@@ -46,6 +46,8 @@ class ContextServices {
   virtual void Emit(const std::string& text) = 0;
   // Whether received blocks may outlive this process (they do on executors), for recovery.
   virtual bool BlocksOutliveTheDriver() const = 0;
+  // The context's constructor has finished: calls into it may begin (a status query, a kill).
+  virtual void Attach() = 0;
   // The context is being destroyed: no call reaches it after this returns.
   virtual void Detach() = 0;
 };

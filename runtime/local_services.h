@@ -44,6 +44,7 @@ class LocalServices : public ContextServices {
   void EndBatchCleanup(const std::string&) override { cache_.Clear(); }
   void Emit(const std::string& text) override { options_.sink(text); }
   bool BlocksOutliveTheDriver() const override { return false; }
+  void Attach() override {}
   void Detach() override { StopReceivers(); }
 
   // For tests and benchmarks: what this process's "executor" holds.
