@@ -187,9 +187,8 @@ class MapWithStateOp : public OpBase<MapWithStateOp<F, K, V, S, M>, StateOp> {
     return part;
   }
 
-  std::unique_ptr<StatePartition> Update(StatePartition& state, const Partition& values,
-                                         Time time, const TaskInfo&,
-                                         Partition* outputs) const override {
+  std::unique_ptr<StatePartition> Update(StatePartition& state, const Partition& values, Time time,
+                                         const TaskInfo&, Partition* outputs) const override {
     Part& part = static_cast<Part&>(state);
     const int64_t now = time.milliseconds();
     // Nothing below changes `part` until the user's function has run for every key.
@@ -210,7 +209,8 @@ class MapWithStateOp : public OpBase<MapWithStateOp<F, K, V, S, M>, StateOp> {
     HashMap<K, bool> timed_out;  // a key can sit in one bucket twice (seeded, then updated)
     auto expired = part.by_time.end();
     if (timeout_ms_ >= 0) {
-      expired = part.by_time.upper_bound(now - timeout_ms_);
+      // Idle strictly longer than the timeout, as Spark's lastUpdate < batchTime - timeout.
+      expired = part.by_time.lower_bound(now - timeout_ms_);
       for (auto bucket = part.by_time.begin(); bucket != expired; ++bucket) {
         for (const K& k : bucket->second) {
           if (touched.contains(k) || timed_out.contains(k)) continue;

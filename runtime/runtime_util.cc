@@ -101,7 +101,9 @@ std::vector<std::string> ListPartFiles(const std::string& dir) {
 }
 
 std::string BatchDirectory(const std::string& prefix, const std::string& suffix, Time time) {
-  std::string dir = prefix + "-" + std::to_string(time.milliseconds());
+  // As Spark's rddToFileName: an empty prefix leaves out the dash too.
+  std::string dir = std::to_string(time.milliseconds());
+  if (!prefix.empty()) dir = prefix + "-" + dir;
   if (!suffix.empty()) dir += "." + suffix;
   return dir;
 }

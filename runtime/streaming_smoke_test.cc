@@ -46,6 +46,14 @@ TEST(StreamingSmokeTest, CountGivesZeroForEmptyBatches) {
   EXPECT_EQ(out.At(times[1]), std::vector<int64_t>{0});
 }
 
+TEST(StreamingSmokeTest, BatchDirectoriesAreNamedAsSparkNamesThem) {
+  // Spark's rddToFileName: prefix-TIME[.suffix], and without a prefix no dash either.
+  EXPECT_EQ(internal::BatchDirectory("out/words", "txt", Time(5000)), "out/words-5000.txt");
+  EXPECT_EQ(internal::BatchDirectory("out/words", "", Time(5000)), "out/words-5000");
+  EXPECT_EQ(internal::BatchDirectory("", "txt", Time(5000)), "5000.txt");
+  EXPECT_EQ(internal::BatchDirectory("", "", Time(5000)), "5000");
+}
+
 TEST(StreamingSmokeTest, PrintMatchesSparkFormat) {
   ManualStreams env(Seconds(1));
   std::string printed;

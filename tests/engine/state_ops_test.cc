@@ -178,7 +178,7 @@ TEST(StateOpsTest, MapWithStateMatchesBruteForce) {
         st = {st.first + n, now};
       }
       for (auto it = state.begin(); it != state.end();) {
-        if (!counts.count(it->first) && now - it->second.second >= timeout_batches * 1000) {
+        if (!counts.count(it->first) && now - it->second.second > timeout_batches * 1000) {
           expected.emplace_back(it->first, -it->second.first);
           it = state.erase(it);
         } else {
