@@ -20,7 +20,7 @@ namespace internal {
 
 using OutputSink = std::function<void(const std::string&)>;
 
-class LocalServices : public ContextServices {
+class LocalServices final : public ContextServices {
  public:
   struct Options {
     std::string master;  // for messages
