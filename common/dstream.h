@@ -258,8 +258,10 @@ class DStream {
   // the previous window's value of each key, plus the batches entering (f), minus the
   // batches leaving (inv, which must undo f), so that the cost does not grow with the window
   // length. `filter(const std::pair<K, V>&)` keeps a key (e.g. drop counts of zero); without
-  // one, a key stays once seen, with the neutral value when it has no records left. The
-  // previous window is kept by the driver between slides, as state is.
+  // one, a key stays once seen, with the neutral value when it has no records left. A key
+  // the filter drops while the window still holds records of it is only hidden: it stays,
+  // exact, until its last record leaves. The previous window is kept by the driver between
+  // slides, as state is.
   template <typename F, typename InvF>
   auto reduceByKeyAndWindow(F f, InvF inv, Duration length, Duration slide,
                             int num_partitions = 0) const {

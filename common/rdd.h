@@ -19,6 +19,7 @@
 #include "common/errors.h"
 #include "common/ops.h"
 #include "common/result_ops.h"
+#include "common/show.h"
 #include "common/stack.h"
 
 namespace ember {
@@ -138,10 +139,11 @@ struct CallResult<R (C::*)(A...) const> {
   using type = R;
 };
 template <typename F>
-struct CallResult<F, std::void_t<decltype(&F::operator())>> : CallResult<decltype(&F::operator())> {};
+struct CallResult<F, std::void_t<decltype(&F::operator())>> : CallResult<decltype(&F::operator())> {
+};
 template <typename S, typename F>
-using StateTypeOf = std::conditional_t<std::is_void_v<S>,
-                                       typename CallResult<F>::type::value_type, S>;
+using StateTypeOf =
+    std::conditional_t<std::is_void_v<S>, typename CallResult<F>::type::value_type, S>;
 
 // Inverse windows: the previous window's value of a key, the reduced values entering and
 // leaving -> the new value, kept if the filter says so.
@@ -151,35 +153,87 @@ struct KeepAll {
     return true;
   }
 };
-template <typename Filter>
-struct KeepIf : WrappedFn<Filter> {
-  template <typename P>
-  bool operator()(const P& kv) const {
-    return this->f(kv);
+// An inverse window keeps each key's value with the number of records it sums in the window,
+// so that a key the filter hides stays, exact, until its last record leaves: a hidden key
+// whose records later leave never comes back with a wrong sum.
+template <typename K, typename V>
+using CountedPair = std::pair<K, std::pair<V, int64_t>>;
+template <typename K, typename V>
+struct WithRecordCount {
+  CountedPair<K, V> operator()(const std::pair<K, V>& kv) const {
+    return {kv.first, {kv.second, 1}};
+  }
+};
+template <typename F, typename V>
+struct CountedReduce : WrappedFn<F> {
+  std::pair<V, int64_t> operator()(const std::pair<V, int64_t>& a,
+                                   const std::pair<V, int64_t>& b) const {
+    return {this->f(a.first, b.first), a.second + b.second};
+  }
+};
+// What the window shows: the keys the filter keeps, without their counts.
+template <typename Filter, typename K, typename V>
+struct ShownIf : WrappedFn<Filter> {
+  bool operator()(const CountedPair<K, V>& kv) const {
+    return this->f(std::pair<K, V>(kv.first, kv.second.first));
+  }
+};
+template <typename K, typename V>
+struct WithoutCount {
+  std::pair<K, V> operator()(const CountedPair<K, V>& kv) const {
+    return {kv.first, kv.second.first};
+  }
+};
+// What the window keeps: keys with records in it, and the others the filter keeps.
+template <typename Filter, typename K, typename V>
+struct KeptIf : WrappedFn<Filter> {
+  bool operator()(const CountedPair<K, V>& kv) const {
+    return kv.second.second > 0 || this->f(std::pair<K, V>(kv.first, kv.second.first));
   }
 };
 template <typename F, typename InvF, typename Filter, typename K, typename V>
 struct WindowMergeFn {
+  using Counted = std::pair<V, int64_t>;
   F f;
   InvF inv;
   Filter filter;
-  std::vector<std::pair<K, V>> operator()(
-      const std::pair<K, std::pair<std::vector<std::pair<std::vector<V>, std::vector<V>>>,
-                                   std::vector<V>>>& kv) const {
-    std::optional<V> value;
-    std::optional<V> entering, leaving;
+  std::vector<CountedPair<K, V>> operator()(
+      const std::pair<K,
+                      std::pair<std::vector<std::pair<std::vector<Counted>, std::vector<Counted>>>,
+                                std::vector<Counted>>>& kv) const {
+    std::optional<Counted> value;
+    std::optional<Counted> entering, leaving;
     for (const auto& group : kv.second.first) {
       if (!group.first.empty()) value = group.first.front();
       if (!group.second.empty()) entering = group.second.front();
     }
     if (!kv.second.second.empty()) leaving = kv.second.second.front();
-    // A key the filter dropped has no previous value: its leaving values are not subtracted
-    // (it was at the neutral value), as Spark does.
-    if (value && leaving) value = inv(*value, *leaving);
-    if (entering) value = value ? f(*value, *entering) : *entering;
+    if (leaving) {
+      // Every key with records in the window is kept (KeptIf): records leaving a window
+      // that does not hold their key cannot happen unless the window's state is corrupt.
+      if (!value) {
+        std::string key;
+        Show(kv.first, &key);
+        throw EmberError("reduceByKeyAndWindow: records of key " + key +
+                         " leave a window that does not hold the key (its previous window "
+                         "value is missing)");
+      }
+      value->first = inv(value->first, leaving->first);
+      value->second -= leaving->second;
+    }
+    if (entering) {
+      if (value) {
+        value->first = f(value->first, entering->first);
+        value->second += entering->second;
+      } else {
+        value = *entering;
+      }
+    }
     if (!value) return {};
-    std::pair<K, V> out(kv.first, std::move(*value));
-    if (!filter(out)) return {};
+    CountedPair<K, V> out(kv.first, std::move(*value));
+    if (out.second.second <= 0 && !filter(std::pair<K, V>(out.first, out.second.first))) {
+      return {};
+    }
     return {std::move(out)};
   }
   void serialize(Writer& w) const {
