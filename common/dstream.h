@@ -230,8 +230,12 @@ class DStream {
   DStream<T> window(Duration length, Duration slide) const {
     return DStream<T>(internal::MakeWindowedStream(ref(), length, slide));
   }
+  // As Spark's: map(_ => 1L).reduceByWindow(_ + _, _ - _, ...), so nothing for the windows
+  // before the first record, and 0 once the records have left. Stateful (a checkpoint
+  // directory is needed), as every inverse window.
   DStream<int64_t> countByWindow(Duration length, Duration slide) const {
-    return window(length, slide).count();
+    return map(internal::OneOf<T>{})
+        .reduceByWindow(internal::SumInt64{}, internal::SubInt64{}, length, slide);
   }
   template <typename F>
   DStream<T> reduceByWindow(F f, Duration length, Duration slide) const {

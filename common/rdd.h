@@ -271,6 +271,10 @@ struct SubInt64 {
   int64_t operator()(int64_t a, int64_t b) const { return a - b; }
 };
 template <typename T>
+struct OneOf {
+  int64_t operator()(const T&) const { return 1; }
+};
+template <typename T>
 struct PositiveCount {
   bool operator()(const std::pair<T, int64_t>& kv) const { return kv.second > 0; }
 };

@@ -13,6 +13,7 @@ using testing::Sorted;
 
 TEST(WindowSmokeTest, SlidingWindowHoldsTheBatchesOfItsLength) {
   ManualStreams env(Seconds(1));
+  env.ssc().checkpoint(::testing::TempDir() + "/window-smoke-cp");
   auto queue = std::make_shared<RddQueue<int>>();
   auto input = env.ssc().queueStream(queue);
   Collector<int> windows;
@@ -30,6 +31,25 @@ TEST(WindowSmokeTest, SlidingWindowHoldsTheBatchesOfItsLength) {
   EXPECT_EQ(counts.At(t[0]), std::vector<int64_t>{2});
   EXPECT_EQ(counts.At(t[1]), std::vector<int64_t>{4});
   EXPECT_EQ(counts.At(t[4]), std::vector<int64_t>{6});
+}
+
+TEST(WindowSmokeTest, CountByWindowIsEmptyBeforeTheFirstRecordAndZeroAfterTheLast) {
+  // Spark's countByWindow is map(_ => 1L).reduceByWindow(_ + _, _ - _, ...): no count for
+  // windows that never held a record, 0 for those that no longer do.
+  ManualStreams env(Seconds(1));
+  env.ssc().checkpoint(::testing::TempDir() + "/count-by-window-cp");
+  auto queue = std::make_shared<RddQueue<int>>();
+  Collector<int64_t> counts;
+  counts.Attach(env.ssc().queueStream(queue).countByWindow(Seconds(2), Seconds(1)));
+  queue->push(env.ssc().parallelize<int>({}, 1));
+  queue->push(env.ssc().parallelize<int>({7, 8, 9}, 2));
+  env.ssc().start();
+  auto t = env.RunBatches(5);  // batches: {}, {7, 8, 9}, then nothing
+  EXPECT_TRUE(counts.At(t[0]).empty());
+  EXPECT_EQ(counts.At(t[1]), std::vector<int64_t>{3});
+  EXPECT_EQ(counts.At(t[2]), std::vector<int64_t>{3});
+  EXPECT_EQ(counts.At(t[3]), std::vector<int64_t>{0});
+  EXPECT_EQ(counts.At(t[4]), std::vector<int64_t>{0});
 }
 
 TEST(WindowSmokeTest, ReduceByKeyAndWindowOverReceivedBlocksKeepsBlocksForTheWindow) {
