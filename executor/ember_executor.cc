@@ -19,7 +19,7 @@ namespace {
 constexpr char kUsage[] = R"(Usage: ember-executor --driver HOST:PORT [options]
 
 Every flag has a configuration key for --conf and --properties-file: ember.executor.driver,
-.bind, .advertise, .port, .dataDir, .slots, .secretFile (flags win).
+.bind, .advertise, .port, .dataDir, .slots, .secretFile, .allowInsecure (flags win).
 
 An Ember executor: registers with the driver, runs its tasks in task slots, hosts receivers
 and keeps their blocks in RocksDB, replicated to another executor.
@@ -33,7 +33,9 @@ Options:
   --port N             port to listen on (default 0: chosen by the system)
   --data-dir DIR       RocksDB blocks and fetched plugins (default ./ember-executor-data)
   --slots N            task slots (default: the number of cores)
-  --secret-file FILE   the cluster secret (first line; the file must be private to its owner)
+  --secret-file FILE   the cluster secret (first line; the file must be private to its owner);
+                       an executor bound beyond loopback needs it, or --allow-insecure
+  --allow-insecure     accept a non-loopback --bind without a secret (a trusted network)
   --conf KEY=VALUE     a configuration key (repeatable); any other flag's name may be given
                        as a key too: --conf ember.executor.slots=4
   --properties-file F  KEY=VALUE lines ('#' starts a comment); flags and --conf win over it
@@ -70,12 +72,17 @@ int main(int argc, char** argv) {
   std::string bind = "127.0.0.1", secret_file, advertise, properties;
   int port = 0;
   bool flag_data_dir = false, flag_slots = false, flag_bind = false, flag_port = false;
+  bool allow_insecure = false;
   std::map<std::string, std::string> confs;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--help" || a == "-h") {
       std::cout << kUsage;
       return 0;
+    }
+    if (a == "--allow-insecure") {
+      allow_insecure = true;
+      continue;
     }
     if (a != "--driver" && a != "--bind" && a != "--advertise" && a != "--properties-file" &&
         a != "--port" && a != "--data-dir" && a != "--slots" && a != "--secret-file" &&
@@ -139,6 +146,9 @@ int main(int argc, char** argv) {
       advertise = v;
     } else if (k == "ember.executor.secretFile" && secret_file.empty()) {
       secret_file = v;
+    } else if (k == "ember.executor.allowInsecure") {
+      if (v != "true" && v != "false") return Usage(k + " takes true or false, not " + v);
+      allow_insecure = allow_insecure || v == "true";
     } else if (k.rfind("ember.executor.", 0) == 0) {
       return Usage("unknown configuration key " + k);
     }
@@ -151,6 +161,14 @@ int main(int argc, char** argv) {
     auto s = ember::rpc::ReadSecretFile(secret_file);
     if (!s.ok()) return Usage(std::string(s.status().message()));
     o.secret = *s;
+  }
+  // As the driver: tasks and receivers are a job's code, and a block store is its data.
+  if (!ember::rpc::IsLoopbackAddress(bind) && o.secret.empty() && !allow_insecure) {
+    std::cerr << "ember-executor: refusing to listen on " << bind
+              << " without a cluster secret: anyone who can reach the port could run tasks "
+                 "and read blocks. Give --secret-file FILE (the driver's), or --allow-insecure "
+                 "on a trusted network.\n";
+    return 2;
   }
 
   sigset_t signals;

@@ -3,21 +3,19 @@
 // executor mid-run. Every wait is a condition with a deadline; every process is killed by its
 // Subprocess's destructor, also when a test fails.
 
+#include <gtest/gtest.h>
 #include <httplib.h>
 #include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
-
-#include <nlohmann/json.hpp>
 
 #include "tests/cluster_harness.h"
 
@@ -41,8 +39,10 @@ std::vector<std::map<std::string, int>> ParseCounts(const std::string& out) {
     if (line.rfind("Time: ", 0) == 0) {
       batches.emplace_back();
     } else if (std::regex_match(line, m, kRecord)) {
-      if (batches.empty()) ADD_FAILURE() << "record before a batch header: " << line;
-      else batches.back()[m[1]] += std::stoi(m[2]);
+      if (batches.empty())
+        ADD_FAILURE() << "record before a batch header: " << line;
+      else
+        batches.back()[m[1]] += std::stoi(m[2]);
     } else if (!line.empty() && line != std::string(43, '-')) {
       ADD_FAILURE() << "unexpected output line: " << line;
     }
@@ -55,9 +55,8 @@ std::vector<std::map<std::string, int>> ParseCounts(const std::string& out) {
 int WholeLines(const std::map<std::string, int>& counts) {
   if (counts.empty()) return 0;
   int n = counts.count("or") ? counts.at("or") : 0;
-  std::map<std::string, int> expected = {{"to", 2 * n}, {"be", 2 * n}, {"or", n},
-                                         {"not", n},     {"that", n},  {"is", n},
-                                         {"the", n},     {"question", n}};
+  std::map<std::string, int> expected = {{"to", 2 * n}, {"be", 2 * n}, {"or", n},  {"not", n},
+                                         {"that", n},   {"is", n},     {"the", n}, {"question", n}};
   return counts == expected ? n : -1;
 }
 
@@ -103,8 +102,9 @@ TEST(ClusterTest, NetworkWordCountOnThreeExecutorsCountsEveryLineSent) {
   auto list = nlohmann::json::parse(apps->body);
   ASSERT_EQ(list.size(), 1u) << apps->body;
   EXPECT_EQ(list[0]["name"], "netwc");
-  auto stats = ui.Get(("/api/v1/applications/" + list[0]["id"].get<std::string>() +
-                       "/streaming/statistics").c_str());
+  auto stats =
+      ui.Get(("/api/v1/applications/" + list[0]["id"].get<std::string>() + "/streaming/statistics")
+                 .c_str());
   ASSERT_TRUE(stats);
   EXPECT_EQ(nlohmann::json::parse(stats->body)["numProcessedRecords"], kLines) << stats->body;
   auto executors = ui.Get("/api/v1/executors");
@@ -218,8 +218,7 @@ TEST(ClusterTest, ShuffleResultsStayExactWhenAnExecutorIsKilled) {
   constexpr int kBatches = 40;
   constexpr int64_t kN = 20000;
   Subprocess job(cluster.Submit({"--name", "shuffle", "tests/jobs/libshuffle_sum.so", "--",
-                                 std::to_string(kBatches), std::to_string(kN), "300",
-                                 "20000"}),
+                                 std::to_string(kBatches), std::to_string(kN), "300", "20000"}),
                  dir, "submit");
   auto results = [&] {
     std::vector<std::string> lines;
@@ -324,9 +323,9 @@ TEST(ClusterTest, DamagedPluginsAreRefusedAndTheRunningJobGoesOn) {
   Cluster cluster(dir, 1);
   ASSERT_TRUE(cluster.WaitForExecutors(1));
   // A job that runs while the damaged plugins arrive, and must not notice them.
-  Subprocess job(cluster.Submit({"tests/jobs/libshuffle_sum.so", "--", "30", "1000", "300",
-                                 "12000"}),
-                 dir, "job");
+  Subprocess job(
+      cluster.Submit({"tests/jobs/libshuffle_sum.so", "--", "30", "1000", "300", "12000"}), dir,
+      "job");
   ASSERT_TRUE(job.WaitForOutput("result total=", 30s)) << job.Stderr();
 
   size_t size = testing::ReadFile("tests/jobs/libshuffle_sum.so").size();
@@ -369,7 +368,6 @@ TEST(ClusterTest, DamagedPluginsAreRefusedAndTheRunningJobGoesOn) {
   EXPECT_EQ(job.Stdout(), expected);
   EXPECT_EQ(cluster.LiveExecutors().size(), 1u);
 }
-
 
 TEST(ClusterTest, BadInputGetsClearErrorsAndTheClusterStaysHealthy) {
   std::string dir = MakeTempDir("cluster-errors");
@@ -444,10 +442,21 @@ TEST(ClusterTest, BadInputGetsClearErrorsAndTheClusterStaysHealthy) {
   }
 
   // A driver that is down: exit 5, quickly.
-  Subprocess down({"tools/ember-submit", "--master", "ember://127.0.0.1:1", "--list"}, dir,
-                  "down");
+  Subprocess down({"tools/ember-submit", "--master", "ember://127.0.0.1:1", "--list"}, dir, "down");
   EXPECT_EQ(down.Wait(60s), 5) << down.Stderr();
   EXPECT_NE(down.Stderr().find("127.0.0.1:1"), std::string::npos) << down.Stderr();
+
+  // An executor bound beyond loopback without the secret refuses to start, as the driver does;
+  // --allow-insecure lets it.
+  Subprocess open({"executor/ember-executor", "--driver", cluster.address(), "--bind", "0.0.0.0",
+                   "--port", "0", "--data-dir", dir + "/open"},
+                  dir, "open");
+  EXPECT_EQ(open.Wait(20s), 2) << open.Stderr();
+  EXPECT_NE(open.Stderr().find("without a cluster secret"), std::string::npos) << open.Stderr();
+  Subprocess trusted({"executor/ember-executor", "--driver", cluster.address(), "--bind", "0.0.0.0",
+                      "--port", "0", "--data-dir", dir + "/trusted", "--allow-insecure"},
+                     dir, "trusted");
+  EXPECT_TRUE(trusted.WaitForOutput("listening on", 20s)) << trusted.Stderr();
 
   // An executor pointed at a wrong address keeps retrying and says why.
   Subprocess lost({"executor/ember-executor", "--driver", "127.0.0.1:1", "--port", "0",
@@ -457,12 +466,10 @@ TEST(ClusterTest, BadInputGetsClearErrorsAndTheClusterStaysHealthy) {
   EXPECT_TRUE(lost.running());
 
   // After all that, a job still runs and ends well.
-  Subprocess job(cluster.Submit({"tests/jobs/libshuffle_sum.so", "--", "3", "1000", "200",
-                                 "1500"}),
+  Subprocess job(cluster.Submit({"tests/jobs/libshuffle_sum.so", "--", "3", "1000", "200", "1500"}),
                  dir, "job");
   EXPECT_EQ(job.Wait(60s), 0) << job.Stderr() << cluster.driver().Stderr();
-  EXPECT_NE(job.Stdout().find("result total=499500 groups=7"), std::string::npos)
-      << job.Stdout();
+  EXPECT_NE(job.Stdout().find("result total=499500 groups=7"), std::string::npos) << job.Stdout();
   EXPECT_EQ(cluster.LiveExecutors().size(), 1u);
 }
 
