@@ -54,12 +54,15 @@ constexpr int kMaxArgs = 4096;
 
 int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
 
-// The plugin's file name in the work directory: safe characters, and ".so" (dlopen needs no
-// suffix, but people reading the directory do).
+// The plugin's file name in the work directory: safe characters, at most kMaxPluginFileName
+// of them (prefixes are added to it, and a file name has 255 bytes at most), and ".so"
+// (dlopen needs no suffix, but people reading the directory do).
+constexpr size_t kMaxPluginFileName = 100;
 std::string PluginFileName(const std::string& name) {
   std::string out = SafeFileName(name);
-  if (out.size() < 3 || out.substr(out.size() - 3) != ".so") out += ".so";
-  return out;
+  if (out.size() >= 3 && out.substr(out.size() - 3) == ".so") out.resize(out.size() - 3);
+  if (out.size() > kMaxPluginFileName - 3) out.resize(kMaxPluginFileName - 3);
+  return out + ".so";
 }
 
 bool Printable(const std::string& s) {
