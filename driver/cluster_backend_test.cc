@@ -27,12 +27,6 @@ using ::ember::testing::WaitForCondition;
 
 constexpr char kApp[] = "app-test-0001";
 
-ExecutorRegistry::Options NoTimeouts() {
-  ExecutorRegistry::Options o;
-  o.heartbeat_timeout = absl::Hours(1);
-  return o;
-}
-
 // A result task over inline data: no locality, no state, no shuffle.
 proto::TaskSpec PlainTask(int partition = 0) {
   proto::TaskSpec task;
@@ -91,7 +85,7 @@ std::vector<std::string> MapLocations(const proto::RunTaskRequest& request) {
 
 class AppServicesTest : public ::testing::Test {
  protected:
-  AppServicesTest() : registry_(NoTimeouts()) {}
+  AppServicesTest() : registry_(testing::NoHeartbeatTimeout()) {}
 
   // A new executor with `slots` task slots, registered; its id is exec-<n>.
   FakeExecutor* AddExecutor(int slots = 1, FakeExecutor::TaskHandler on_task = nullptr) {

@@ -15,18 +15,13 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "driver/fake_executor.h"
 
 namespace ember {
 namespace internal {
 namespace {
 
 constexpr absl::Duration kDeadline = absl::Seconds(30);
-
-ExecutorRegistry::Options NoTimeouts() {
-  ExecutorRegistry::Options o;
-  o.heartbeat_timeout = absl::Hours(1);
-  return o;
-}
 
 proto::HeartbeatRequest HeartbeatOf(const std::string& id, int64_t blocks = 0) {
   proto::HeartbeatRequest request;
@@ -66,7 +61,7 @@ class LossLog {
 };
 
 TEST(ExecutorRegistryTest, RegisteredExecutorsAreAliveWithTheirSlots) {
-  ExecutorRegistry registry(NoTimeouts());
+  ExecutorRegistry registry(testing::NoHeartbeatTimeout());
 
   EXPECT_EQ(registry.Register("host-a:7001", 2), "exec-1");
   EXPECT_EQ(registry.Register("host-b:7001", 0), "exec-2");  // at least one slot
@@ -88,7 +83,7 @@ TEST(ExecutorRegistryTest, RegisteredExecutorsAreAliveWithTheirSlots) {
 }
 
 TEST(ExecutorRegistryTest, AHeartbeatIsAcceptedWithItsStatsAndListsTheLivePeers) {
-  ExecutorRegistry registry(NoTimeouts());
+  ExecutorRegistry registry(testing::NoHeartbeatTimeout());
   registry.Register("host-a:7001", 1);
   registry.Register("host-b:7001", 1);
   registry.Register("host-c:7001", 1);
@@ -105,7 +100,7 @@ TEST(ExecutorRegistryTest, AHeartbeatIsAcceptedWithItsStatsAndListsTheLivePeers)
 }
 
 TEST(ExecutorRegistryTest, AHeartbeatFromAnUnknownExecutorAsksItToRegister) {
-  ExecutorRegistry registry(NoTimeouts());
+  ExecutorRegistry registry(testing::NoHeartbeatTimeout());
   proto::HeartbeatReply reply;
 
   EXPECT_FALSE(registry.Heartbeat(HeartbeatOf("exec-9"), &reply));
@@ -138,7 +133,7 @@ TEST(ExecutorRegistryTest, AnExecutorThatStopsHeartbeatingIsLostAfterTheTimeout)
 }
 
 TEST(ExecutorRegistryTest, AnExecutorIsLostOnceAndEveryCurrentListenerIsTold) {
-  ExecutorRegistry registry(NoTimeouts());
+  ExecutorRegistry registry(testing::NoHeartbeatTimeout());
   LossLog first, second, removed;
   registry.AddLossListener(first.Listener());
   registry.AddLossListener(second.Listener());
@@ -160,7 +155,7 @@ TEST(ExecutorRegistryTest, AnExecutorIsLostOnceAndEveryCurrentListenerIsTold) {
 }
 
 TEST(ExecutorRegistryTest, RegisteringAgainFromTheSameAddressLosesTheOldRecord) {
-  ExecutorRegistry registry(NoTimeouts());
+  ExecutorRegistry registry(testing::NoHeartbeatTimeout());
   LossLog log;
   registry.AddLossListener(log.Listener());
   registry.Register("host-a:7001", 2);
@@ -178,7 +173,7 @@ TEST(ExecutorRegistryTest, RegisteringAgainFromTheSameAddressLosesTheOldRecord) 
 }
 
 TEST(ExecutorRegistryTest, AcquireSlotTakesAPreferredExecutorFirstThenTheLeastBusy) {
-  ExecutorRegistry registry(NoTimeouts());
+  ExecutorRegistry registry(testing::NoHeartbeatTimeout());
   registry.Register("host-a:7001", 1);
   registry.Register("host-b:7001", 2);
   registry.Register("host-c:7001", 2);
@@ -196,7 +191,7 @@ TEST(ExecutorRegistryTest, AcquireSlotTakesAPreferredExecutorFirstThenTheLeastBu
 }
 
 TEST(ExecutorRegistryTest, WithoutAPreferenceTheLeastLoadedExecutorIsChosen) {
-  ExecutorRegistry registry(NoTimeouts());
+  ExecutorRegistry registry(testing::NoHeartbeatTimeout());
   registry.Register("host-a:7001", 4);
   registry.Register("host-b:7001", 1);
 
@@ -212,7 +207,7 @@ TEST(ExecutorRegistryTest, WithoutAPreferenceTheLeastLoadedExecutorIsChosen) {
 }
 
 TEST(ExecutorRegistryTest, AReleasedSlotCanBeAcquiredAgain) {
-  ExecutorRegistry registry(NoTimeouts());
+  ExecutorRegistry registry(testing::NoHeartbeatTimeout());
   registry.Register("host-a:7001", 1);
   ExecutorPtr a = registry.AcquireSlot({}, absl::ZeroDuration(), {});
   ASSERT_NE(a, nullptr);
@@ -227,7 +222,7 @@ TEST(ExecutorRegistryTest, AReleasedSlotCanBeAcquiredAgain) {
 }
 
 TEST(ExecutorRegistryTest, OnlyPreferredWaitsForASlotThereAndNeverTakesOneElsewhere) {
-  ExecutorRegistry registry(NoTimeouts());
+  ExecutorRegistry registry(testing::NoHeartbeatTimeout());
   registry.Register("host-a:7001", 1);
   registry.Register("host-b:7001", 4);
   ExecutorPtr a = registry.AcquireSlot({"host-a:7001"}, absl::ZeroDuration(), {});
@@ -244,7 +239,7 @@ TEST(ExecutorRegistryTest, OnlyPreferredWaitsForASlotThereAndNeverTakesOneElsewh
 }
 
 TEST(ExecutorRegistryTest, OnlyPreferredGivesUpAtOnceWhenNoPreferredExecutorIsAlive) {
-  ExecutorRegistry registry(NoTimeouts());
+  ExecutorRegistry registry(testing::NoHeartbeatTimeout());
   registry.Register("host-a:7001", 1);
   registry.Register("host-b:7001", 1);
   registry.MarkLost("exec-1", "test");
@@ -258,7 +253,7 @@ TEST(ExecutorRegistryTest, OnlyPreferredGivesUpAtOnceWhenNoPreferredExecutorIsAl
 }
 
 TEST(ExecutorRegistryTest, AWaitingAcquireIsServedByAnExecutorThatRegisters) {
-  ExecutorRegistry registry(NoTimeouts());
+  ExecutorRegistry registry(testing::NoHeartbeatTimeout());
 
   std::thread join([&registry] { registry.Register("host-a:7001", 1); });
   ExecutorPtr e = registry.AcquireSlot({}, kDeadline, {});
@@ -269,7 +264,7 @@ TEST(ExecutorRegistryTest, AWaitingAcquireIsServedByAnExecutorThatRegisters) {
 }
 
 TEST(ExecutorRegistryTest, AcquireSlotReturnsNullAtItsDeadlineOrOnceCancelled) {
-  ExecutorRegistry registry(NoTimeouts());
+  ExecutorRegistry registry(testing::NoHeartbeatTimeout());
   registry.Register("host-a:7001", 1);
   ASSERT_NE(registry.AcquireSlot({}, absl::ZeroDuration(), {}), nullptr);
 
@@ -286,7 +281,7 @@ TEST(ExecutorRegistryTest, AcquireSlotReturnsNullAtItsDeadlineOrOnceCancelled) {
 }
 
 TEST(ExecutorRegistryTest, ALostExecutorGetsNoTasksOrReceivers) {
-  ExecutorRegistry registry(NoTimeouts());
+  ExecutorRegistry registry(testing::NoHeartbeatTimeout());
   registry.Register("host-a:7001", 2);
   registry.MarkLost("exec-1", "test");
 
@@ -297,7 +292,7 @@ TEST(ExecutorRegistryTest, ALostExecutorGetsNoTasksOrReceivers) {
 }
 
 TEST(ExecutorRegistryTest, ReceiversGoToTheExecutorWithFewestAvoidingTheOneNamed) {
-  ExecutorRegistry registry(NoTimeouts());
+  ExecutorRegistry registry(testing::NoHeartbeatTimeout());
   registry.Register("host-a:7001", 1);
   registry.Register("host-b:7001", 1);
 

@@ -12,10 +12,18 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "driver/executor_registry.h"
 #include "proto/cluster.grpc.pb.h"
 
 namespace ember {
 namespace testing {
+
+// An executor registry whose executors are never lost for silence: tests lose them by hand.
+inline internal::ExecutorRegistry::Options NoHeartbeatTimeout() {
+  internal::ExecutorRegistry::Options o;
+  o.heartbeat_timeout = absl::Hours(1);
+  return o;
+}
 
 class FakeExecutor final : public proto::Executor::Service {
  public:

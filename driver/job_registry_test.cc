@@ -112,7 +112,7 @@ class JobRegistryTest : public ::testing::Test {
   JobRegistryTest()
       : work_dir_(::testing::TempDir() + "/" +
                   ::testing::UnitTest::GetInstance()->current_test_info()->name()),
-        executors_(NoTimeouts()) {
+        executors_(testing::NoHeartbeatTimeout()) {
     std::filesystem::remove_all(work_dir_);
     std::filesystem::create_directories(work_dir_);
     JobRegistry::Options o;
@@ -125,12 +125,6 @@ class JobRegistryTest : public ::testing::Test {
   ~JobRegistryTest() override {
     // Every job has ended before the registry goes (it would detach a running job's thread).
     jobs_.reset();
-  }
-
-  static ExecutorRegistry::Options NoTimeouts() {
-    ExecutorRegistry::Options o;
-    o.heartbeat_timeout = absl::Hours(1);
-    return o;
   }
 
   // One executor with two slots that runs the tasks for real.

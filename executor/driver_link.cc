@@ -16,8 +16,17 @@ DriverLink::DriverLink(Options options)
 
 DriverLink::~DriverLink() { Shutdown(); }
 
-void DriverLink::Start() {
+void DriverLink::Start(const std::string& self) {
+  {
+    absl::MutexLock lock(&mu_);
+    self_ = self;
+  }
   thread_ = std::thread([this] { Loop(); });
+}
+
+std::string DriverLink::self() const {
+  absl::MutexLock lock(&mu_);
+  return self_;
 }
 
 void DriverLink::Shutdown() {
@@ -40,7 +49,7 @@ std::vector<proto::Peer> DriverLink::peers() const {
 
 bool DriverLink::Register() {
   proto::RegisterExecutorRequest request;
-  request.set_address(options_.self);
+  request.set_address(self());
   request.set_slots(options_.slots);
   request.set_previous_id(executor_id());
   proto::RegisterExecutorReply reply;

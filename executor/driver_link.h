@@ -25,7 +25,6 @@ class DriverLink {
   struct Options {
     std::string driver;  // host:port
     std::string secret;
-    std::string self;  // the address this executor serves on
     int slots = 1;
     // Fills a heartbeat's figures (blocks, bytes, receivers, running tasks).
     std::function<void(proto::HeartbeatRequest*)> fill_heartbeat;
@@ -37,12 +36,15 @@ class DriverLink {
   DriverLink(const DriverLink&) = delete;
   DriverLink& operator=(const DriverLink&) = delete;
 
-  void Start();
+  // `self`: the address this executor serves on, known once its server listens.
+  void Start(const std::string& self);
   // Returns once the link's thread has ended.
   void Shutdown();
 
   // Empty until registered.
   std::string executor_id() const;
+  // Empty until Start.
+  std::string self() const;
   // The other live executors, as of the last heartbeat.
   std::vector<proto::Peer> peers() const;
   // For the executor's own calls to the driver (reports, fetches).
@@ -57,6 +59,7 @@ class DriverLink {
   const Options options_;
   std::unique_ptr<proto::Driver::Stub> stub_;
   mutable absl::Mutex mu_;
+  std::string self_ ABSL_GUARDED_BY(mu_);
   std::string executor_id_ ABSL_GUARDED_BY(mu_);
   bool registered_ ABSL_GUARDED_BY(mu_) = false;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;

@@ -11,9 +11,9 @@
 #include "absl/strings/str_join.h"
 #include "rpc/call.h"
 #include "rpc/rpc.h"
+#include "runtime/receiver_supervisor.h"
 #include "runtime/runtime_hooks.h"
 #include "runtime/task_runner.h"
-#include "util/clock.h"
 #include "util/file_names.h"
 #include "util/task_status.h"
 
@@ -96,6 +96,34 @@ absl::StatusOr<std::unique_ptr<ExecutorServer>> ExecutorServer::Create(Options o
        std::filesystem::directory_iterator(server->options_.data_dir + "/plugins", ec)) {
     std::filesystem::remove(entry.path(), ec);
   }
+  // The driver link and the receiver host exist before the server serves: a call that comes
+  // before Start finds them (unregistered), never a null pointer.
+  ExecutorServer* self = server.get();
+  DriverLink::Options l;
+  l.driver = self->options_.driver;
+  l.secret = self->options_.secret;
+  l.slots = self->options_.slots;
+  l.fill_heartbeat = [self](proto::HeartbeatRequest* request) {
+    {
+      absl::MutexLock lock(&self->mu_);
+      request->set_block_bytes(self->total_block_bytes_);
+    }
+    request->set_receivers(self->receivers_->size());
+    {
+      absl::MutexLock lock(&self->slots_mu_);
+      request->set_running_tasks(self->running_tasks_);
+    }
+    request->set_blocks(static_cast<int64_t>(self->blocks_->size()));
+  };
+  l.on_forgotten = [self] { self->DropAllApps(); };
+  self->link_ = std::make_unique<DriverLink>(std::move(l));
+  ReceiverHost::Options r;
+  r.local = self->blocks_.get();
+  r.peers = &self->peer_client_;
+  r.link = self->link_.get();
+  r.secret = self->options_.secret;
+  r.on_stored = [self](const std::string& id, int64_t bytes) { self->CountBlock(id, bytes); };
+  self->receivers_ = std::make_unique<ReceiverHost>(std::move(r));
   return server;
 }
 
@@ -103,33 +131,6 @@ ExecutorServer::~ExecutorServer() { Shutdown(); }
 
 void ExecutorServer::Start(const std::string& address) {
   address_ = address;
-  DriverLink::Options l;
-  l.driver = options_.driver;
-  l.secret = options_.secret;
-  l.self = address_;
-  l.slots = options_.slots;
-  l.fill_heartbeat = [this](proto::HeartbeatRequest* request) {
-    {
-      absl::MutexLock lock(&mu_);
-      request->set_block_bytes(total_block_bytes_);
-    }
-    request->set_receivers(receivers_->size());
-    {
-      absl::MutexLock lock(&slots_mu_);
-      request->set_running_tasks(running_tasks_);
-    }
-    request->set_blocks(static_cast<int64_t>(blocks_->size()));
-  };
-  l.on_forgotten = [this] { DropAllApps(); };
-  link_ = std::make_unique<DriverLink>(std::move(l));
-  ReceiverHost::Options r;
-  r.local = blocks_.get();
-  r.peers = &peer_client_;
-  r.link = link_.get();
-  r.self = address_;
-  r.secret = options_.secret;
-  r.on_stored = [this](const std::string& id, int64_t bytes) { CountBlock(id, bytes); };
-  receivers_ = std::make_unique<ReceiverHost>(std::move(r));
   // Broadcast variables this process does not hold come from the driver.
   SetBroadcastFetcher([this](int64_t id) -> absl::StatusOr<std::string> {
     proto::FetchBroadcastRequest request;
@@ -140,7 +141,7 @@ void ExecutorServer::Start(const std::string& address) {
     if (!s.ok()) return rpc::FromGrpc(s);
     return std::move(*reply.mutable_data());
   });
-  link_->Start();
+  link_->Start(address_);
 }
 
 void ExecutorServer::Shutdown() {
@@ -149,14 +150,12 @@ void ExecutorServer::Shutdown() {
     if (shutdown_) return;
     shutdown_ = true;
   }
-  if (receivers_ != nullptr) receivers_->Shutdown();
-  if (link_ != nullptr) link_->Shutdown();
+  receivers_->Shutdown();
+  link_->Shutdown();
   SetBroadcastFetcher(nullptr);
 }
 
-std::string ExecutorServer::executor_id() const {
-  return link_ == nullptr ? "" : link_->executor_id();
-}
+std::string ExecutorServer::executor_id() const { return link_->executor_id(); }
 
 void ExecutorServer::CountBlock(const std::string& id, int64_t bytes) {
   absl::MutexLock lock(&mu_);
@@ -482,15 +481,9 @@ grpc::Status ExecutorServer::StartReceiver(grpc::ServerContext* context,
   auto fail = [reply](const absl::Status& s) { return FailInReply(s, reply); };
   auto app = LoadedApp(request->app_id());
   if (!app.ok()) return fail(app.status());
-  auto factory = (*app)->resolver->CreateAs<ReceiverFactoryOp>(request->factory());
-  if (!factory.ok()) return fail(factory.status());
-  std::unique_ptr<ReceiverBase> receiver;
-  try {
-    receiver = (*factory)->Create();
-  } catch (const std::exception& e) {
-    return fail(absl::InvalidArgumentError(std::string("cannot create receiver: ") + e.what()));
-  }
-  absl::Status started = receivers_->Start(*request, std::move(receiver));
+  auto receiver = CreateReceiver(*(*app)->resolver, request->factory());
+  if (!receiver.ok()) return fail(receiver.status());
+  absl::Status started = receivers_->Start(*request, std::move(*receiver));
   if (!started.ok()) return fail(started);
   return grpc::Status::OK;
 }

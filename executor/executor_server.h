@@ -24,12 +24,10 @@
 #include "executor/driver_link.h"
 #include "executor/peer_client.h"
 #include "executor/receiver_host.h"
-#include "executor/replicating_store.h"
 #include "executor/rocksdb_block_store.h"
 #include "proto/cluster.grpc.pb.h"
 #include "runtime/block_store.h"
 #include "runtime/plugin_loader.h"
-#include "runtime/receiver_supervisor.h"
 #include "util/op_registry.h"
 
 namespace ember {
@@ -100,8 +98,8 @@ class ExecutorServer final : public proto::Executor::Service {
   const Options options_;
   std::string address_;
   std::unique_ptr<RocksDbBlockStore> blocks_;
-  std::unique_ptr<DriverLink> link_;         // set by Start
-  std::unique_ptr<ReceiverHost> receivers_;  // set by Start
+  std::unique_ptr<DriverLink> link_;         // made by Create, started by Start
+  std::unique_ptr<ReceiverHost> receivers_;  // made by Create
   PeerClient peer_client_;
 
   mutable absl::Mutex mu_;

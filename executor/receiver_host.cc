@@ -21,7 +21,7 @@ absl::Status ReceiverHost::Start(const proto::StartReceiverRequest& request,
   ReplicatingStore::Options so;
   so.local = options_.local;
   so.peers = options_.peers;
-  so.self = options_.self;
+  so.self = options_.link->self();
   so.secret = options_.secret;
   so.replication = request.replication();
   DriverLink* link = options_.link;

@@ -30,8 +30,7 @@ class ReceiverHost {
   struct Options {
     BlockStore* local = nullptr;  // this executor's block store
     PeerClient* peers = nullptr;
-    DriverLink* link = nullptr;  // reports go to the driver through it
-    std::string self;            // this executor's address
+    DriverLink* link = nullptr;  // reports go to the driver through it; it knows our address
     std::string secret;
     // A block stored locally (its id and size), for the executor's accounting.
     std::function<void(const std::string& id, int64_t bytes)> on_stored;

@@ -13,6 +13,7 @@
 #include "common/errors.h"
 #include "common/streaming_context.h"
 #include "runtime/checkpoint_store.h"
+#include "runtime/local_backend.h"
 #include "util/task_status.h"
 
 namespace ember {
@@ -131,9 +132,7 @@ ContextCore::ContextCore(Conf conf, Duration batch_interval, std::shared_ptr<Clo
       absl::MutexLock lock(&default_sink_mu);
       local.sink = DefaultSink();
     }
-    auto services = std::make_shared<LocalServices>(std::move(local));
-    local_ = services.get();
-    services_ = std::move(services);
+    services_ = std::make_shared<LocalServices>(std::move(local));
   }
   std::weak_ptr<ContextServices> services = services_;
   sink_ = [services](const std::string& text) {

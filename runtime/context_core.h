@@ -15,12 +15,10 @@
 #include "common/conf.h"
 #include "common/engine_api.h"
 #include "proto/task.pb.h"
-#include "runtime/block_store.h"
 #include "runtime/context_services.h"
 #include "runtime/dag_scheduler.h"
 #include "runtime/job_scheduler.h"
 #include "runtime/listener_bus.h"
-#include "runtime/local_backend.h"
 #include "runtime/local_services.h"
 #include "runtime/receiver_tracker.h"
 #include "runtime/stream_graph.h"
@@ -96,7 +94,7 @@ class ContextCore : public std::enable_shared_from_this<ContextCore> {
   bool WaitForBatch(Time t, absl::Duration timeout);
   std::vector<BatchInfo> CompletedBatches() const;
   // Local mode's in-process executor (tests and benchmarks); null on a cluster.
-  LocalServices* local_services() const { return local_; }
+  LocalServices* local_services() const { return dynamic_cast<LocalServices*>(services_.get()); }
   const std::shared_ptr<StreamingProgress>& progress() const { return progress_; }
   // Waits until the listeners have been told everything posted so far.
   bool WaitForListeners(absl::Duration timeout) { return bus_->WaitUntilEmpty(timeout); }
@@ -131,7 +129,6 @@ class ContextCore : public std::enable_shared_from_this<ContextCore> {
   // Where tasks, receivers and cleanups go: LocalServices, or the cluster's AppServices.
   // Declared before everything that uses it, so that it is destroyed after them.
   std::shared_ptr<ContextServices> services_;
-  LocalServices* local_ = nullptr;  // services_, in local mode
   std::shared_ptr<Clock> clock_;
   std::unique_ptr<ListenerBus> bus_;
   std::shared_ptr<StreamingProgress> progress_;

@@ -2,7 +2,6 @@
 
 #include <glog/logging.h>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "runtime/streaming_progress.h"
 #include "util/op_registry.h"

@@ -49,14 +49,8 @@ absl::Status LocalServices::StartReceivers(const std::vector<proto::OpSpec>& fac
     absl::MutexLock lock(&mu_);
     for (size_t id = 0; id < factories.size(); ++id) {
       // Built from its factory's spec, as an executor builds it.
-      auto factory = options_.ops->CreateAs<ReceiverFactoryOp>(factories[id]);
-      if (!factory.ok()) return factory.status();
-      std::unique_ptr<ReceiverBase> receiver;
-      try {
-        receiver = (*factory)->Create();
-      } catch (const std::exception& e) {
-        return absl::InvalidArgumentError(std::string("cannot create receiver: ") + e.what());
-      }
+      auto receiver = CreateReceiver(*options_.ops, factories[id]);
+      if (!receiver.ok()) return receiver.status();
       ReceiverSupervisor::Options o;
       o.stream_id = static_cast<int>(id);
       o.clock = options_.clock;
@@ -69,7 +63,7 @@ absl::Status LocalServices::StartReceivers(const std::vector<proto::OpSpec>& fac
         tracker->OnEvent(s, e, m);
       };
       supervisors_.push_back(
-          std::make_unique<ReceiverSupervisor>(std::move(o), std::move(receiver)));
+          std::make_unique<ReceiverSupervisor>(std::move(o), std::move(*receiver)));
       to_start.push_back(supervisors_.back().get());
     }
   }

@@ -276,7 +276,7 @@ absl::StatusOr<PluginFileInfo> CheckPluginBytes(std::string_view bytes, const st
   return info;
 }
 
-absl::StatusOr<PluginFileInfo> CheckPluginFile(const std::string& path) {
+absl::StatusOr<std::string> ReadCheckedPlugin(const std::string& path, PluginFileInfo* info) {
   struct stat st;
   if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
     return absl::NotFoundError("job plugin " + path + " does not exist or is not a file");
@@ -293,7 +293,17 @@ absl::StatusOr<PluginFileInfo> CheckPluginFile(const std::string& path) {
     return absl::InvalidArgumentError("cannot load job plugin " + path + ": cannot read it");
   }
   std::string bytes = buffer.str();
-  return CheckPluginBytes(bytes, path);
+  auto checked = CheckPluginBytes(bytes, path);
+  if (!checked.ok()) return checked.status();
+  if (info != nullptr) *info = std::move(*checked);
+  return bytes;
+}
+
+absl::StatusOr<PluginFileInfo> CheckPluginFile(const std::string& path) {
+  PluginFileInfo info;
+  auto bytes = ReadCheckedPlugin(path, &info);
+  if (!bytes.ok()) return bytes.status();
+  return info;
 }
 
 }  // namespace internal

@@ -33,7 +33,10 @@ struct PluginFileInfo {
 // `name` is how errors refer to the file. Errors are InvalidArgument (not a plugin, damaged)
 // or FailedPrecondition (another ABI), their messages starting "cannot load job plugin NAME".
 absl::StatusOr<PluginFileInfo> CheckPluginBytes(std::string_view bytes, const std::string& name);
-// Reads the file (NotFound when it is missing or not a regular file), then CheckPluginBytes.
+// Reads the file (NotFound when it is missing or not a regular file), then CheckPluginBytes;
+// the file's bytes when they pass (and what the check read, into `info`).
+absl::StatusOr<std::string> ReadCheckedPlugin(const std::string& path,
+                                              PluginFileInfo* info = nullptr);
 absl::StatusOr<PluginFileInfo> CheckPluginFile(const std::string& path);
 
 }  // namespace internal

@@ -30,6 +30,17 @@ int ReceiverBase::streamId() const {
 
 namespace internal {
 
+absl::StatusOr<std::unique_ptr<ReceiverBase>> CreateReceiver(const OpResolver& ops,
+                                                             const proto::OpSpec& factory) {
+  auto op = ops.CreateAs<ReceiverFactoryOp>(factory);
+  if (!op.ok()) return op.status();
+  try {
+    return (*op)->Create();
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(std::string("cannot create receiver: ") + e.what());
+  }
+}
+
 ReceiverSupervisor::ReceiverSupervisor(Options options, std::unique_ptr<ReceiverBase> receiver)
     : options_(std::move(options)), receiver_(std::move(receiver)) {
   receiver_->Attach(this);

@@ -17,12 +17,14 @@
 #include <thread>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "common/receiver.h"
 #include "common/time.h"
 #include "proto/task.pb.h"
 #include "runtime/block_store.h"
 #include "util/clock.h"
+#include "util/op_registry.h"
 
 namespace ember {
 namespace internal {
@@ -98,6 +100,11 @@ class ReceiverSupervisor {
   std::thread restarter_;
   std::thread stopper_;
 };
+
+// Builds a receiver from its factory's spec, as local mode and the executors do; a factory
+// that throws is an InvalidArgument naming why.
+absl::StatusOr<std::unique_ptr<ReceiverBase>> CreateReceiver(const OpResolver& ops,
+                                                             const proto::OpSpec& factory);
 
 }  // namespace internal
 }  // namespace ember

@@ -1,9 +1,7 @@
 #include "tools/cluster_client.h"
 
 #include <chrono>
-#include <fstream>
 #include <iomanip>
-#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_format.h"
@@ -72,19 +70,12 @@ int ClusterClient::Fail(const grpc::Status& s, const std::string& what) {
 
 bool ClusterClient::ReadPlugin(const std::string& path, std::string* bytes) {
   // The same check the driver makes, so that a damaged copy is refused before it travels.
-  auto checked = internal::CheckPluginFile(path);
+  auto checked = internal::ReadCheckedPlugin(path);
   if (!checked.ok()) {
     err_ << "ember-submit: " << checked.status().message() << "\n";
     return false;
   }
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  *bytes = out.str();
-  if (!in || bytes->empty()) {
-    err_ << "ember-submit: cannot read job plugin " << path << "\n";
-    return false;
-  }
+  *bytes = std::move(*checked);
   return true;
 }
 
