@@ -39,6 +39,10 @@ class Conf {
   bool getBoolean(const std::string& key, bool default_value) const;
   // Durations accept Spark's forms: "200ms", "5s", "2min", "1h"; a bare number is ms.
   Duration getDuration(const std::string& key, Duration default_value) const;
+  // Sizes in bytes accept Spark's forms: "512m", "2g", "64k", "1t", "100b" (binary units;
+  // "mb", "gb"... too); a bare number is `bare_unit` bytes (memory keys: MiB, as Spark's).
+  int64_t getSizeAsBytes(const std::string& key, int64_t default_value,
+                         int64_t bare_unit = 1) const;
 
   std::string master() const { return get("ember.master", "local[2]"); }
   std::string appName() const { return get("ember.app.name", "ember-app"); }
@@ -46,6 +50,8 @@ class Conf {
 
   // Parses a Spark-style duration string; nullopt when malformed.
   static std::optional<Duration> ParseDuration(const std::string& text);
+  // Parses a Spark-style size; nullopt when malformed or past 2^62 bytes.
+  static std::optional<int64_t> ParseSize(const std::string& text, int64_t bare_unit = 1);
 
  private:
   std::map<std::string, std::string> values_;
@@ -62,6 +68,45 @@ inline std::optional<Duration> Conf::ParseDuration(const std::string& text) {
   if (unit == "m" || unit == "min") return Minutes(n);
   if (unit == "h") return Minutes(60 * n);
   return std::nullopt;
+}
+
+inline std::optional<int64_t> Conf::ParseSize(const std::string& text, int64_t bare_unit) {
+  size_t i = 0;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
+  if (i == 0 || i > 15) return std::nullopt;
+  int64_t n = std::stoll(text.substr(0, i));
+  std::string unit;
+  for (char c : text.substr(i)) unit += static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+  int64_t scale;
+  if (unit.empty()) {
+    scale = bare_unit;
+  } else if (unit == "b") {
+    scale = 1;
+  } else if (unit == "k" || unit == "kb") {
+    scale = int64_t{1} << 10;
+  } else if (unit == "m" || unit == "mb") {
+    scale = int64_t{1} << 20;
+  } else if (unit == "g" || unit == "gb") {
+    scale = int64_t{1} << 30;
+  } else if (unit == "t" || unit == "tb") {
+    scale = int64_t{1} << 40;
+  } else {
+    return std::nullopt;
+  }
+  if (scale > 0 && n > (int64_t{1} << 62) / scale) return std::nullopt;
+  return n * scale;
+}
+
+inline int64_t Conf::getSizeAsBytes(const std::string& key, int64_t default_value,
+                                    int64_t bare_unit) const {
+  auto v = getOption(key);
+  if (!v) return default_value;
+  auto n = ParseSize(*v, bare_unit);
+  if (!n) {
+    throw EmberError("configuration " + key + "=" + *v +
+                     " is not a size (examples: 512m, 2g, 64k)");
+  }
+  return *n;
 }
 
 inline int64_t Conf::getInt(const std::string& key, int64_t default_value) const {

@@ -39,7 +39,9 @@ absl::Duration FromMs(int64_t ms) { return absl::Milliseconds(ms); }
 }  // namespace
 
 AppServices::AppServices(Options options, ContextCore* ctx)
-    : options_(std::move(options)), constructing_(ctx) {}
+    : options_(std::move(options)),
+      constructing_(ctx),
+      next_incarnation_(options_.incarnation_base) {}
 
 void AppServices::Attach() {
   absl::MutexLock lock(&ctx_mu_);
@@ -168,7 +170,7 @@ absl::StatusOr<proto::TaskResult> AppServices::RunOne(proto::TaskSpec task) {
   if (!status.ok()) {
     std::string why = status.error_message();
     if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
-      options_.executors->MarkLost(e->id, "unreachable: " + why);
+      options_.executors->Unreachable(e->id, "unreachable: " + why);
     }
     return absl::UnavailableError(
         absl::StrCat("task lost with executor ", e->id, " (", e->address, "): ", why));
@@ -311,7 +313,7 @@ bool AppServices::PlaceOne(int stream_id) {
   if (!s.ok()) {
     error = "cannot start receiver on executor " + e->id + ": " + s.error_message();
     if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
-      options_.executors->MarkLost(e->id, "unreachable: " + s.error_message());
+      options_.executors->Unreachable(e->id, "unreachable: " + s.error_message());
     }
   } else if (reply.error_code() != 0) {
     error = "receiver could not start on executor " + e->id + ": " + reply.error();
@@ -401,6 +403,17 @@ void AppServices::OnReceiverEvent(const proto::ReportReceiverEventRequest& reque
     message += " [on executor " + request.executor_id() + "]";
   }
   tracker_->OnEvent(request.stream_id(), request.event(), message, request.executor_id());
+  Receiver& r = it->second;
+  if (request.process_died() && r.executor != nullptr) {
+    // Its task process died with it: placed again (the executor starts a new process) after
+    // the restart delay, as a receiver that asked for a restart.
+    tracker_->OnEvent(request.stream_id(), proto::RECEIVER_STOPPED, message,
+                      request.executor_id());
+    options_.executors->ReleaseReceiver(r.executor);
+    r.executor = nullptr;
+    r.next_try = absl::Now() + FromMs(restart_delay_ms_);
+    keeper_wake_ = true;
+  }
 }
 
 void AppServices::StopReceivers() {
@@ -449,42 +462,6 @@ void AppServices::StopContext(bool graceful) {
   stop_requested_ = true;
   stop_graceful_ = graceful;
   if (ctx_ != nullptr) ctx_->Stop(graceful);
-}
-
-void AppServices::FillInfo(proto::AppInfo* info) {
-  absl::MutexLock lock(&ctx_mu_);
-  if (ctx_ == nullptr) return;
-  info->set_batch_interval_ms(ctx_->batch_interval().milliseconds());
-  std::vector<BatchInfo> batches = ctx_->CompletedBatches();
-  int64_t records = 0;
-  double processing = 0, total = 0;
-  for (const auto& b : batches) {
-    records += b.records;
-    processing += static_cast<double>(b.processing_time_ms());
-    total += static_cast<double>(b.total_delay_ms());
-  }
-  info->set_completed_batches(static_cast<int64_t>(batches.size()));
-  if (!batches.empty()) {
-    info->set_last_batch_ms(batches.back().batch_time.milliseconds());
-    info->set_avg_processing_ms(processing / static_cast<double>(batches.size()));
-    info->set_avg_total_delay_ms(total / static_cast<double>(batches.size()));
-  }
-  info->set_records(records);
-  std::map<int, std::string> where;
-  {
-    absl::MutexLock l(&mu_);
-    for (const auto& [id, r] : receivers_) {
-      if (r.executor != nullptr) where[id] = r.executor->id;
-    }
-  }
-  for (const auto& s : ctx_->receiver_tracker().Statuses()) {
-    auto* r = info->add_receivers();
-    r->set_stream_id(s.stream_id);
-    r->set_executor_id(where[s.stream_id]);
-    r->set_active(s.active);
-    r->set_last_error(s.last_error);
-    r->set_last_error_time_ms(s.last_error_time_ms);
-  }
 }
 
 }  // namespace internal

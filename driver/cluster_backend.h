@@ -34,6 +34,9 @@ class AppServices : public ContextServices,
     int replication = 2;
     // How long a task waits for a free executor slot before it fails.
     absl::Duration slot_wait = absl::Seconds(60);
+    // Receiver incarnations start above it: a later context's (or a restarted driver
+    // process's) never collide with the runs an earlier one started.
+    int64_t incarnation_base = 0;
   };
   AppServices(Options options, ContextCore* ctx);
   // True once the application's context has started (and not stopped).
@@ -71,8 +74,6 @@ class AppServices : public ContextServices,
 
   // Stops the context (a kill): pending slot waits give up.
   void StopContext(bool graceful = false);
-  // Fills the job's numbers for `ember-submit --status`.
-  void FillInfo(proto::AppInfo* info);
 
  private:
   struct Receiver {
@@ -113,7 +114,7 @@ class AppServices : public ContextServices,
   std::string wal_dir_ ABSL_GUARDED_BY(mu_);
   int64_t restart_delay_ms_ = 2000;
   std::map<int, Receiver> receivers_ ABSL_GUARDED_BY(mu_);
-  int64_t next_incarnation_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t next_incarnation_ ABSL_GUARDED_BY(mu_);
   bool receivers_running_ ABSL_GUARDED_BY(mu_) = false;
   bool keeper_wake_ ABSL_GUARDED_BY(mu_) = false;
   std::thread keeper_;

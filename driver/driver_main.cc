@@ -4,6 +4,7 @@
 #include <glog/logging.h>
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <iostream>
@@ -11,13 +12,15 @@
 #include <thread>
 
 #include "common/conf.h"
-#include "util/properties.h"
-#include "rpc/rpc.h"
+#include "driver/app_process.h"
+#include "driver/driver_local.h"
 #include "driver/driver_service.h"
 #include "driver/executor_registry.h"
 #include "driver/job_registry.h"
-#include "runtime/streaming_progress.h"
 #include "driver/web_ui.h"
+#include "rpc/rpc.h"
+#include "runtime/streaming_progress.h"
+#include "util/properties.h"
 
 namespace {
 
@@ -41,6 +44,10 @@ Options:
   --recover               start again the applications an earlier run of the driver left
                           running in --work-dir, each recovering from its checkpoint (default)
   --no-recover            do not
+  --isolation MODE        process (default): each application's driver side (its entry
+                          point, its schedulers) in a process of its own, supervised here;
+                          thread: on a thread of this daemon (no isolation; for debugging
+                          and benchmarks)
   --conf KEY=VALUE        a configuration key (repeatable); see the README
   --properties-file FILE  KEY=VALUE lines ('#' starts a comment); --conf wins over it
   --help                  this text
@@ -48,6 +55,9 @@ Options:
 Configuration keys read by the driver:
   ember.executor.heartbeatInterval  how often executors heartbeat (default 1s)
   ember.executor.heartbeatTimeout   an executor silent this long is lost (default 10s)
+  ember.driver.isolation            as --isolation
+  ember.driver.memory, ember.executor.memory, ember.driver.maxRestarts,
+  ember.driver.restartBackoff       per application (see the README)
 Jobs see every key too (a job's own --conf keys win).
 
 Prints "ember-driver listening on HOST:PORT" once it serves. Exit codes: 0 stopped by
@@ -73,8 +83,12 @@ bool ParsePort(const std::string& text, int* port) {
 int main(int argc, char** argv) {
   google::InitGoogleLogging(argv[0]);
   FLAGS_logtostderr = true;
+  // An application's driver process: started by the daemon, never by hand.
+  if (argc == 2 && std::string(argv[1]) == "--app-process") {
+    return ember::internal::AppProcessMain();
+  }
 
-  std::string bind = "127.0.0.1", work_dir = "./ember-work", secret_file, properties;
+  std::string bind = "127.0.0.1", work_dir = "./ember-work", secret_file, properties, isolation;
   int port = 7077, ui_port = 4040;
   bool allow_insecure = false, recover = true;
   ember::Conf conf;
@@ -93,8 +107,8 @@ int main(int argc, char** argv) {
       recover = a == "--recover";
       continue;
     }
-    static const char* kValued[] = {"--bind",        "--port", "--ui-port",        "--work-dir",
-                                    "--secret-file", "--conf", "--properties-file"};
+    static const char* kValued[] = {"--bind",        "--port", "--ui-port",         "--work-dir",
+                                    "--secret-file", "--conf", "--properties-file", "--isolation"};
     bool valued = false;
     for (const char* f : kValued) valued = valued || a == f;
     if (!valued) return Usage("unknown option " + a);
@@ -112,6 +126,8 @@ int main(int argc, char** argv) {
       secret_file = v;
     } else if (a == "--properties-file") {
       properties = v;
+    } else if (a == "--isolation") {
+      isolation = v;
     } else {
       std::string key, val;
       if (!ember::SplitKeyValue(v, &key, &val)) return Usage("--conf takes KEY=VALUE, not " + v);
@@ -154,6 +170,21 @@ int main(int argc, char** argv) {
   }
   eo.secret = secret;
 
+  if (isolation.empty()) isolation = conf.get("ember.driver.isolation", "process");
+  if (isolation != "process" && isolation != "thread") {
+    return Usage("--isolation takes process or thread, not " + isolation);
+  }
+  std::string program;
+  {
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0) {
+      std::cerr << "ember-driver: cannot find its own executable (/proc/self/exe)\n";
+      return 1;
+    }
+    program.assign(self, static_cast<size_t>(n));
+  }
+
   std::error_code ec;
   std::filesystem::create_directories(work_dir + "/apps", ec);
   if (ec) {
@@ -182,8 +213,21 @@ int main(int argc, char** argv) {
   jo.work_dir = work_dir;
   jo.executors = executors.get();
   jo.defaults = conf;
+  jo.isolation = isolation == "thread" ? ember::internal::JobRegistry::Isolation::kThread
+                                       : ember::internal::JobRegistry::Isolation::kProcess;
+  jo.program = program;
+  jo.local_address = ember::rpc::NewLocalAddress("driver");
+  jo.local_token = ember::rpc::NewToken();
   std::unique_ptr<ember::internal::JobRegistry> jobs;
   jobs = std::make_unique<ember::internal::JobRegistry>(jo);
+  // The applications' driver processes reach the daemon here.
+  ember::internal::DriverLocalService local(executors.get(), jobs.get(), jo.local_token);
+  std::unique_ptr<grpc::Server> local_server = ember::rpc::StartServer(jo.local_address, {&local});
+  if (local_server == nullptr) {
+    std::cerr << "ember-driver: cannot serve its application processes on " << jo.local_address
+              << "\n";
+    return 1;
+  }
   ember::internal::DriverService service(executors.get(), jobs.get(), secret);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
@@ -237,7 +281,9 @@ int main(int argc, char** argv) {
   sigwait(&signals, &sig);
   LOG(INFO) << "ember-driver: signal " << sig << ", shutting down";
   jobs->Shutdown();
+  local.Shutdown();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  local_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   // Application threads may still hold the registries: exit without destroying them.
   std::cout << std::flush;
   _exit(0);

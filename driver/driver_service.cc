@@ -1,7 +1,6 @@
 #include "driver/driver_service.h"
 
 #include "rpc/rpc.h"
-#include "runtime/runtime_hooks.h"
 
 namespace ember {
 namespace internal {
@@ -90,20 +89,17 @@ grpc::Status DriverService::FetchPlugin(grpc::ServerContext* context,
                                         const proto::FetchPluginRequest* request,
                                         proto::FetchPluginReply* reply) {
   EMBER_CHECK_SECRET(context);
-  auto bytes = jobs_->PluginBytes(request->app_id());
-  if (!bytes.ok()) return rpc::ToGrpc(bytes.status());
-  reply->set_plugin(std::move(*bytes));
-  return grpc::Status::OK;
+  return rpc::ToGrpc(jobs_->FillPlugin(request->app_id(), reply));
 }
 
 grpc::Status DriverService::FetchBroadcast(grpc::ServerContext* context,
                                            const proto::FetchBroadcastRequest* request,
                                            proto::FetchBroadcastReply* reply) {
   EMBER_CHECK_SECRET(context);
-  if (!BroadcastBytes(request->id(), reply->mutable_data())) {
-    return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                        "no broadcast variable " + std::to_string(request->id()));
-  }
+  if (request->app_id().size() > 128) return Invalid("oversized application id");
+  auto bytes = jobs_->Broadcast(request->app_id(), request->id());
+  if (!bytes.ok()) return rpc::ToGrpc(bytes.status());
+  reply->set_data(std::move(*bytes));
   return grpc::Status::OK;
 }
 

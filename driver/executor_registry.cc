@@ -12,15 +12,16 @@ namespace ember {
 namespace internal {
 
 ExecutorRegistry::ExecutorRegistry(Options options) : options_(std::move(options)) {
-  monitor_ = std::thread([this] { MonitorLoop(); });
+  if (options_.detect_loss) monitor_ = std::thread([this] { MonitorLoop(); });
 }
 
 ExecutorRegistry::~ExecutorRegistry() {
   {
     absl::MutexLock lock(&mu_);
     shutdown_ = true;
+    slot_freed_.SignalAll();
   }
-  monitor_.join();
+  if (monitor_.joinable()) monitor_.join();
 }
 
 std::string ExecutorRegistry::Register(const std::string& address, int slots) {
@@ -44,7 +45,38 @@ std::string ExecutorRegistry::Register(const std::string& address, int slots) {
   LOG(INFO) << "Executor " << e->id << " registered from " << address << " with " << e->slots
             << " slot(s)";
   NotifyLost(lost, "it registered again");
+  NotifyAdded(e);
   return e->id;
+}
+
+void ExecutorRegistry::Adopt(const std::string& id, const std::string& address, int slots) {
+  ExecutorPtr e = std::make_shared<ExecutorRecord>();
+  {
+    absl::MutexLock lock(&mu_);
+    if (executors_.count(id)) return;
+    e->id = id;
+    e->address = address;
+    e->slots = std::max(1, slots);
+    e->stub = proto::Executor::NewStub(rpc::MakeChannel(address));
+    e->last_heartbeat = absl::Now();
+    executors_[e->id] = e;
+    slot_freed_.SignalAll();
+  }
+  NotifyAdded(e);
+}
+
+void ExecutorRegistry::NotifyAdded(const ExecutorPtr& e) {
+  std::vector<AddListener> listeners;
+  {
+    absl::MutexLock lock(&listeners_mu_);
+    for (const auto& [token, l] : add_listeners_) listeners.push_back(l);
+  }
+  for (const auto& l : listeners) l(e);
+}
+
+void ExecutorRegistry::Unreachable(const std::string& id, const std::string& reason) {
+  MarkLost(id, reason);
+  if (options_.on_unreachable) options_.on_unreachable(id, reason);
 }
 
 bool ExecutorRegistry::Heartbeat(const proto::HeartbeatRequest& request,
@@ -241,12 +273,14 @@ std::vector<proto::ExecutorInfo> ExecutorRegistry::Infos() const {
     info.set_executor_id(id);
     info.set_address(e->address);
     info.set_slots(e->slots);
-    info.set_running_tasks(e->busy);
+    // What this registry placed, or the executor's own figures when larger: with
+    // applications in processes of their own, each has its registry (and its counts).
+    info.set_running_tasks(std::max(e->busy, e->stats.running_tasks()));
     info.set_blocks(e->stats.blocks());
     info.set_block_bytes(e->stats.block_bytes());
     info.set_last_heartbeat_ms(absl::ToUnixMillis(e->last_heartbeat));
     info.set_alive(e->alive);
-    info.set_receivers(e->receivers);
+    info.set_receivers(std::max(e->receivers, e->stats.receivers()));
     out.push_back(std::move(info));
   }
   return out;
@@ -261,6 +295,17 @@ int ExecutorRegistry::AddLossListener(LossListener listener) {
 void ExecutorRegistry::RemoveLossListener(int token) {
   absl::MutexLock lock(&listeners_mu_);
   listeners_.erase(token);
+}
+
+int ExecutorRegistry::AddAddListener(AddListener listener) {
+  absl::MutexLock lock(&listeners_mu_);
+  add_listeners_[++next_listener_] = std::move(listener);
+  return next_listener_;
+}
+
+void ExecutorRegistry::RemoveAddListener(int token) {
+  absl::MutexLock lock(&listeners_mu_);
+  add_listeners_.erase(token);
 }
 
 }  // namespace internal

@@ -40,6 +40,11 @@ class ExecutorRegistry {
     absl::Duration heartbeat_interval = absl::Seconds(1);
     absl::Duration heartbeat_timeout = absl::Seconds(10);
     std::string secret;
+    // False in an application's driver process: its registry mirrors the daemon's (Adopt,
+    // MarkLost from the daemon's events), which alone hears heartbeats.
+    bool detect_loss = true;
+    // A call found an executor unreachable (Unreachable): the mirror tells the daemon.
+    std::function<void(const std::string& id, const std::string& reason)> on_unreachable;
   };
   explicit ExecutorRegistry(Options options);
   ~ExecutorRegistry();
@@ -53,6 +58,10 @@ class ExecutorRegistry {
   // False when the executor is unknown or was declared lost: it must register again.
   bool Heartbeat(const proto::HeartbeatRequest& request, proto::HeartbeatReply* reply);
   void MarkLost(const std::string& id, const std::string& reason);
+  // A call found the executor gone: lost, and Options::on_unreachable is told.
+  void Unreachable(const std::string& id, const std::string& reason);
+  // A mirror's copy of the daemon's executor `id` (a no-op when it is known).
+  void Adopt(const std::string& id, const std::string& address, int slots);
 
   // Waits until a live executor has a free slot, taking one there: an executor whose address
   // is in `preferred` first, else the least busy. Null at the deadline or when `cancelled`
@@ -80,12 +89,17 @@ class ExecutorRegistry {
   using LossListener = std::function<void(const ExecutorPtr&, const std::string& reason)>;
   int AddLossListener(LossListener listener);
   void RemoveLossListener(int token);
+  // Called with each executor that registers (or is adopted), outside the registry's lock.
+  using AddListener = std::function<void(const ExecutorPtr&)>;
+  int AddAddListener(AddListener listener);
+  void RemoveAddListener(int token);
 
  private:
   void MonitorLoop();
   void MarkLostLocked(const ExecutorPtr& e, const std::string& reason,
                       std::vector<ExecutorPtr>* lost) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void NotifyLost(const std::vector<ExecutorPtr>& lost, const std::string& reason);
+  void NotifyAdded(const ExecutorPtr& e);
 
   const Options options_;
   mutable absl::Mutex mu_;
@@ -96,6 +110,7 @@ class ExecutorRegistry {
   absl::Mutex listeners_mu_;
   int next_listener_ ABSL_GUARDED_BY(listeners_mu_) = 0;
   std::map<int, LossListener> listeners_ ABSL_GUARDED_BY(listeners_mu_);
+  std::map<int, AddListener> add_listeners_ ABSL_GUARDED_BY(listeners_mu_);
   std::thread monitor_;
 };
 

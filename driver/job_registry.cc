@@ -15,6 +15,7 @@
 #include "proto/names.h"
 #include "rpc/call.h"
 #include "rpc/rpc.h"
+#include "driver/progress_events.h"
 #include "runtime/plugin_file.h"
 #include "util/durable_file.h"
 #include "util/file_names.h"
@@ -24,24 +25,16 @@ namespace internal {
 
 namespace {
 
-// Writes a plugin's bytes to `path` and loads it from there; errors name `shown` (the file the
-// user gave), not the driver's copy.
-absl::StatusOr<std::shared_ptr<LoadedPlugin>> StoreAndLoadPlugin(const std::string& path,
-                                                                 const std::string& bytes,
-                                                                 const std::string& shown) {
-  // Checked as data before it is written or mapped (plugin_file.h).
+// Checks a plugin's bytes as data and writes them to `path` (this process never maps it); an
+// error names `shown` (the file the user gave), not the driver's copy.
+absl::Status StorePlugin(const std::string& path, const std::string& bytes,
+                         const std::string& shown) {
   auto checked = CheckPluginBytes(bytes, shown);
   if (!checked.ok()) return checked.status();
-  absl::Status written = WriteFileSynced(path, bytes);
-  if (!written.ok()) {
+  if (!WriteFileSynced(path, bytes).ok()) {
     return absl::ResourceExhaustedError("cannot write the plugin to " + path + " (disk full?)");
   }
-  auto plugin = LoadPlugin(path);
-  if (plugin.ok()) return plugin;
-  std::string message(plugin.status().message());
-  size_t at = message.find(path);
-  if (at != std::string::npos) message.replace(at, path.size(), shown);
-  return absl::Status(plugin.status().code(), message);
+  return absl::OkStatus();
 }
 
 // Kept so that a restarted driver starts the application again (written atomically).
@@ -116,27 +109,39 @@ absl::StatusOr<std::string> JobRegistry::Submit(const proto::SubmitJobRequest& r
   }
   std::string plugin_name = request.plugin_name().empty() ? "job.so" : request.plugin_name();
   app->name = request.name().empty() ? plugin_name : request.name();
+  for (const auto& [k, v] : options_.defaults.all()) app->conf.set(k, v);
+  for (const auto& [k, v] : request.conf()) app->conf.set(k, v);
+  try {
+    app->driver_memory = app->conf.getSizeAsBytes("ember.driver.memory", 0, 1 << 20);
+    app->task_memory = app->conf.getSizeAsBytes("ember.executor.memory", 0, 1 << 20);
+    app->max_restarts = static_cast<int>(app->conf.getInt("ember.driver.maxRestarts", 3));
+    app->restart_backoff = absl::Milliseconds(
+        app->conf.getDuration("ember.driver.restartBackoff", Seconds(1)).milliseconds());
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(e.what());
+  }
+  if (app->max_restarts < 0) {
+    return absl::InvalidArgumentError("ember.driver.maxRestarts must not be negative");
+  }
   std::string dir = options_.work_dir + "/apps/" + app->id;
   app->dir = dir;
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return absl::InternalError("cannot create " + dir + ": " + ec.message());
   // A new path per application: dlopen of a path already loaded returns the old library.
-  auto plugin =
-      StoreAndLoadPlugin(dir + "/" + PluginFileName(plugin_name), request.plugin(), plugin_name);
-  if (!plugin.ok()) {
+  app->plugin_path = dir + "/" + PluginFileName(plugin_name);
+  app->plugin_shown = plugin_name;
+  absl::Status stored = StorePlugin(app->plugin_path, request.plugin(), plugin_name);
+  if (!stored.ok()) {
     std::filesystem::remove_all(dir, ec);
-    return plugin.status();
+    return stored;
   }
   if (recovered_id.empty() && !KeepSubmission(dir, request).ok()) {
     std::filesystem::remove_all(dir, ec);
     return absl::ResourceExhaustedError("cannot keep the submission in " + dir + " (disk full?)");
   }
-  app->plugin = std::move(*plugin);
   app->plugin_bytes = request.plugin();
   app->args.assign(request.args().begin(), request.args().end());
-  for (const auto& [k, v] : options_.defaults.all()) app->conf.set(k, v);
-  for (const auto& [k, v] : request.conf()) app->conf.set(k, v);
   {
     absl::MutexLock lock(&mu_);
     app->conf.setMaster(driver_url_);
@@ -150,55 +155,116 @@ absl::StatusOr<std::string> JobRegistry::Submit(const proto::SubmitJobRequest& r
     absl::MutexLock lock(&mu_);
     apps_[app->id] = app;
   }
-  LOG(INFO) << "Application " << app->id << " (" << app->name << ", plugin " << plugin_name
-            << ", Ember " << app->plugin->version() << ") submitted";
   app->thread = std::thread([this, app] { RunApp(app); });
+  absl::Status started;
+  {
+    absl::MutexLock lock(&app->mu);
+    app->mu.Await(absl::Condition(&app->started));
+    started = app->start_status;
+  }
+  if (!started.ok()) {
+    app->thread.join();
+    {
+      absl::MutexLock lock(&mu_);
+      apps_.erase(app->id);
+    }
+    if (recovered_id.empty()) std::filesystem::remove_all(dir, ec);
+    return started;
+  }
+  LOG(INFO) << "Application " << app->id << " (" << app->name << ", plugin " << plugin_name
+            << ") submitted";
   return app->id;
 }
 
-void JobRegistry::RunApp(const std::shared_ptr<App>& app) {
-  App* raw = app.get();
-  SetThreadClusterServicesFactory(
-      [this, raw](ContextCore* ctx, const Conf& conf) -> std::shared_ptr<ContextServices> {
-        AppServices::Options o;
-        o.app_id = raw->id;
-        o.executors = options_.executors;
-        o.emit = [this, raw](const std::string& text) { Append(raw, text); };
-        o.replication = static_cast<int>(conf.getInt("ember.storage.replication", 2));
-        if (o.replication < 1) throw EmberError("ember.storage.replication must be at least 1");
-        o.slot_wait = absl::Milliseconds(
-            conf.getDuration("ember.scheduler.executorWait", Seconds(60)).milliseconds());
-        auto services = std::make_shared<AppServices>(std::move(o), ctx);
-        services->Init();
-        // Checked and registered at once: a kill either sees these services or is seen here.
-        absl::MutexLock lock(&raw->mu);
-        if (raw->killed) throw EmberError("application " + raw->id + " was killed");
-        raw->services.push_back(services);
-        return services;
-      });
-  JobContext job(app->conf, app->args);
-  absl::Status s = app->plugin->RunJob(job);
-  SetThreadClusterServicesFactory(nullptr);
-
-  // The application's state on the executors goes with it.
-  proto::CleanupRequest cleanup;
-  cleanup.set_app_id(app->id);
-  cleanup.set_app_ended(true);
-  cleanup.set_clear_cache(true);
-  for (const auto& e : options_.executors->Alive()) {
-    proto::CleanupReply reply;
-    rpc::Call(*e->stub, &proto::Executor::Stub::Cleanup, cleanup, &reply,
-              {options_.executors->secret(), rpc::Deadline::kControl});
+std::shared_ptr<AppRunner> JobRegistry::MakeRunner(App* app, bool probe) {
+  AppRunner::Options o;
+  o.app_id = app->id;
+  o.plugin_path = app->plugin_path;
+  o.plugin_shown = app->plugin_shown;
+  o.conf = app->conf;
+  o.args = app->args;
+  o.emit = [this, app](const std::string& text) { Append(app, text); };
+  o.probe = probe;
+  o.run_id = rpc::NewToken().substr(0, 16);
+  std::shared_ptr<AppRunner> runner;
+  if (options_.isolation == Isolation::kThread) {
+    runner = std::make_shared<ThreadRunner>(std::move(o), options_.executors);
+  } else {
+    ProcessRunner::Process p;
+    p.program = options_.program;
+    p.daemon_address = options_.local_address;
+    p.token = options_.local_token;
+    p.secret = options_.executors->secret();
+    p.memory_limit_bytes = app->driver_memory;
+    std::string run_id = o.run_id;
+    runner = std::make_shared<ProcessRunner>(std::move(o), std::move(p));
+    absl::MutexLock lock(&mu_);
+    for (auto it = runs_.begin(); it != runs_.end();) {
+      it = it->second.expired() ? runs_.erase(it) : std::next(it);
+    }
+    runs_[run_id] = runner;
   }
+  return runner;
+}
+
+void JobRegistry::RunApp(const std::shared_ptr<App>& app) {
+  RunEnd end;
+  for (int run = 0;; ++run) {
+    std::shared_ptr<AppRunner> runner = MakeRunner(app.get(), /*probe=*/false);
+    {
+      absl::MutexLock lock(&app->mu);
+      app->runner = runner;
+    }
+    absl::Status started = runner->Start();
+    if (run == 0) {
+      absl::MutexLock lock(&app->mu);
+      app->started = true;
+      app->start_status = started;
+      // Refused: Submit says so and forgets the application.
+      if (!started.ok()) return;
+    }
+    if (started.ok()) {
+      end = runner->Wait();
+    } else {
+      end.state = proto::APP_FAILED;
+      end.error = "its restart failed: " + std::string(started.message());
+      end.crashed = false;
+    }
+    absl::Duration backoff;
+    {
+      absl::MutexLock lock(&app->mu);
+      bool stopping = app->killed || app->driver_shutdown || app->upgrading;
+      if (!end.crashed || stopping) break;
+      if (app->restarts >= app->max_restarts) {
+        end.error += absl::StrCat(" (restarted ", app->restarts,
+                                  app->restarts == 1 ? " time" : " times",
+                                  ", ember.driver.maxRestarts)");
+        break;
+      }
+      backoff = app->restart_backoff * (int64_t{1} << std::min(app->restarts, 5));
+      ++app->restarts;
+    }
+    LOG(WARNING) << "Application " << app->id << ": " << end.error << "; restarting it in "
+                 << absl::FormatDuration(backoff) << " (restart " << app->restarts << " of "
+                 << app->max_restarts << ")";
+    Append(app.get(), absl::StrCat("[ember] ", end.error, "; restarting the application\n"));
+    // Its receivers and task processes on the executors go first: the new run places its own.
+    CleanupExecutors(app->id);
+    absl::MutexLock lock(&app->mu);
+    auto stop = [&app]() ABSL_SHARED_LOCKS_REQUIRED(app->mu) {
+      return app->killed || app->driver_shutdown;
+    };
+    if (app->mu.AwaitWithTimeout(absl::Condition(&stop), backoff)) break;
+  }
+  // The application's state on the executors goes with it.
+  CleanupExecutors(app->id);
 
   absl::MutexLock lock(&app->mu);
   if (app->killed) {
     app->state = proto::APP_KILLED;
-  } else if (s.ok()) {
-    app->state = proto::APP_FINISHED;
   } else {
-    app->state = proto::APP_FAILED;
-    app->error = std::string(s.message());
+    app->state = end.state;
+    app->error = end.error;
   }
   app->ended_ms = NowMs();
   if (!app->driver_shutdown && !app->upgrading) {
@@ -207,6 +273,18 @@ void JobRegistry::RunApp(const std::shared_ptr<App>& app) {
   }
   LOG(INFO) << "Application " << app->id << " " << proto::AppStateName(app->state)
             << (app->error.empty() ? "" : ": " + app->error);
+}
+
+void JobRegistry::CleanupExecutors(const std::string& app_id) {
+  proto::CleanupRequest cleanup;
+  cleanup.set_app_id(app_id);
+  cleanup.set_app_ended(true);
+  cleanup.set_clear_cache(true);
+  for (const auto& e : options_.executors->Alive()) {
+    proto::CleanupReply reply;
+    rpc::Call(*e->stub, &proto::Executor::Stub::Cleanup, cleanup, &reply,
+              {options_.executors->secret(), rpc::Deadline::kControl});
+  }
 }
 
 void JobRegistry::Append(App* app, const std::string& text) {
@@ -225,36 +303,51 @@ std::shared_ptr<JobRegistry::App> JobRegistry::Find(const std::string& app_id) c
   return it == apps_.end() ? nullptr : it->second;
 }
 
-std::shared_ptr<AppServices> JobRegistry::CurrentServices(App* app) {
+std::shared_ptr<AppRunner> JobRegistry::CurrentRunner(App* app) {
   absl::MutexLock lock(&app->mu);
-  for (auto it = app->services.rbegin(); it != app->services.rend(); ++it) {
-    if (auto s = it->lock()) return s;
-  }
-  return nullptr;
+  return app->runner;
 }
 
 absl::StatusOr<proto::AppState> JobRegistry::Kill(const std::string& app_id, bool graceful) {
   auto app = Find(app_id);
   if (app == nullptr) return absl::NotFoundError("no application " + app_id);
-  std::vector<std::shared_ptr<AppServices>> services;
+  std::shared_ptr<AppRunner> runner;
   {
     absl::MutexLock lock(&app->mu);
     if (app->state != proto::APP_RUNNING) return app->state;
     app->killed = true;
-    for (auto& w : app->services) {
-      if (auto s = w.lock()) services.push_back(std::move(s));
-    }
+    runner = app->runner;
   }
   LOG(INFO) << "Killing application " << app_id;
-  for (auto& s : services) s->StopContext(graceful);
+  if (runner != nullptr) runner->Stop(graceful);
   // The job's entry point returns once its context stopped (awaitTermination wakes up).
-  absl::MutexLock lock(&app->mu);
   auto ended = [&app]()
                    ABSL_SHARED_LOCKS_REQUIRED(app->mu) { return app->state != proto::APP_RUNNING; };
-  if (!app->mu.AwaitWithTimeout(absl::Condition(&ended), absl::Seconds(30))) {
+  {
+    absl::MutexLock lock(&app->mu);
+    if (app->mu.AwaitWithTimeout(absl::Condition(&ended), absl::Seconds(30))) return app->state;
+  }
+  // A job that does not return when its context stops: its process is killed.
+  if (runner == nullptr || !runner->ForceEnd()) return proto::APP_KILLING;
+  LOG(WARNING) << "application " << app_id << " did not stop within 30 s: killed its process";
+  absl::MutexLock lock(&app->mu);
+  if (!app->mu.AwaitWithTimeout(absl::Condition(&ended), absl::Seconds(10))) {
     return proto::APP_KILLING;
   }
   return app->state;
+}
+
+absl::Status JobRegistry::Probe(App* app, const std::string& path, const std::string& shown) {
+  App probe;
+  probe.id = app->id;
+  probe.plugin_path = path;
+  probe.plugin_shown = shown;
+  probe.conf = app->conf;
+  probe.driver_memory = app->driver_memory;
+  std::shared_ptr<AppRunner> runner = MakeRunner(&probe, /*probe=*/true);
+  absl::Status s = runner->Start();
+  if (s.ok()) runner->Wait();
+  return s;
 }
 
 absl::Status JobRegistry::Upgrade(const std::string& app_id, const std::string& plugin,
@@ -280,11 +373,12 @@ absl::Status JobRegistry::Upgrade(const std::string& app_id, const std::string& 
   if (plugin.empty()) return absl::InvalidArgumentError("the new plugin is empty");
   std::string name = plugin_name.empty() ? "job.so" : plugin_name;
   // The new plugin must load before the running one is touched.
-  auto loaded = StoreAndLoadPlugin(
-      absl::StrCat(app->dir, "/probe-", NowMs(), "-", PluginFileName(name)), plugin, name);
-  if (!loaded.ok()) {
-    if (absl::IsResourceExhausted(loaded.status())) return loaded.status();
-    return absl::InvalidArgumentError(loaded.status().message());
+  std::string probe_path = absl::StrCat(app->dir, "/probe-", NowMs(), "-", PluginFileName(name));
+  absl::Status probed = StorePlugin(probe_path, plugin, name);
+  if (probed.ok()) probed = Probe(app.get(), probe_path, name);
+  if (!probed.ok()) {
+    if (absl::IsResourceExhausted(probed)) return probed;
+    return absl::InvalidArgumentError(probed.message());
   }
 
   LOG(INFO) << "Upgrading application " << app_id << " to plugin " << name;
@@ -318,8 +412,8 @@ absl::Status JobRegistry::Upgrade(const std::string& app_id, const std::string& 
           break;
         }
       }
-      auto services = CurrentServices(next.get());
-      if (services != nullptr && services->ContextActive()) break;
+      auto runner = CurrentRunner(next.get());
+      if (runner != nullptr && runner->ContextActive()) break;
       if (absl::Now() > deadline) break;  // still starting: leave it be
       absl::SleepFor(absl::Milliseconds(20));
     }
@@ -398,7 +492,24 @@ void JobRegistry::FillInfo(App* app, proto::AppInfo* info) {
     info->set_error(app->error);
     info->set_ended_ms(app->ended_ms);
   }
-  if (auto s = CurrentServices(app)) s->FillInfo(info);
+  // Its progress: the daemon's copy of the process's reports, or the context's own.
+  std::shared_ptr<StreamingProgress> progress = Monitor::Global().Find(app->id);
+  if (progress == nullptr) return;
+  StreamingProgress::Summary s = progress->Summarize();
+  info->set_batch_interval_ms(s.batch_interval_ms);
+  info->set_completed_batches(s.completed_batches);
+  info->set_last_batch_ms(s.last_batch_ms);
+  info->set_records(s.records);
+  info->set_avg_processing_ms(s.avg_processing_ms);
+  info->set_avg_total_delay_ms(s.avg_total_delay_ms);
+  for (const auto& r : s.receivers) {
+    auto* out = info->add_receivers();
+    out->set_stream_id(r.streamId);
+    out->set_executor_id(r.active ? r.executorId : "");
+    out->set_active(r.active);
+    out->set_last_error(r.lastErrorMessage);
+    out->set_last_error_time_ms(r.lastErrorTime);
+  }
 }
 
 absl::Status JobRegistry::Status(const std::string& app_id, proto::StatusReply* reply) {
@@ -418,22 +529,66 @@ absl::Status JobRegistry::Status(const std::string& app_id, proto::StatusReply* 
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> JobRegistry::PluginBytes(const std::string& app_id) {
+absl::Status JobRegistry::FillPlugin(const std::string& app_id, proto::FetchPluginReply* reply) {
   auto app = Find(app_id);
   if (app == nullptr) return absl::NotFoundError("no application " + app_id);
-  return app->plugin_bytes;
+  reply->set_plugin(app->plugin_bytes);
+  reply->set_task_process_memory_bytes(app->task_memory);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> JobRegistry::Broadcast(const std::string& app_id, int64_t id) {
+  std::vector<std::shared_ptr<App>> apps;
+  if (!app_id.empty()) {
+    auto app = Find(app_id);
+    if (app == nullptr) return absl::NotFoundError("no application " + app_id);
+    apps.push_back(std::move(app));
+  } else {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [aid, a] : apps_) apps.push_back(a);
+  }
+  for (const auto& app : apps) {
+    auto runner = CurrentRunner(app.get());
+    if (runner == nullptr || runner->Ended()) continue;
+    auto bytes = runner->Broadcast(id);
+    if (bytes.ok() || !absl::IsNotFound(bytes.status()) || !app_id.empty()) return bytes;
+  }
+  return absl::NotFoundError("no broadcast variable " + std::to_string(id));
 }
 
 void JobRegistry::OnBlock(const proto::ReportBlockRequest& request) {
   auto app = Find(request.app_id());
   if (app == nullptr) return;
-  if (auto s = CurrentServices(app.get())) s->OnBlock(request);
+  if (auto runner = CurrentRunner(app.get())) runner->OnBlock(request);
 }
 
 void JobRegistry::OnReceiverEvent(const proto::ReportReceiverEventRequest& request) {
   auto app = Find(request.app_id());
   if (app == nullptr) return;
-  if (auto s = CurrentServices(app.get())) s->OnReceiverEvent(request);
+  if (auto runner = CurrentRunner(app.get())) runner->OnReceiverEvent(request);
+}
+
+void JobRegistry::OnReport(const proto::ReportAppRequest& request) {
+  std::shared_ptr<AppRunner> runner;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = runs_.find(request.run_id());
+    if (it != runs_.end()) runner = it->second.lock();
+  }
+  if (runner == nullptr) return;  // a run that ended
+  runner->OnReport(request);
+  if (request.tasks() > 0 || request.failed_tasks() > 0) {
+    Monitor::Global().CountTasks(request.tasks(), request.failed_tasks());
+  }
+  auto app = Find(request.app_id());
+  if (app == nullptr || request.events().empty()) return;
+  absl::MutexLock lock(&app->mu);
+  if (app->runner != runner) return;  // a probe's, or a late report of an earlier run
+  for (const auto& e : request.events()) {
+    std::shared_ptr<StreamingProgress> before = app->progress;
+    ApplyProgressEvent(app->id, e, &app->progress);
+    if (app->progress != before) Monitor::Global().Add(app->progress);
+  }
 }
 
 std::vector<std::string> JobRegistry::RecoverAll() {

@@ -1,9 +1,19 @@
 #pragma once
-// The driver daemon's applications: each submitted plugin is stored under the work directory,
-// loaded (a bad file, a missing entry point or another ABI is an error to the submitter), and
-// its entry point runs on a thread of its own, where the StreamingContexts it creates run on
-// the cluster (AppServices). Keeps each job's driver-side output for ember-submit to follow,
-// and its end state. Thread-safe.
+// The driver daemon's applications. Each submitted plugin is checked as data and kept under
+// the work directory, with the submission, so that a restarted driver starts it again. Its
+// driver side runs in an application driver process of its own (ProcessRunner), which this
+// registry starts and supervises: a run whose process dies (a segfault, an abort, an
+// out-of-memory kill) is started again from the submission, recovering from its checkpoint,
+// up to ember.driver.maxRestarts times with a growing delay; then the application fails, the
+// reason named. With isolation=thread the entry point runs on a thread here instead.
+//
+// Keeps each job's output for ember-submit to follow, its end state, and (from its process's
+// reports) its progress for the UI and REST API. Thread-safe.
+//
+//   Submit --loaded--> RUNNING --entry point returns--> FINISHED | FAILED
+//                        |  ^
+//                        |  +-- its process died: restarted (bounded, with backoff)
+//                        +--Kill--> KILLED
 
 #include <functional>
 #include <map>
@@ -15,21 +25,29 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "common/conf.h"
-#include "driver/cluster_backend.h"
+#include "driver/app_runner.h"
 #include "driver/executor_registry.h"
 #include "proto/cluster.pb.h"
-#include "runtime/plugin_loader.h"
+#include "proto/isolation.pb.h"
+#include "runtime/streaming_progress.h"
 
 namespace ember {
 namespace internal {
 
 class JobRegistry {
  public:
+  enum class Isolation { kProcess, kThread };
   struct Options {
     std::string work_dir;
     ExecutorRegistry* executors = nullptr;
     Conf defaults;                      // the driver's configuration; a job's own keys win
     size_t max_output_bytes = 8 << 20;  // per job; older output is dropped beyond it
+    Isolation isolation = Isolation::kProcess;
+    // Isolation::kProcess: ember-driver's executable, and where its application processes
+    // reach it (DriverLocal) with which token.
+    std::string program;
+    std::string local_address;
+    std::string local_token;
   };
   explicit JobRegistry(Options options);
   // Kills every running application and waits for their threads.
@@ -39,7 +57,8 @@ class JobRegistry {
   void SetDriverUrl(std::string url);
 
   // `recovered_id`: the application was submitted to an earlier run of the driver (its
-  // submission is kept in the work directory) and starts again under its id.
+  // submission is kept in the work directory) and starts again under its id. Returns once
+  // its plugin loaded (or why it did not: InvalidArgument, FailedPrecondition).
   absl::StatusOr<std::string> Submit(const proto::SubmitJobRequest& request,
                                      const std::string& recovered_id = "");
   // Starts again every application of the work directory that had not ended (finished,
@@ -61,10 +80,15 @@ class JobRegistry {
                      const std::function<bool(const proto::JobEvent&)>& write,
                      const std::function<bool()>& cancelled);
   absl::Status Status(const std::string& app_id, proto::StatusReply* reply);
-  absl::StatusOr<std::string> PluginBytes(const std::string& app_id);
+  // The plugin's bytes, and the application's task process memory limit.
+  absl::Status FillPlugin(const std::string& app_id, proto::FetchPluginReply* reply);
+  // A broadcast variable of `app_id` (empty: of any application).
+  absl::StatusOr<std::string> Broadcast(const std::string& app_id, int64_t id);
 
   void OnBlock(const proto::ReportBlockRequest& request);
   void OnReceiverEvent(const proto::ReportReceiverEventRequest& request);
+  // What an application's driver process reports: its phase and its progress.
+  void OnReport(const proto::ReportAppRequest& request);
 
   void Shutdown();
 
@@ -73,11 +97,17 @@ class JobRegistry {
     std::string id;
     std::string name;
     std::string plugin_bytes;
-    std::shared_ptr<LoadedPlugin> plugin;
+    std::string plugin_path;   // the checked copy in the application's directory
+    std::string plugin_shown;  // the user's file name
     Conf conf;
     std::vector<std::string> args;
     int64_t submitted_ms = 0;
-    std::thread thread;
+    std::string dir;
+    int64_t driver_memory = 0;  // ember.driver.memory, bytes (0: no limit)
+    int64_t task_memory = 0;    // ember.executor.memory
+    int max_restarts = 3;
+    absl::Duration restart_backoff = absl::Seconds(1);
+    std::thread thread;  // supervises the runs
 
     absl::Mutex mu;
     proto::AppState state ABSL_GUARDED_BY(mu) = proto::APP_RUNNING;
@@ -88,16 +118,25 @@ class JobRegistry {
     bool killed ABSL_GUARDED_BY(mu) = false;
     bool driver_shutdown ABSL_GUARDED_BY(mu) = false;  // killed because the driver stops
     bool upgrading ABSL_GUARDED_BY(mu) = false;        // stopped to start again with a new plugin
-    std::string dir;
-    std::vector<std::weak_ptr<AppServices>> services ABSL_GUARDED_BY(mu);
+    bool started ABSL_GUARDED_BY(mu) = false;          // the first run's Start returned
+    absl::Status start_status ABSL_GUARDED_BY(mu);
+    std::shared_ptr<AppRunner> runner ABSL_GUARDED_BY(mu);  // the current run
+    int restarts ABSL_GUARDED_BY(mu) = 0;
+    // Its progress as its driver process reports it (Isolation::kProcess).
+    std::shared_ptr<StreamingProgress> progress ABSL_GUARDED_BY(mu);
   };
 
   std::shared_ptr<App> Find(const std::string& app_id) const;
-  std::shared_ptr<AppServices> CurrentServices(App* app);
+  std::shared_ptr<AppRunner> CurrentRunner(App* app);
+  std::shared_ptr<AppRunner> MakeRunner(App* app, bool probe);
   void RunApp(const std::shared_ptr<App>& app);
+  // Drops what the application has on the executors (its task processes, receivers, state).
+  void CleanupExecutors(const std::string& app_id);
   void Append(App* app, const std::string& text);
   void FillInfo(App* app, proto::AppInfo* info);
   std::string NewAppId();
+  // Checks a new plugin by loading it in a run that only loads (an upgrade's first step).
+  absl::Status Probe(App* app, const std::string& path, const std::string& shown);
 
   const Options options_;
   absl::Mutex upgrade_mu_;  // one upgrade at a time
@@ -106,6 +145,8 @@ class JobRegistry {
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
   std::string driver_url_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::shared_ptr<App>> apps_ ABSL_GUARDED_BY(mu_);
+  // Every run by its id, for its process's reports (a probe's included).
+  std::map<std::string, std::weak_ptr<AppRunner>> runs_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace internal

@@ -84,10 +84,11 @@ class TaskRunner {
   absl::StatusOr<const OpResolver*> Resolver(const std::string& app_id) {
     absl::MutexLock lock(&mu_);
     if (resolver_ == nullptr) {
-      auto bytes = jobs_->PluginBytes(app_id);
-      if (!bytes.ok()) return bytes.status();
+      proto::FetchPluginReply fetched;
+      absl::Status s = jobs_->FillPlugin(app_id, &fetched);
+      if (!s.ok()) return s;
       std::string path = dir_ + "/executor-" + app_id + ".so";
-      std::ofstream(path, std::ios::binary) << *bytes;
+      std::ofstream(path, std::ios::binary) << fetched.plugin();
       auto plugin = LoadPlugin(path);
       if (!plugin.ok()) return plugin.status();
       plugin_ = std::move(*plugin);
@@ -118,6 +119,8 @@ class JobRegistryTest : public ::testing::Test {
     JobRegistry::Options o;
     o.work_dir = work_dir_;
     o.executors = &executors_;
+    // The entry point on a thread of this test (the cluster tests run application processes).
+    o.isolation = JobRegistry::Isolation::kThread;
     jobs_ = std::make_unique<JobRegistry>(std::move(o));
     jobs_->SetDriverUrl("ember://127.0.0.1:7077");
   }
@@ -300,9 +303,9 @@ TEST_F(JobRegistryTest, TheSubmissionAndThePluginAreKeptInTheWorkDirectory) {
   ASSERT_EQ(kept.conf().size(), 1u);
   EXPECT_EQ(kept.conf().at("ember.test.key"), "value");
   EXPECT_EQ(ReadFile(dir + "/libshuffle_sum.so"), request.plugin());
-  auto bytes = jobs_->PluginBytes(*id);
-  ASSERT_TRUE(bytes.ok());
-  EXPECT_EQ(*bytes, request.plugin());
+  proto::FetchPluginReply fetched;
+  ASSERT_TRUE(jobs_->FillPlugin(*id, &fetched).ok());
+  EXPECT_EQ(fetched.plugin(), request.plugin());
   ASSERT_TRUE(WaitUntilEnded(*id));
 }
 
@@ -368,7 +371,8 @@ TEST_F(JobRegistryTest, AnUnknownApplicationIsNotFound) {
   proto::StatusReply reply;
   EXPECT_EQ(jobs_->Status("app-none", &reply).code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(jobs_->Kill("app-none").status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(jobs_->PluginBytes("app-none").status().code(), absl::StatusCode::kNotFound);
+  proto::FetchPluginReply fetched;
+  EXPECT_EQ(jobs_->FillPlugin("app-none", &fetched).code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(jobs_
                 ->Watch(
                     "app-none", 0, false, [](const proto::JobEvent&) { return true; }, nullptr)

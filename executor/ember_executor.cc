@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "executor/executor_server.h"
+#include "executor/task_process.h"
 #include "rpc/rpc.h"
 #include "util/properties.h"
 
@@ -19,10 +20,13 @@ namespace {
 constexpr char kUsage[] = R"(Usage: ember-executor --driver HOST:PORT [options]
 
 Every flag has a configuration key for --conf and --properties-file: ember.executor.driver,
-.bind, .advertise, .port, .dataDir, .slots, .secretFile, .allowInsecure (flags win).
+.bind, .advertise, .port, .dataDir, .slots, .secretFile, .allowInsecure, .isolation (flags
+win).
 
 An Ember executor: registers with the driver, runs its tasks in task slots, hosts receivers
-and keeps their blocks in RocksDB, replicated to another executor.
+and keeps their blocks in RocksDB, replicated to another executor. Each application's tasks
+and receivers run in a task process of the application's own, which the executor starts and
+watches: a crash in job code ends that process, never the executor.
 
 Options:
   --driver HOST:PORT   the driver's address (required)
@@ -36,6 +40,9 @@ Options:
   --secret-file FILE   the cluster secret (first line; the file must be private to its owner);
                        an executor bound beyond loopback needs it, or --allow-insecure
   --allow-insecure     accept a non-loopback --bind without a secret (a trusted network)
+  --isolation MODE     process (default): each application's code in a process of its own;
+                       thread: in the executor's process (no isolation; for debugging and
+                       benchmarks)
   --conf KEY=VALUE     a configuration key (repeatable); any other flag's name may be given
                        as a key too: --conf ember.executor.slots=4
   --properties-file F  KEY=VALUE lines ('#' starts a comment); flags and --conf win over it
@@ -65,6 +72,10 @@ bool ParseInt(const std::string& text, int max, int* out) {
 int main(int argc, char** argv) {
   google::InitGoogleLogging(argv[0]);
   FLAGS_logtostderr = true;
+  // An application's task process: started by an executor, never by hand.
+  if (argc == 2 && std::string(argv[1]) == "--task-process") {
+    return ember::internal::TaskProcessMain();
+  }
 
   ember::internal::ExecutorServer::Options o;
   o.data_dir = "./ember-executor-data";
@@ -73,6 +84,7 @@ int main(int argc, char** argv) {
   int port = 0;
   bool flag_data_dir = false, flag_slots = false, flag_bind = false, flag_port = false;
   bool allow_insecure = false;
+  std::string isolation;
   std::map<std::string, std::string> confs;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -86,7 +98,7 @@ int main(int argc, char** argv) {
     }
     if (a != "--driver" && a != "--bind" && a != "--advertise" && a != "--properties-file" &&
         a != "--port" && a != "--data-dir" && a != "--slots" && a != "--secret-file" &&
-        a != "--conf") {
+        a != "--conf" && a != "--isolation") {
       return Usage("unknown option " + a);
     }
     if (i + 1 >= argc) return Usage(a + " needs a value");
@@ -111,6 +123,8 @@ int main(int argc, char** argv) {
       flag_slots = true;
     } else if (a == "--secret-file") {
       secret_file = v;
+    } else if (a == "--isolation") {
+      isolation = v;
     } else if (a == "--properties-file") {
       properties = v;
     } else {
@@ -146,12 +160,28 @@ int main(int argc, char** argv) {
       advertise = v;
     } else if (k == "ember.executor.secretFile" && secret_file.empty()) {
       secret_file = v;
+    } else if (k == "ember.executor.isolation" && isolation.empty()) {
+      isolation = v;
     } else if (k == "ember.executor.allowInsecure") {
       if (v != "true" && v != "false") return Usage(k + " takes true or false, not " + v);
       allow_insecure = allow_insecure || v == "true";
     } else if (k.rfind("ember.executor.", 0) == 0) {
       return Usage("unknown configuration key " + k);
     }
+  }
+  if (isolation == "thread") {
+    o.isolation = ember::internal::ExecutorServer::Isolation::kThread;
+  } else if (!isolation.empty() && isolation != "process") {
+    return Usage("--isolation takes process or thread, not " + isolation);
+  }
+  {
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0) {
+      std::cerr << "ember-executor: cannot find its own executable (/proc/self/exe)\n";
+      return 1;
+    }
+    o.program.assign(self, static_cast<size_t>(n));
   }
   if (o.driver.empty()) return Usage("--driver HOST:PORT is required");
   if (o.driver.rfind(':') == std::string::npos) {

@@ -2,20 +2,16 @@
 
 #include <glog/logging.h>
 
-#include <algorithm>
-#include <chrono>
 #include <filesystem>
-#include <fstream>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
+#include "executor/task_process_app.h"
 #include "rpc/call.h"
 #include "rpc/rpc.h"
-#include "runtime/receiver_supervisor.h"
+#include "runtime/plugin_file.h"
 #include "runtime/runtime_hooks.h"
-#include "runtime/task_runner.h"
+#include "util/durable_file.h"
 #include "util/file_names.h"
-#include "util/task_status.h"
 
 namespace ember {
 namespace internal {
@@ -23,17 +19,6 @@ namespace internal {
 namespace {
 
 constexpr int kMaxIdBytes = 512;
-
-// A task-level failure travels inside the reply; the call itself succeeded.
-template <typename Reply>
-grpc::Status FailInReply(const absl::Status& s, Reply* reply) {
-  reply->set_error_code(static_cast<int>(s.code()));
-  reply->set_error(std::string(s.message()));
-  if constexpr (std::is_same_v<Reply, proto::RunTaskReply>) {
-    if (IsStateLost(s)) reply->set_failure(proto::TASK_FAILURE_STATE_LOST);
-  }
-  return grpc::Status::OK;
-}
 
 grpc::Status Invalid(const std::string& message) {
   return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message);
@@ -58,11 +43,49 @@ bool DepthOk(const proto::ComputeNode& node, int depth) {
 
 }  // namespace
 
-#define EMBER_CHECK_SECRET(context)                                   \
-  do {                                                                \
-    grpc::Status auth = rpc::CheckSecret((context), options_.secret); \
-    if (!auth.ok()) return auth;                                      \
+#define EMBER_CHECK_SECRET(context, secret)                   \
+  do {                                                        \
+    grpc::Status auth = rpc::CheckSecret((context), secret);  \
+    if (!auth.ok()) return auth;                              \
   } while (0)
+
+// ExecutorLocal: what the task processes ask of their executor.
+class ExecutorServer::LocalService final : public proto::ExecutorLocal::Service {
+ public:
+  explicit LocalService(ExecutorServer* server) : server_(server) {}
+
+  grpc::Status StoreBlock(grpc::ServerContext* context, const proto::StoreBlockRequest* request,
+                          proto::StoreBlockReply* reply) override {
+    EMBER_CHECK_SECRET(context, server_->local_token_);
+    if (!ValidId(request->block_id())) return Invalid("block without an id");
+    std::vector<proto::Peer> initial(request->initial_peers().begin(),
+                                     request->initial_peers().end());
+    auto where = server_->replicator_->Store(
+        request->block_id(), std::move(*const_cast<proto::StoreBlockRequest*>(request)
+                                              ->mutable_data()),
+        request->replication(), initial);
+    if (!where.ok()) return rpc::ToGrpc(where.status());
+    for (auto& w : *where) reply->add_locations(std::move(w));
+    return grpc::Status::OK;
+  }
+
+  grpc::Status GetBlock(grpc::ServerContext* context, const proto::GetBlockRequest* request,
+                        proto::GetBlockReply* reply) override {
+    EMBER_CHECK_SECRET(context, server_->local_token_);
+    return server_->GetBlockHere(*request, reply);
+  }
+
+  grpc::Status Peers(grpc::ServerContext* context, const proto::PeersRequest*,
+                     proto::PeersReply* reply) override {
+    EMBER_CHECK_SECRET(context, server_->local_token_);
+    reply->set_executor_id(server_->link_->executor_id());
+    for (auto& p : server_->link_->peers()) *reply->add_peers() = std::move(p);
+    return grpc::Status::OK;
+  }
+
+ private:
+  ExecutorServer* const server_;
+};
 
 // ---------------------------------------------------------------------------- lifecycle
 
@@ -96,8 +119,8 @@ absl::StatusOr<std::unique_ptr<ExecutorServer>> ExecutorServer::Create(Options o
        std::filesystem::directory_iterator(server->options_.data_dir + "/plugins", ec)) {
     std::filesystem::remove(entry.path(), ec);
   }
-  // The driver link and the receiver host exist before the server serves: a call that comes
-  // before Start finds them (unregistered), never a null pointer.
+  // The driver link exists before the server serves: a call that comes before Start finds it
+  // (unregistered), never a null pointer.
   ExecutorServer* self = server.get();
   DriverLink::Options l;
   l.driver = self->options_.driver;
@@ -108,22 +131,32 @@ absl::StatusOr<std::unique_ptr<ExecutorServer>> ExecutorServer::Create(Options o
       absl::MutexLock lock(&self->mu_);
       request->set_block_bytes(self->total_block_bytes_);
     }
-    request->set_receivers(self->receivers_->size());
+    request->set_receivers(self->Receivers());
     {
       absl::MutexLock lock(&self->slots_mu_);
       request->set_running_tasks(self->running_tasks_);
     }
     request->set_blocks(static_cast<int64_t>(self->blocks_->size()));
   };
-  l.on_forgotten = [self] { self->DropAllApps(); };
+  l.on_forgotten = [self] { self->DropAllApps("the driver forgot this executor"); };
   self->link_ = std::make_unique<DriverLink>(std::move(l));
-  ReceiverHost::Options r;
+  BlockReplicator::Options r;
   r.local = self->blocks_.get();
   r.peers = &self->peer_client_;
-  r.link = self->link_.get();
   r.secret = self->options_.secret;
+  r.self = [self] { return self->link_->self(); };
+  r.live_peers = [self] { return self->link_->peers(); };
   r.on_stored = [self](const std::string& id, int64_t bytes) { self->CountBlock(id, bytes); };
-  self->receivers_ = std::make_unique<ReceiverHost>(std::move(r));
+  self->replicator_ = std::make_unique<BlockReplicator>(std::move(r));
+  if (self->options_.isolation == Isolation::kProcess) {
+    self->local_address_ = rpc::NewLocalAddress("executor");
+    self->local_token_ = rpc::NewToken();
+    self->local_service_ = std::make_unique<LocalService>(self);
+    self->local_server_ = rpc::StartServer(self->local_address_, {self->local_service_.get()});
+    if (self->local_server_ == nullptr) {
+      return absl::UnavailableError("cannot serve the task processes on " + self->local_address_);
+    }
+  }
   return server;
 }
 
@@ -131,16 +164,18 @@ ExecutorServer::~ExecutorServer() { Shutdown(); }
 
 void ExecutorServer::Start(const std::string& address) {
   address_ = address;
-  // Broadcast variables this process does not hold come from the driver.
-  SetBroadcastFetcher([this](int64_t id) -> absl::StatusOr<std::string> {
-    proto::FetchBroadcastRequest request;
-    request.set_id(id);
-    proto::FetchBroadcastReply reply;
-    grpc::Status s = rpc::Call(link_->stub(), &proto::Driver::Stub::FetchBroadcast, request, &reply,
-                               {options_.secret, rpc::Deadline::kBroadcast});
-    if (!s.ok()) return rpc::FromGrpc(s);
-    return std::move(*reply.mutable_data());
-  });
+  if (options_.isolation == Isolation::kThread) {
+    // Broadcast variables this process does not hold come from the driver.
+    SetBroadcastFetcher([this](int64_t id) -> absl::StatusOr<std::string> {
+      proto::FetchBroadcastRequest request;
+      request.set_id(id);
+      proto::FetchBroadcastReply reply;
+      grpc::Status s = rpc::Call(link_->stub(), &proto::Driver::Stub::FetchBroadcast, request,
+                                 &reply, {options_.secret, rpc::Deadline::kBroadcast});
+      if (!s.ok()) return rpc::FromGrpc(s);
+      return std::move(*reply.mutable_data());
+    });
+  }
   link_->Start(address_);
 }
 
@@ -150,9 +185,12 @@ void ExecutorServer::Shutdown() {
     if (shutdown_) return;
     shutdown_ = true;
   }
-  receivers_->Shutdown();
+  DropAllApps("executor shutting down");
   link_->Shutdown();
-  SetBroadcastFetcher(nullptr);
+  if (local_server_ != nullptr) {
+    local_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  }
+  if (options_.isolation == Isolation::kThread) SetBroadcastFetcher(nullptr);
 }
 
 std::string ExecutorServer::executor_id() const { return link_->executor_id(); }
@@ -179,16 +217,92 @@ void ExecutorServer::UncountBlocks(const std::vector<std::string>& ids) {
 
 // --------------------------------------------------------------------------------- apps
 
-std::shared_ptr<ExecutorServer::App> ExecutorServer::FindApp(const std::string& app_id) {
-  absl::MutexLock lock(&mu_);
-  auto it = apps_.find(app_id);
-  return it == apps_.end() ? nullptr : it->second;
+absl::Status ExecutorServer::FetchPlugin(App* app) {
+  if (app->fetched) return app->fetch_status;
+  int n;
+  {
+    absl::MutexLock lock(&mu_);
+    n = ++plugin_fetches_;
+  }
+  proto::FetchPluginRequest request;
+  request.set_app_id(app->id);
+  proto::FetchPluginReply reply;
+  grpc::Status s = rpc::Call(link_->stub(), &proto::Driver::Stub::FetchPlugin, request, &reply,
+                             {options_.secret, rpc::Deadline::kTransfer});
+  if (!s.ok()) {
+    absl::Status failed(
+        static_cast<absl::StatusCode>(s.error_code()),
+        "cannot fetch the plugin of " + app->id + " from the driver: " + s.error_message());
+    // A driver that could not be reached may answer next time: do not remember that.
+    if (s.error_code() != grpc::StatusCode::UNAVAILABLE &&
+        s.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) {
+      app->fetched = true;
+      app->fetch_status = failed;
+    }
+    return failed;
+  }
+  app->fetched = true;
+  // Checked as data here: this process never maps a plugin, and a damaged copy never reaches
+  // a task process's dlopen either.
+  auto checked = CheckPluginBytes(reply.plugin(), "the plugin of " + app->id);
+  if (!checked.ok()) {
+    app->fetch_status = checked.status();
+    return app->fetch_status;
+  }
+  // A new path per fetch: dlopen of a path already loaded returns the old library.
+  std::string path =
+      absl::StrCat(options_.data_dir, "/plugins/", SafeFileName(app->id), "-", n, ".so");
+  if (!WriteFileSynced(path, reply.plugin()).ok()) {
+    app->fetched = false;
+    return absl::ResourceExhaustedError("cannot write " + path + " (disk full?)");
+  }
+  app->plugin_path = path;
+  app->memory_limit = reply.task_process_memory_bytes();
+  app->fetch_status = absl::OkStatus();
+  return app->fetch_status;
 }
 
-absl::StatusOr<std::shared_ptr<ExecutorServer::App>> ExecutorServer::LoadedApp(
-    const std::string& app_id) {
+absl::StatusOr<std::shared_ptr<AppHandle>> ExecutorServer::StartHandle(App* app) {
+  if (options_.isolation == Isolation::kThread) {
+    AppHost::Options o;
+    o.app_id = app->id;
+    o.plugin_path = app->plugin_path;
+    o.self = address_;
+    o.secret = options_.secret;
+    o.local_blocks = blocks_.get();
+    o.peers = &peer_client_;
+    BlockReplicator* replicator = replicator_.get();
+    o.receivers.store = [replicator](const std::string& id, std::string bytes, int replication,
+                                     const std::vector<proto::Peer>& initial) {
+      return replicator->Store(id, std::move(bytes), replication, initial);
+    };
+    o.receivers.driver = &link_->stub();
+    o.receivers.secret = options_.secret;
+    DriverLink* link = link_.get();
+    o.receivers.executor_id = [link] { return link->executor_id(); };
+    auto host = AppHost::Create(std::move(o));
+    if (!host.ok()) return host.status();
+    return std::shared_ptr<AppHandle>(std::make_shared<InProcessApp>(std::move(*host)));
+  }
+  TaskProcessApp::Options o;
+  o.program = options_.program;
+  o.launch.set_app_id(app->id);
+  o.launch.set_plugin_path(app->plugin_path);
+  o.launch.set_executor_address(address_);
+  o.launch.set_executor_id(link_->executor_id());
+  o.launch.set_driver(options_.driver);
+  o.launch.set_secret(options_.secret);
+  o.launch.set_parent_address(local_address_);
+  o.launch.set_token(local_token_);
+  o.memory_limit_bytes = app->memory_limit;
+  o.report_event = [this](const proto::ReportReceiverEventRequest& r) { ReportEvent(r); };
+  auto started = TaskProcessApp::Start(std::move(o));
+  if (!started.ok()) return started.status();
+  return std::shared_ptr<AppHandle>(std::move(*started));
+}
+
+absl::StatusOr<std::shared_ptr<AppHandle>> ExecutorServer::HandleFor(const std::string& app_id) {
   std::shared_ptr<App> app;
-  int n;
   {
     absl::MutexLock lock(&mu_);
     if (shutdown_) return absl::UnavailableError("executor shutting down");
@@ -198,159 +312,98 @@ absl::StatusOr<std::shared_ptr<ExecutorServer::App>> ExecutorServer::LoadedApp(
       slot->id = app_id;
     }
     app = slot;
-    n = ++plugin_loads_;
   }
-  absl::MutexLock lock(&app->load_mu);
-  if (app->loaded) {
-    if (!app->load_status.ok()) return app->load_status;
-    return app;
-  }
-  app->loaded = true;
-  proto::FetchPluginRequest request;
-  request.set_app_id(app_id);
-  proto::FetchPluginReply reply;
-  grpc::Status s = rpc::Call(link_->stub(), &proto::Driver::Stub::FetchPlugin, request, &reply,
-                             {options_.secret, rpc::Deadline::kTransfer});
-  if (!s.ok()) {
-    app->load_status = absl::Status(
-        static_cast<absl::StatusCode>(s.error_code()),
-        "cannot fetch the plugin of " + app_id + " from the driver: " + s.error_message());
-    // A driver that could not be reached may answer next time: do not remember that.
-    if (s.error_code() == grpc::StatusCode::UNAVAILABLE ||
-        s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
-      app->loaded = false;
-    }
-    return app->load_status;
-  }
-  // A new path per load: dlopen of a path already loaded returns the old library.
-  std::string path =
-      absl::StrCat(options_.data_dir, "/plugins/", SafeFileName(app_id), "-", n, ".so");
+  absl::MutexLock start(&app->start_mu);
   {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out.write(reply.plugin().data(), static_cast<std::streamsize>(reply.plugin().size()));
-    out.close();
-    if (!out) {
-      app->load_status = absl::ResourceExhaustedError("cannot write " + path + " (disk full?)");
-      app->loaded = false;
-      return app->load_status;
-    }
+    absl::MutexLock lock(&app->handle_mu);
+    if (app->handle != nullptr && app->handle->usable()) return app->handle;
   }
-  auto plugin = LoadPlugin(path);
-  if (!plugin.ok()) {
-    app->load_status = plugin.status();
-    return app->load_status;
-  }
-  app->plugin = std::move(*plugin);
-  app->resolver = std::make_unique<OpResolver>(app->plugin->registry());
-  app->load_status = absl::OkStatus();
-  LOG(INFO) << "loaded the plugin of " << app_id << " (Ember " << app->plugin->version() << ")";
-  return app;
+  absl::Status fetched = FetchPlugin(app.get());
+  if (!fetched.ok()) return fetched;
+  auto handle = StartHandle(app.get());
+  if (!handle.ok()) return handle.status();
+  absl::MutexLock lock(&app->handle_mu);
+  app->handle = *handle;
+  return app->handle;
 }
 
-void ExecutorServer::DropApp(const std::string& app_id) {
-  receivers_->StopApp(app_id, "executor dropped the application");
-  absl::MutexLock lock(&mu_);
-  apps_.erase(app_id);  // running tasks hold their own reference
+std::shared_ptr<AppHandle> ExecutorServer::RunningHandle(const std::string& app_id) {
+  std::shared_ptr<App> app;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = apps_.find(app_id);
+    if (it == apps_.end()) return nullptr;
+    app = it->second;
+  }
+  absl::MutexLock lock(&app->handle_mu);
+  if (app->handle == nullptr || !app->handle->usable()) return nullptr;
+  return app->handle;
 }
 
-void ExecutorServer::DropAllApps() {
-  receivers_->StopAll("executor dropped the application");
-  absl::MutexLock lock(&mu_);
-  apps_.clear();
+void ExecutorServer::DropApp(const std::string& app_id, const std::string& reason) {
+  std::shared_ptr<App> app;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = apps_.find(app_id);
+    if (it == apps_.end()) return;
+    app = it->second;
+    apps_.erase(it);  // running calls hold their own reference
+  }
+  std::shared_ptr<AppHandle> handle;
+  {
+    absl::MutexLock lock(&app->handle_mu);
+    handle = std::move(app->handle);
+  }
+  if (handle != nullptr) handle->Shutdown(reason);
+}
+
+void ExecutorServer::DropAllApps(const std::string& reason) {
+  std::vector<std::string> ids;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, app] : apps_) ids.push_back(id);
+  }
+  for (const auto& id : ids) DropApp(id, reason);
+}
+
+int ExecutorServer::Receivers() {
+  std::vector<std::shared_ptr<App>> apps;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, app] : apps_) apps.push_back(app);
+  }
+  int n = 0;
+  for (const auto& app : apps) {
+    absl::MutexLock lock(&app->handle_mu);
+    if (app->handle != nullptr) n += app->handle->receivers();
+  }
+  return n;
+}
+
+void ExecutorServer::ReportEvent(const proto::ReportReceiverEventRequest& request) {
+  proto::ReportReceiverEventRequest r = request;
+  r.set_executor_id(link_->executor_id());
+  proto::ReportReceiverEventReply ignored;
+  grpc::Status s = rpc::Call(link_->stub(), &proto::Driver::Stub::ReportReceiverEvent, r,
+                             &ignored, {options_.secret, rpc::Deadline::kControl});
+  if (!s.ok()) LOG(WARNING) << "cannot report a lost receiver: " << s.error_message();
 }
 
 // -------------------------------------------------------------------------------- tasks
 
-absl::StatusOr<std::shared_ptr<const std::string>> ExecutorServer::FetchBlock(
-    const proto::BlockInput& block) {
-  std::vector<std::string> tried;
-  for (const std::string& where : block.locations()) {
-    if (where == address_) continue;
-    proto::GetBlockRequest request;
-    request.set_block_id(block.block_id());
-    proto::GetBlockReply reply;
-    grpc::Status s = rpc::Call(*peer_client_.Stub(where), &proto::Executor::Stub::GetBlock, request,
-                               &reply, {options_.secret, rpc::Deadline::kPeerBlock});
-    if (s.ok() && reply.found()) {
-      return std::make_shared<const std::string>(std::move(*reply.mutable_data()));
-    }
-    tried.push_back(where + (s.ok() ? " (not there)" : " (" + s.error_message() + ")"));
-  }
-  return absl::NotFoundError(
-      absl::StrCat("block ", block.block_id(), " is on no live executor; tried here and ",
-                   tried.empty() ? "nowhere else" : absl::StrJoin(tried, ", ")));
-}
-
-absl::StatusOr<std::vector<std::string>> ExecutorServer::FetchShuffleBuckets(
-    App* app, const proto::ShuffleRef& ref, int reduce_id) {
-  if (ref.num_maps() < 0 || ref.num_maps() > 1000000) {
-    return absl::InvalidArgumentError("bad map count");
-  }
-  std::vector<std::string> buckets(static_cast<size_t>(ref.num_maps()));
-  bool located = ref.map_locations_size() == ref.num_maps();
-  std::map<std::string, std::vector<int>> remote;
-  auto missing = [&](int m, const std::string& why) {
-    return absl::NotFoundError(
-        absl::StrCat("missing map output ", m, " of shuffle ", ref.shuffle_id(), " (", why, ")"));
-  };
-  for (int m = 0; m < ref.num_maps(); ++m) {
-    std::string where = located ? ref.map_locations(m) : address_;
-    if (where.empty()) return missing(m, "its location is unknown");
-    if (where != address_) {
-      remote[where].push_back(m);
-      continue;
-    }
-    auto b = app->shuffles.Get(ref.shuffle_id(), m);
-    if (b == nullptr || reduce_id >= static_cast<int>(b->size())) {
-      return missing(m, "not on this executor");
-    }
-    buckets[static_cast<size_t>(m)] = (*b)[static_cast<size_t>(reduce_id)];
-  }
-  for (const auto& [where, maps] : remote) {
-    grpc::ClientContext call;
-    rpc::Prepare(&call, {options_.secret, rpc::Deadline::kTransfer});
-    proto::FetchShuffleRequest request;
-    request.set_app_id(app->id);
-    request.set_shuffle_id(ref.shuffle_id());
-    request.set_reduce_id(reduce_id);
-    for (int m : maps) request.add_map_ids(m);
-    auto reader = peer_client_.Stub(where)->FetchShuffle(&call, request);
-    proto::ShuffleChunk chunk;
-    std::set<int> complete;
-    while (reader->Read(&chunk)) {
-      int m = chunk.map_id();
-      if (m < 0 || m >= ref.num_maps()) continue;
-      if (chunk.missing()) {
-        call.TryCancel();
-        reader->Finish().IgnoreError();
-        return missing(m, "executor " + where + " no longer has it");
-      }
-      buckets[static_cast<size_t>(m)] += chunk.data();
-      if (chunk.last()) complete.insert(m);
-    }
-    grpc::Status s = reader->Finish();
-    for (int m : maps) {
-      if (!complete.count(m)) {
-        return missing(m, "executor " + where + " unreachable: " +
-                              (s.ok() ? "stream ended early" : s.error_message()));
-      }
-    }
-  }
-  return buckets;
-}
-
 grpc::Status ExecutorServer::RunTask(grpc::ServerContext* context,
                                      const proto::RunTaskRequest* request,
                                      proto::RunTaskReply* reply) {
-  EMBER_CHECK_SECRET(context);
+  EMBER_CHECK_SECRET(context, options_.secret);
   if (!ValidId(request->app_id())) return Invalid("task without an application id");
   if (!request->has_task() || !DepthOk(request->task().root(), 0)) {
     return Invalid("malformed task: no or too deep an operator tree");
   }
-  auto fail = [reply](const absl::Status& s) { return FailInReply(s, reply); };
-  auto app = LoadedApp(request->app_id());
-  if (!app.ok()) return fail(app.status());
-  App* a = app->get();
+  auto handle = HandleFor(request->app_id());
+  if (!handle.ok()) {
+    FailInReply(handle.status(), reply);
+    return grpc::Status::OK;
+  }
   {
     absl::MutexLock lock(&slots_mu_);
     auto free = [this]() ABSL_SHARED_LOCKS_REQUIRED(slots_mu_) {
@@ -359,53 +412,31 @@ grpc::Status ExecutorServer::RunTask(grpc::ServerContext* context,
     slots_mu_.Await(absl::Condition(&free));
     ++running_tasks_;
   }
-  TaskEnv env;
-  env.ops = a->resolver.get();
-  env.blocks = blocks_.get();
-  env.shuffles = &a->shuffles;
-  env.cache = &a->cache;
-  env.states = &a->states;
-  env.fetch_block = [this](const proto::BlockInput& b) { return FetchBlock(b); };
-  env.fetch_shuffle = [this, a](const proto::ShuffleRef& ref, int reduce_id) {
-    return FetchShuffleBuckets(a, ref, reduce_id);
-  };
-  auto result = ember::internal::RunTask(request->task(), env);
-  {
-    absl::MutexLock lock(&slots_mu_);
-    --running_tasks_;
-  }
-  if (!result.ok()) return fail(result.status());
-  *reply->mutable_result() = std::move(*result);
+  (*handle)->RunTask(*request, reply);
+  absl::MutexLock lock(&slots_mu_);
+  --running_tasks_;
   return grpc::Status::OK;
 }
 
 grpc::Status ExecutorServer::FetchShuffle(grpc::ServerContext* context,
                                           const proto::FetchShuffleRequest* request,
                                           grpc::ServerWriter<proto::ShuffleChunk>* writer) {
-  EMBER_CHECK_SECRET(context);
+  EMBER_CHECK_SECRET(context, options_.secret);
   if (!ValidId(request->app_id()) || request->reduce_id() < 0) {
     return Invalid("malformed shuffle fetch");
   }
-  std::shared_ptr<App> app = FindApp(request->app_id());
+  auto write = [writer](const proto::ShuffleChunk& c) { return writer->Write(c); };
+  if (std::shared_ptr<AppHandle> handle = RunningHandle(request->app_id())) {
+    absl::Status s = handle->FetchShuffle(*request, write);
+    if (absl::IsCancelled(s)) return grpc::Status::CANCELLED;
+    if (s.ok()) return grpc::Status::OK;
+    // The process died while it answered: its outputs are gone.
+  }
   for (int m : request->map_ids()) {
     proto::ShuffleChunk chunk;
     chunk.set_map_id(m);
-    ShuffleStore::Buckets b =
-        app == nullptr ? nullptr : app->shuffles.Get(request->shuffle_id(), m);
-    if (b == nullptr || request->reduce_id() >= static_cast<int>(b->size())) {
-      chunk.set_missing(true);
-      if (!writer->Write(chunk)) return grpc::Status::CANCELLED;
-      continue;
-    }
-    const std::string& bucket = (*b)[static_cast<size_t>(request->reduce_id())];
-    size_t at = 0;
-    do {
-      size_t n = std::min(rpc::kChunkBytes, bucket.size() - at);
-      chunk.set_data(bucket.substr(at, n));
-      at += n;
-      chunk.set_last(at >= bucket.size());
-      if (!writer->Write(chunk)) return grpc::Status::CANCELLED;
-    } while (at < bucket.size());
+    chunk.set_missing(true);
+    if (!writer->Write(chunk)) return grpc::Status::CANCELLED;
   }
   return grpc::Status::OK;
 }
@@ -415,7 +446,7 @@ grpc::Status ExecutorServer::FetchShuffle(grpc::ServerContext* context,
 grpc::Status ExecutorServer::PutBlock(grpc::ServerContext* context,
                                       const proto::PutBlockRequest* request,
                                       proto::PutBlockReply*) {
-  EMBER_CHECK_SECRET(context);
+  EMBER_CHECK_SECRET(context, options_.secret);
   if (!ValidId(request->block_id())) return Invalid("block without an id");
   absl::Status s = blocks_->Put(request->block_id(), request->data());
   if (!s.ok()) return rpc::ToGrpc(s);
@@ -423,12 +454,10 @@ grpc::Status ExecutorServer::PutBlock(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status ExecutorServer::GetBlock(grpc::ServerContext* context,
-                                      const proto::GetBlockRequest* request,
-                                      proto::GetBlockReply* reply) {
-  EMBER_CHECK_SECRET(context);
-  if (!ValidId(request->block_id())) return Invalid("block without an id");
-  auto bytes = blocks_->Get(request->block_id());
+grpc::Status ExecutorServer::GetBlockHere(const proto::GetBlockRequest& request,
+                                          proto::GetBlockReply* reply) {
+  if (!ValidId(request.block_id())) return Invalid("block without an id");
+  auto bytes = blocks_->Get(request.block_id());
   if (!bytes.ok()) {
     if (absl::IsNotFound(bytes.status())) return grpc::Status::OK;  // found = false
     return rpc::ToGrpc(bytes.status());
@@ -438,10 +467,17 @@ grpc::Status ExecutorServer::GetBlock(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
+grpc::Status ExecutorServer::GetBlock(grpc::ServerContext* context,
+                                      const proto::GetBlockRequest* request,
+                                      proto::GetBlockReply* reply) {
+  EMBER_CHECK_SECRET(context, options_.secret);
+  return GetBlockHere(*request, reply);
+}
+
 grpc::Status ExecutorServer::RemoveBlocks(grpc::ServerContext* context,
                                           const proto::RemoveBlocksRequest* request,
                                           proto::RemoveBlocksReply*) {
-  EMBER_CHECK_SECRET(context);
+  EMBER_CHECK_SECRET(context, options_.secret);
   std::vector<std::string> ids(request->block_ids().begin(), request->block_ids().end());
   for (const auto& id : ids) {
     if (!ValidId(id)) return Invalid("empty or oversized block id");
@@ -453,17 +489,15 @@ grpc::Status ExecutorServer::RemoveBlocks(grpc::ServerContext* context,
 
 grpc::Status ExecutorServer::Cleanup(grpc::ServerContext* context,
                                      const proto::CleanupRequest* request, proto::CleanupReply*) {
-  EMBER_CHECK_SECRET(context);
+  EMBER_CHECK_SECRET(context, options_.secret);
   if (!ValidId(request->app_id())) return Invalid("cleanup without an application id");
   if (request->app_ended()) {
-    DropApp(request->app_id());
+    DropApp(request->app_id(), "the application ended");
     return grpc::Status::OK;
   }
-  std::shared_ptr<App> app = FindApp(request->app_id());
-  if (app == nullptr) return grpc::Status::OK;
-  for (int id : request->shuffle_ids()) app->shuffles.RemoveShuffle(id);
-  if (request->clear_cache()) app->cache.Clear();
-  if (!request->state_run().empty()) app->states.RemoveOtherRuns(request->state_run() + "/");
+  if (std::shared_ptr<AppHandle> handle = RunningHandle(request->app_id())) {
+    handle->Cleanup(*request);
+  }
   return grpc::Status::OK;
 }
 
@@ -472,31 +506,31 @@ grpc::Status ExecutorServer::Cleanup(grpc::ServerContext* context,
 grpc::Status ExecutorServer::StartReceiver(grpc::ServerContext* context,
                                            const proto::StartReceiverRequest* request,
                                            proto::StartReceiverReply* reply) {
-  EMBER_CHECK_SECRET(context);
+  EMBER_CHECK_SECRET(context, options_.secret);
   if (!ValidId(request->app_id()) || request->stream_id() < 0 || request->incarnation() <= 0 ||
       request->block_interval_ms() <= 0 || request->restart_delay_ms() < 0 ||
       request->factory().key().empty()) {
     return Invalid("malformed receiver start");
   }
-  auto fail = [reply](const absl::Status& s) { return FailInReply(s, reply); };
-  auto app = LoadedApp(request->app_id());
-  if (!app.ok()) return fail(app.status());
-  auto receiver = CreateReceiver(*(*app)->resolver, request->factory());
-  if (!receiver.ok()) return fail(receiver.status());
-  absl::Status started = receivers_->Start(*request, std::move(*receiver));
-  if (!started.ok()) return fail(started);
+  auto handle = HandleFor(request->app_id());
+  absl::Status started = handle.ok() ? (*handle)->StartReceiver(*request) : handle.status();
+  if (!started.ok()) {
+    reply->set_error_code(static_cast<int>(started.code()));
+    reply->set_error(std::string(started.message()));
+  }
   return grpc::Status::OK;
 }
 
 grpc::Status ExecutorServer::StopReceiver(grpc::ServerContext* context,
                                           const proto::StopReceiverRequest* request,
                                           proto::StopReceiverReply*) {
-  EMBER_CHECK_SECRET(context);
+  EMBER_CHECK_SECRET(context, options_.secret);
   if (!ValidId(request->app_id()) || request->stream_id() < 0) {
     return Invalid("malformed receiver stop");
   }
-  receivers_->Stop(request->app_id(), request->stream_id(), request->incarnation(),
-                   request->reason().empty() ? "stopped by the driver" : request->reason());
+  if (std::shared_ptr<AppHandle> handle = RunningHandle(request->app_id())) {
+    handle->StopReceiver(*request);
+  }
   return grpc::Status::OK;
 }
 

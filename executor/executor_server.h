@@ -1,53 +1,52 @@
 #pragma once
-// The executor daemon's heart: the gRPC Executor service (proto/cluster.proto) and the link to
-// the driver (registration with backoff, heartbeats, re-registration after a driver restart).
+// The executor daemon's heart: the gRPC Executor service (proto/cluster.proto), the link to
+// the driver, the RocksDB block store with the replicas it takes for peers, and the task
+// slots. It never runs job code: each application's tasks and receivers run in a task process
+// of the application's own (TaskProcessApp), started on the application's first call and
+// again after it died; the application's calls are forwarded there. With isolation=thread
+// they run in this process instead (InProcessApp), which isolates nothing.
 //
-// Per application it keeps the job's plugin (fetched from the driver once, loaded from a new
-// file name), its shuffle outputs and cached partitions. Tasks run in `slots` slots through
-// the same task runner local mode uses, reading blocks from the RocksDB store (or a peer that
-// holds a replica) and reduce buckets from the executors that ran the maps. Receivers run
-// under the same supervisor as in local mode; each block is stored locally, replicated to
-// peers, and only then reported to the driver. Nothing a request holds can crash the process:
-// malformed requests get INVALID_ARGUMENT. Thread-safe.
+// Task processes reach the executor over an abstract unix socket (ExecutorLocal): to store a
+// received block here and on peers, and to read this executor's blocks. Nothing a request
+// holds can crash the process: malformed requests get INVALID_ARGUMENT. Thread-safe.
 
-#include <atomic>
 #include <map>
 #include <memory>
-#include <set>
 #include <string>
-#include <thread>
-#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "executor/app_handle.h"
+#include "executor/block_replicator.h"
 #include "executor/driver_link.h"
 #include "executor/peer_client.h"
-#include "executor/receiver_host.h"
 #include "executor/rocksdb_block_store.h"
 #include "proto/cluster.grpc.pb.h"
-#include "runtime/block_store.h"
-#include "runtime/plugin_loader.h"
-#include "util/op_registry.h"
+#include "proto/isolation.grpc.pb.h"
 
 namespace ember {
 namespace internal {
 
 class ExecutorServer final : public proto::Executor::Service {
  public:
+  enum class Isolation { kProcess, kThread };
   struct Options {
     std::string driver;    // host:port of the driver
     std::string data_dir;  // RocksDB in data_dir/blocks, fetched plugins in data_dir/plugins
     int slots = 1;
     std::string secret;
+    Isolation isolation = Isolation::kProcess;
+    std::string program;  // this executable, for the task processes
   };
-  // Opens the block store (removing blocks an earlier run left behind).
+  // Opens the block store (removing blocks an earlier run left behind) and starts the
+  // service task processes call.
   static absl::StatusOr<std::unique_ptr<ExecutorServer>> Create(Options options);
   ~ExecutorServer() override;
 
   // The address this executor serves on (what peers and the driver use); then registers.
   void Start(const std::string& address);
-  // Stops the receivers (their last blocks reported) and the driver link.
+  // Ends every application's work here (receivers report their last blocks) and the link.
   void Shutdown();
 
   std::string executor_id() const;
@@ -71,42 +70,52 @@ class ExecutorServer final : public proto::Executor::Service {
                        proto::CleanupReply* reply) override;
 
  private:
+  class LocalService;
   struct App {
     std::string id;
-    absl::Mutex load_mu;  // one plugin load at a time; later callers wait for it
-    bool loaded ABSL_GUARDED_BY(load_mu) = false;
-    absl::Status load_status ABSL_GUARDED_BY(load_mu);
-    std::shared_ptr<LoadedPlugin> plugin;
-    std::unique_ptr<OpResolver> resolver;
-    ShuffleStore shuffles;
-    PartitionCache cache;
-    StateStore states;  // destroyed before the plugin whose code its state objects are
+    // One fetch or start at a time; later callers wait for it (heartbeats never do: they
+    // read `handle` under its own lock).
+    absl::Mutex start_mu;
+    bool fetched ABSL_GUARDED_BY(start_mu) = false;
+    absl::Status fetch_status ABSL_GUARDED_BY(start_mu);
+    std::string plugin_path ABSL_GUARDED_BY(start_mu);  // checked, written once
+    int64_t memory_limit ABSL_GUARDED_BY(start_mu) = 0;
+    absl::Mutex handle_mu;
+    std::shared_ptr<AppHandle> handle ABSL_GUARDED_BY(handle_mu);
   };
 
   explicit ExecutorServer(Options options);
-  absl::StatusOr<std::shared_ptr<App>> LoadedApp(const std::string& app_id);
-  std::shared_ptr<App> FindApp(const std::string& app_id);
-  void DropApp(const std::string& app_id);
-  void DropAllApps();
-  absl::StatusOr<std::shared_ptr<const std::string>> FetchBlock(const proto::BlockInput& block);
-  absl::StatusOr<std::vector<std::string>> FetchShuffleBuckets(App* app,
-                                                               const proto::ShuffleRef& ref,
-                                                               int reduce_id);
+  // The application's handle, fetching its plugin and starting its process as needed.
+  absl::StatusOr<std::shared_ptr<AppHandle>> HandleFor(const std::string& app_id);
+  // The running handle, without starting anything; null when there is none.
+  std::shared_ptr<AppHandle> RunningHandle(const std::string& app_id);
+  absl::Status FetchPlugin(App* app) ABSL_EXCLUSIVE_LOCKS_REQUIRED(app->start_mu);
+  absl::StatusOr<std::shared_ptr<AppHandle>> StartHandle(App* app)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(app->start_mu);
+  void DropApp(const std::string& app_id, const std::string& reason);
+  void DropAllApps(const std::string& reason);
+  int Receivers();
+  void ReportEvent(const proto::ReportReceiverEventRequest& request);
+  grpc::Status GetBlockHere(const proto::GetBlockRequest& request, proto::GetBlockReply* reply);
   void CountBlock(const std::string& id, int64_t bytes);
   void UncountBlocks(const std::vector<std::string>& ids);
 
   const Options options_;
   std::string address_;
   std::unique_ptr<RocksDbBlockStore> blocks_;
-  std::unique_ptr<DriverLink> link_;         // made by Create, started by Start
-  std::unique_ptr<ReceiverHost> receivers_;  // made by Create
+  std::unique_ptr<DriverLink> link_;  // made by Create, started by Start
   PeerClient peer_client_;
+  std::unique_ptr<BlockReplicator> replicator_;
+  // ExecutorLocal, for the task processes.
+  std::string local_address_, local_token_;
+  std::unique_ptr<LocalService> local_service_;
+  std::unique_ptr<grpc::Server> local_server_;
 
   mutable absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<App>> apps_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, int64_t> block_bytes_ ABSL_GUARDED_BY(mu_);
   int64_t total_block_bytes_ ABSL_GUARDED_BY(mu_) = 0;
-  int plugin_loads_ ABSL_GUARDED_BY(mu_) = 0;
+  int plugin_fetches_ ABSL_GUARDED_BY(mu_) = 0;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
 
   absl::Mutex slots_mu_;

@@ -8,60 +8,84 @@
 namespace ember {
 namespace internal {
 
+// The supervisor's block store: each block goes through Options::store, and where its copies
+// went is kept for the block's report.
+class ReceiverHost::Sink : public BlockStore {
+ public:
+  Sink(const Options* options, int replication, std::vector<proto::Peer> initial_peers)
+      : options_(options), replication_(replication), initial_peers_(std::move(initial_peers)) {}
+
+  absl::Status Put(const std::string& id, std::string bytes) override {
+    auto where = options_->store(id, std::move(bytes), replication_, initial_peers_);
+    if (!where.ok()) return where.status();
+    absl::MutexLock lock(&mu_);
+    locations_[id] = std::move(*where);
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::shared_ptr<const std::string>> Get(const std::string& id) const override {
+    return absl::NotFoundError("a receiver's sink is written, not read");
+  }
+  void Remove(const std::vector<std::string>&) override {}
+  size_t size() const override { return 0; }
+
+  std::vector<std::string> TakeLocations(const std::string& id) {
+    absl::MutexLock lock(&mu_);
+    auto it = locations_.find(id);
+    if (it == locations_.end()) return {};
+    std::vector<std::string> out = std::move(it->second);
+    locations_.erase(it);
+    return out;
+  }
+
+ private:
+  const Options* const options_;
+  const int replication_;
+  const std::vector<proto::Peer> initial_peers_;
+  absl::Mutex mu_;
+  std::map<std::string, std::vector<std::string>> locations_ ABSL_GUARDED_BY(mu_);
+};
+
 absl::Status ReceiverHost::Start(const proto::StartReceiverRequest& request,
                                  std::unique_ptr<ReceiverBase> receiver) {
-  const std::string app_id = request.app_id();
+  const int stream = request.stream_id();
   const int64_t incarnation = request.incarnation();
-  const Key key(app_id, request.stream_id());
-  StopWhere([&key](const Key& k, const Running&) { return k == key; },
+  StopWhere([stream](int s, const Running&) { return s == stream; },
             "superseded by a newer start");
 
   auto running = std::make_shared<Running>();
   running->incarnation = incarnation;
-  ReplicatingStore::Options so;
-  so.local = options_.local;
-  so.peers = options_.peers;
-  so.self = options_.link->self();
-  so.secret = options_.secret;
-  so.replication = request.replication();
-  DriverLink* link = options_.link;
-  so.live_peers = [link] { return link->peers(); };
-  so.initial.assign(request.peers().begin(), request.peers().end());
-  so.on_stored = options_.on_stored;
-  running->store = std::make_unique<ReplicatingStore>(std::move(so));
+  running->sink = std::make_unique<Sink>(
+      &options_, request.replication(),
+      std::vector<proto::Peer>(request.peers().begin(), request.peers().end()));
   running->clock = std::make_unique<SystemClock>();
-  ReplicatingStore* store = running->store.get();
+  Sink* sink = running->sink.get();
   ReceiverSupervisor::Options o;
-  o.stream_id = request.stream_id();
+  o.stream_id = stream;
   o.clock = running->clock.get();
   o.block_interval = Milliseconds(request.block_interval_ms());
   o.restart_delay_ms = request.restart_delay_ms();
-  o.store = store;
-  o.block_prefix = absl::StrCat(app_id, "/", incarnation, "/");
+  o.store = sink;
+  o.block_prefix = absl::StrCat(options_.app_id, "/", incarnation, "/");
   o.wal_dir = request.wal_dir();
-  o.report = [this, app_id, incarnation, store](const ReceivedBlock& b) {
-    Report(app_id, incarnation, store, b);
-  };
-  o.on_event = [this, app_id, incarnation](int stream, proto::ReceiverEvent event,
-                                           const std::string& message) {
-    ReportEvent(app_id, incarnation, stream, event, message);
+  o.report = [this, incarnation, sink](const ReceivedBlock& b) { Report(incarnation, sink, b); };
+  o.on_event = [this, incarnation](int s, proto::ReceiverEvent event, const std::string& message) {
+    ReportEvent(incarnation, s, event, message);
   };
   running->supervisor = std::make_unique<ReceiverSupervisor>(std::move(o), std::move(receiver));
   {
     absl::MutexLock lock(&mu_);
     if (shutdown_) return absl::UnavailableError("executor shutting down");
-    receivers_[key] = running;
+    receivers_[stream] = running;
   }
   running->supervisor->Start();
-  LOG(INFO) << "started receiver for stream " << request.stream_id() << " of " << app_id << " (run "
+  LOG(INFO) << "started receiver for stream " << stream << " of " << options_.app_id << " (run "
             << incarnation << ")";
   return absl::OkStatus();
 }
 
-void ReceiverHost::Report(const std::string& app_id, int64_t incarnation, ReplicatingStore* store,
-                          const ReceivedBlock& b) {
+void ReceiverHost::Report(int64_t incarnation, Sink* sink, const ReceivedBlock& b) {
   proto::ReportBlockRequest r;
-  r.set_app_id(app_id);
+  r.set_app_id(options_.app_id);
   r.set_incarnation(incarnation);
   auto* block = r.mutable_block();
   block->set_stream_id(b.stream_id);
@@ -70,13 +94,13 @@ void ReceiverHost::Report(const std::string& app_id, int64_t incarnation, Replic
   block->set_time_ms(b.time.milliseconds());
   block->set_wal_path(b.wal_path);
   if (!b.block_id.empty()) {
-    for (auto& where : store->TakeLocations(b.block_id)) block->add_locations(where);
+    for (auto& where : sink->TakeLocations(b.block_id)) block->add_locations(where);
   }
   // The block is stored (and replicated): the driver must hear of it. Retry briefly.
   for (int attempt = 0; attempt < 5; ++attempt) {
     proto::ReportBlockReply ignored;
-    grpc::Status s = rpc::Call(options_.link->stub(), &proto::Driver::Stub::ReportBlock, r,
-                               &ignored, {options_.secret, rpc::Deadline::kControl});
+    grpc::Status s = rpc::Call(*options_.driver, &proto::Driver::Stub::ReportBlock, r, &ignored,
+                               {options_.secret, rpc::Deadline::kControl});
     if (s.ok()) return;
     if (attempt == 4) {
       LOG(WARNING) << "cannot report block " << b.block_id
@@ -85,17 +109,17 @@ void ReceiverHost::Report(const std::string& app_id, int64_t incarnation, Replic
   }
 }
 
-void ReceiverHost::ReportEvent(const std::string& app_id, int64_t incarnation, int stream,
-                               proto::ReceiverEvent event, const std::string& message) {
+void ReceiverHost::ReportEvent(int64_t incarnation, int stream, proto::ReceiverEvent event,
+                               const std::string& message) {
   proto::ReportReceiverEventRequest r;
-  r.set_app_id(app_id);
+  r.set_app_id(options_.app_id);
   r.set_stream_id(stream);
   r.set_incarnation(incarnation);
-  r.set_executor_id(options_.link->executor_id());
+  r.set_executor_id(options_.executor_id ? options_.executor_id() : "");
   r.set_event(event);
   r.set_message(message);
   proto::ReportReceiverEventReply ignored;
-  grpc::Status s = rpc::Call(options_.link->stub(), &proto::Driver::Stub::ReportReceiverEvent, r,
+  grpc::Status s = rpc::Call(*options_.driver, &proto::Driver::Stub::ReportReceiverEvent, r,
                              &ignored, {options_.secret, rpc::Deadline::kControl});
   if (!s.ok()) {
     LOG(WARNING) << "cannot report receiver event " << proto::ReceiverEvent_Name(event) << ": "
@@ -103,20 +127,14 @@ void ReceiverHost::ReportEvent(const std::string& app_id, int64_t incarnation, i
   }
 }
 
-void ReceiverHost::Stop(const std::string& app_id, int stream_id, int64_t incarnation,
-                        const std::string& reason) {
-  const Key key(app_id, stream_id);
+void ReceiverHost::Stop(int stream_id, int64_t incarnation, const std::string& reason) {
   StopWhere(
-      [&](const Key& k, const Running& r) { return k == key && r.incarnation == incarnation; },
+      [&](int s, const Running& r) { return s == stream_id && r.incarnation == incarnation; },
       reason);
 }
 
-void ReceiverHost::StopApp(const std::string& app_id, const std::string& reason) {
-  StopWhere([&](const Key& k, const Running&) { return k.first == app_id; }, reason);
-}
-
 void ReceiverHost::StopAll(const std::string& reason) {
-  StopWhere([](const Key&, const Running&) { return true; }, reason);
+  StopWhere([](int, const Running&) { return true; }, reason);
 }
 
 void ReceiverHost::Shutdown() {
@@ -132,7 +150,7 @@ int ReceiverHost::size() const {
   return static_cast<int>(receivers_.size());
 }
 
-void ReceiverHost::StopWhere(const std::function<bool(const Key&, const Running&)>& pick,
+void ReceiverHost::StopWhere(const std::function<bool(int, const Running&)>& pick,
                              const std::string& reason) {
   std::vector<std::shared_ptr<Running>> stopping;
   {

@@ -1,24 +1,22 @@
 #pragma once
-// The receivers running on an executor, one per (application, stream): each under the same
-// supervisor local mode uses, its blocks stored through a ReplicatingStore (this executor's
-// RocksDB, then the peers) and only then reported to the driver, with their locations. A
-// receiver's run is named by its incarnation: a newer start of a stream stops the older run,
-// and a stop for another run changes nothing. Thread-safe.
+// The receivers of one application on one executor, each under the same supervisor local
+// mode uses: a block is stored (this executor's RocksDB, then the peers) and only then reported
+// to the driver, with its locations. A receiver's run is named by its incarnation: a newer
+// start of a stream stops the older run, and a stop for another run changes nothing.
+// Lives in the application's task process (or the executor's, with isolation=thread).
+// Thread-safe.
 
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "common/receiver.h"
-#include "executor/driver_link.h"
-#include "executor/peer_client.h"
-#include "executor/replicating_store.h"
-#include "proto/cluster.pb.h"
+#include "proto/cluster.grpc.pb.h"
 #include "runtime/receiver_supervisor.h"
 #include "util/clock.h"
 
@@ -28,12 +26,15 @@ namespace internal {
 class ReceiverHost {
  public:
   struct Options {
-    BlockStore* local = nullptr;  // this executor's block store
-    PeerClient* peers = nullptr;
-    DriverLink* link = nullptr;  // reports go to the driver through it; it knows our address
+    std::string app_id;
+    // Stores a received block before it is reported; returns the addresses holding a copy.
+    std::function<absl::StatusOr<std::vector<std::string>>(
+        const std::string& id, std::string bytes, int replication,
+        const std::vector<proto::Peer>& initial_peers)>
+        store;
+    proto::Driver::Stub* driver = nullptr;  // reports go there
     std::string secret;
-    // A block stored locally (its id and size), for the executor's accounting.
-    std::function<void(const std::string& id, int64_t bytes)> on_stored;
+    std::function<std::string()> executor_id;
   };
   explicit ReceiverHost(Options options) : options_(std::move(options)) {}
   ~ReceiverHost() { Shutdown(); }
@@ -45,35 +46,31 @@ class ReceiverHost {
   absl::Status Start(const proto::StartReceiverRequest& request,
                      std::unique_ptr<ReceiverBase> receiver);
   // Stops the stream's receiver if it is run `incarnation`.
-  void Stop(const std::string& app_id, int stream_id, int64_t incarnation,
-            const std::string& reason);
-  // Stops every receiver of `app_id`; StopAll, every receiver.
-  void StopApp(const std::string& app_id, const std::string& reason);
+  void Stop(int stream_id, int64_t incarnation, const std::string& reason);
   void StopAll(const std::string& reason);
   // Refuses new starts and stops every receiver, each reporting its last block.
   void Shutdown();
   int size() const;
 
  private:
+  class Sink;
   struct Running {
     int64_t incarnation = 0;
-    std::unique_ptr<ReplicatingStore> store;
+    std::unique_ptr<Sink> sink;
     std::unique_ptr<Clock> clock;
     std::unique_ptr<ReceiverSupervisor> supervisor;
   };
-  using Key = std::pair<std::string, int>;  // application, stream
   // Removes the receivers `pick` selects and stops them, outside the lock.
-  void StopWhere(const std::function<bool(const Key&, const Running&)>& pick,
+  void StopWhere(const std::function<bool(int stream, const Running&)>& pick,
                  const std::string& reason);
-  void Report(const std::string& app_id, int64_t incarnation, ReplicatingStore* store,
-              const ReceivedBlock& b);
-  void ReportEvent(const std::string& app_id, int64_t incarnation, int stream,
-                   proto::ReceiverEvent event, const std::string& message);
+  void Report(int64_t incarnation, Sink* sink, const ReceivedBlock& b);
+  void ReportEvent(int64_t incarnation, int stream, proto::ReceiverEvent event,
+                   const std::string& message);
 
   const Options options_;
   mutable absl::Mutex mu_;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
-  std::map<Key, std::shared_ptr<Running>> receivers_ ABSL_GUARDED_BY(mu_);
+  std::map<int, std::shared_ptr<Running>> receivers_ ABSL_GUARDED_BY(mu_);  // by stream
 };
 
 }  // namespace internal

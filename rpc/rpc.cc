@@ -1,11 +1,14 @@
 #include "rpc/rpc.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <fstream>
+#include <random>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 
 namespace ember {
 namespace rpc {
@@ -72,6 +75,32 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address) {
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
   return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+}
+
+std::string NewLocalAddress(const std::string& role) {
+  return absl::StrCat("unix-abstract:ember-", role, "-", getpid(), "-", NewToken().substr(0, 16));
+}
+
+std::string NewToken() {
+  std::random_device random;
+  std::string out;
+  for (int i = 0; i < 8; ++i) absl::StrAppend(&out, absl::Hex(random(), absl::kZeroPad8));
+  return out;
+}
+
+std::unique_ptr<grpc::Server> StartServer(const std::string& address,
+                                          const std::vector<grpc::Service*>& services,
+                                          int* port) {
+  grpc::ServerBuilder builder;
+  builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  builder.SetMaxSendMessageSize(kMaxMessageBytes);
+  int selected = 0;
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &selected);
+  for (grpc::Service* s : services) builder.RegisterService(s);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr) return nullptr;
+  if (port != nullptr) *port = selected;
+  return server;
 }
 
 bool IsLoopbackAddress(const std::string& host) {

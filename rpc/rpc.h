@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -36,6 +37,19 @@ grpc::Status ToGrpc(const absl::Status& s);
 absl::Status FromGrpc(const grpc::Status& s);
 
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address);
+
+// A new address for a service that only this host's processes reach: an abstract unix socket
+// ("unix-abstract:ember-ROLE-PID-RANDOM"): no file to remove, no port taken. The daemons talk
+// to the processes that run job code over these.
+std::string NewLocalAddress(const std::string& role);
+// A random token (64 hex digits), carried like the secret by the calls between a daemon and
+// its children.
+std::string NewToken();
+// Builds and starts a server on `address` (host:port, or a unix address) with the project's
+// message limits; null when it cannot listen. `port` gets the port chosen for host:0.
+std::unique_ptr<grpc::Server> StartServer(const std::string& address,
+                                          const std::vector<grpc::Service*>& services,
+                                          int* port = nullptr);
 
 // Loopback or an unspecified/remote address.
 bool IsLoopbackAddress(const std::string& host);

@@ -14,6 +14,7 @@
 #include "common/streaming_context.h"
 #include "runtime/checkpoint_store.h"
 #include "runtime/local_backend.h"
+#include "runtime/runtime_hooks.h"
 #include "util/task_status.h"
 
 namespace ember {
@@ -145,6 +146,10 @@ ContextCore::ContextCore(Conf conf, Duration batch_interval, std::shared_ptr<Clo
       static_cast<size_t>(conf_.getInt("ember.streaming.ui.retainedBatches", 1000)));
   bus_->Add(progress_);
   Monitor::Global().Add(progress_);
+  if (ProgressObserverFactory observe = GetProgressObserverFactory()) {
+    bus_->Add(observe(app_id, conf_.appName(), batch_interval_.milliseconds(),
+                      conf_.getInt("ember.streaming.ui.retainedBatches", 1000)));
+  }
   ReceiverTracker::Options t;
   t.clock = clock_.get();
   t.block_interval = conf_.getDuration("ember.streaming.blockInterval", Milliseconds(200));
@@ -560,7 +565,12 @@ void ContextCore::Stop(bool graceful) {
         WriteMetadata(Time(completed));
       }
     }
-    progress_->SetEnded(clock_->NowMs());
+    const int64_t ended = clock_->NowMs();
+    progress_->SetEnded(ended);
+    // Through the bus, after every event before it.
+    bus_->Post([ended](StreamingListener& l) {
+      if (auto* observer = dynamic_cast<ProgressObserver*>(&l)) observer->onContextEnded(ended);
+    });
     {
       absl::MutexLock lock(&mu_);
       state_ = StreamingContextState::STOPPED;

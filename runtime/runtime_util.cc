@@ -179,5 +179,23 @@ const void* BroadcastValue(int64_t id, BroadcastDecodeFn decode) {
   return it->second.value.get();
 }
 
+// ------------------------------------------------------------------------ progress hook
+
+namespace {
+absl::Mutex observer_mu(absl::kConstInit);
+ProgressObserverFactory* observer_factory ABSL_GUARDED_BY(observer_mu) = nullptr;
+}  // namespace
+
+void SetProgressObserverFactory(ProgressObserverFactory factory) {
+  absl::MutexLock lock(&observer_mu);
+  delete observer_factory;
+  observer_factory = factory ? new ProgressObserverFactory(std::move(factory)) : nullptr;
+}
+
+ProgressObserverFactory GetProgressObserverFactory() {
+  absl::MutexLock lock(&observer_mu);
+  return observer_factory == nullptr ? nullptr : *observer_factory;
+}
+
 }  // namespace internal
 }  // namespace ember

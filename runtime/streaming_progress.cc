@@ -124,6 +124,26 @@ void StreamingProgress::onReceiverStopped(const ReceiverInfo& receiver) {
   receivers_[receiver.streamId] = receiver;
 }
 
+StreamingProgress::Summary StreamingProgress::Summarize() const {
+  absl::MutexLock lock(&mu_);
+  Summary s;
+  s.batch_interval_ms = batch_interval_ms_;
+  s.completed_batches = total_completed_;
+  s.records = total_records_;
+  double processing = 0, total = 0;
+  for (const auto& b : completed_) {
+    processing += static_cast<double>(b.processingDelay());
+    total += static_cast<double>(b.totalDelay());
+  }
+  if (!completed_.empty()) {
+    s.last_batch_ms = completed_.back().batchTime.milliseconds();
+    s.avg_processing_ms = processing / static_cast<double>(completed_.size());
+    s.avg_total_delay_ms = total / static_cast<double>(completed_.size());
+  }
+  for (const auto& [id, r] : receivers_) s.receivers.push_back(r);
+  return s;
+}
+
 nlohmann::json StreamingProgress::Application() const {
   absl::MutexLock lock(&mu_);
   return {{"id", app_id_},
@@ -341,6 +361,12 @@ void Monitor::CountTasks(int64_t tasks, int64_t failed) {
   absl::MutexLock lock(&mu_);
   tasks_ += tasks;
   failed_tasks_ += failed;
+}
+
+void Monitor::TaskCounts(int64_t* tasks, int64_t* failed) const {
+  absl::MutexLock lock(&mu_);
+  *tasks = tasks_;
+  *failed = failed_tasks_;
 }
 
 void Monitor::CountExecutorLoss() {

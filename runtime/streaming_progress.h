@@ -51,6 +51,18 @@ class StreamingProgress : public StreamingListener {
   // Prometheus text exposition lines for this application.
   void AppendMetrics(std::string* out) const;
 
+  // The figures `ember-submit --status` shows.
+  struct Summary {
+    int64_t batch_interval_ms = 0;
+    int64_t completed_batches = 0;
+    int64_t last_batch_ms = 0;
+    int64_t records = 0;
+    double avg_processing_ms = 0;   // over the retained completed batches
+    double avg_total_delay_ms = 0;
+    std::vector<ReceiverInfo> receivers;
+  };
+  Summary Summarize() const;
+
  private:
   struct Histogram {
     std::vector<double> bounds;  // seconds
@@ -94,6 +106,8 @@ class Monitor {
   // Counters the engine bumps (tasks, executor losses) for /metrics.
   void CountTasks(int64_t tasks, int64_t failed);
   void CountExecutorLoss();
+  // The tasks and failed tasks counted so far.
+  void TaskCounts(int64_t* tasks, int64_t* failed) const;
   void AppendMetrics(std::string* out) const;
 
  private:

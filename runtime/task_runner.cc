@@ -5,6 +5,7 @@
 #include <cstring>
 #include <exception>
 #include <fstream>
+#include <new>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -255,6 +256,12 @@ absl::StatusOr<proto::TaskResult> RunTask(const proto::TaskSpec& spec, const Tas
   // User functions run inside; their exceptions stop here, with the batch they failed in.
   try {
     return RunTaskUnguarded(spec, env);
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "out of memory: an allocation failed (std::bad_alloc); the task's process may have "
+        "reached its limit, ember.executor.memory (batch time ",
+        spec.batch_time_ms(), " ms, stage ", spec.stage_id(), ", partition ", spec.partition(),
+        ")"));
   } catch (const std::exception& e) {
     return absl::AbortedError(absl::StrCat(e.what(), " (batch time ", spec.batch_time_ms(),
                                            " ms, stage ", spec.stage_id(), ", partition ",

@@ -1,4 +1,4 @@
-#include "executor/replicating_store.h"
+#include "executor/block_replicator.h"
 
 #include <glog/logging.h>
 
@@ -9,22 +9,24 @@
 namespace ember {
 namespace internal {
 
-ReplicatingStore::ReplicatingStore(Options options) : options_(std::move(options)) {}
-
-absl::Status ReplicatingStore::Put(const std::string& id, std::string bytes) {
-  const int replication = std::max(1, options_.replication);
-  std::vector<std::string> where = {options_.self};
-  std::vector<proto::Peer> peers = options_.live_peers ? options_.live_peers() : options_.initial;
-  if (peers.empty()) peers = options_.initial;
+absl::StatusOr<std::vector<std::string>> BlockReplicator::Store(
+    const std::string& id, std::string bytes, int replication,
+    const std::vector<proto::Peer>& initial_peers) {
+  replication = std::max(1, replication);
+  std::vector<std::string> where = {options_.self()};
+  std::vector<proto::Peer> peers = options_.live_peers ? options_.live_peers() : initial_peers;
+  if (peers.empty()) peers = initial_peers;
   proto::PutBlockRequest request;
   request.set_block_id(id);
-  request.set_data(bytes);
+  if (replication > 1) request.set_data(bytes);
+  const int64_t size = static_cast<int64_t>(bytes.size());
   absl::Status s = options_.local->Put(id, std::move(bytes));
   if (!s.ok()) return s;
-  if (options_.on_stored) options_.on_stored(id, static_cast<int64_t>(request.data().size()));
+  if (options_.on_stored) options_.on_stored(id, size);
   size_t start = peers.empty() ? 0 : static_cast<size_t>(next_++) % peers.size();
   for (size_t k = 0; k < peers.size() && static_cast<int>(where.size()) < replication; ++k) {
     const proto::Peer& peer = peers[(start + k) % peers.size()];
+    if (peer.address() == where[0]) continue;
     proto::PutBlockReply reply;
     grpc::Status r =
         rpc::Call(*options_.peers->Stub(peer.address()), &proto::Executor::Stub::PutBlock, request,
@@ -40,18 +42,7 @@ absl::Status ReplicatingStore::Put(const std::string& id, std::string bytes) {
     LOG_EVERY_N(WARNING, 20) << "block " << id << " has " << where.size() << " of " << replication
                              << " copies: not enough live peers";
   }
-  absl::MutexLock lock(&mu_);
-  locations_[id] = std::move(where);
-  return absl::OkStatus();
-}
-
-std::vector<std::string> ReplicatingStore::TakeLocations(const std::string& id) {
-  absl::MutexLock lock(&mu_);
-  auto it = locations_.find(id);
-  if (it == locations_.end()) return {options_.self};
-  std::vector<std::string> out = std::move(it->second);
-  locations_.erase(it);
-  return out;
+  return where;
 }
 
 }  // namespace internal
