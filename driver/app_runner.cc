@@ -14,8 +14,13 @@ namespace internal {
 // --------------------------------------------------------------------------- ThreadRunner
 
 ThreadRunner::~ThreadRunner() {
-  // A job that ignores its context's end cannot be waited for forever.
-  if (thread_.joinable()) thread_.detach();
+  if (!thread_.joinable()) return;
+  if (Ended()) {
+    thread_.join();
+  } else {
+    // A job that ignores its context's end cannot be waited for forever.
+    thread_.detach();
+  }
 }
 
 absl::Status ThreadRunner::Start() {
@@ -31,30 +36,30 @@ absl::Status ThreadRunner::Start() {
   if (!driver.ok()) return driver.status();
   driver_ = std::move(*driver);
   if (options_.probe) {
-    absl::MutexLock lock(&mu_);
-    ended_ = true;
-    end_.state = proto::APP_FINISHED;
+    absl::MutexLock lock(&state_->mu);
+    state_->ended = true;
+    state_->end.state = proto::APP_FINISHED;
     return absl::OkStatus();
   }
-  thread_ = std::thread([this] {
-    absl::Status s = driver_->Run();
-    absl::MutexLock lock(&mu_);
-    ended_ = true;
-    end_.state = s.ok() ? proto::APP_FINISHED : proto::APP_FAILED;
-    end_.error = std::string(s.message());
+  thread_ = std::thread([driver = driver_, state = state_] {
+    absl::Status s = driver->Run();
+    absl::MutexLock lock(&state->mu);
+    state->ended = true;
+    state->end.state = s.ok() ? proto::APP_FINISHED : proto::APP_FAILED;
+    state->end.error = std::string(s.message());
   });
   return absl::OkStatus();
 }
 
 RunEnd ThreadRunner::Wait() {
-  absl::MutexLock lock(&mu_);
-  mu_.Await(absl::Condition(&ended_));
-  return end_;
+  absl::MutexLock lock(&state_->mu);
+  state_->mu.Await(absl::Condition(&state_->ended));
+  return state_->end;
 }
 
 bool ThreadRunner::Ended() {
-  absl::MutexLock lock(&mu_);
-  return ended_;
+  absl::MutexLock lock(&state_->mu);
+  return state_->ended;
 }
 
 void ThreadRunner::Stop(bool graceful) {

@@ -86,13 +86,18 @@ class ThreadRunner : public AppRunner {
   absl::StatusOr<std::string> Broadcast(int64_t id) override;
 
  private:
+  // Shared with the run's thread, which a runner destroyed before the run ended leaves
+  // behind (a thread cannot be killed).
+  struct State {
+    absl::Mutex mu;
+    bool ended ABSL_GUARDED_BY(mu) = false;
+    RunEnd end ABSL_GUARDED_BY(mu);
+  };
   const Options options_;
   ExecutorRegistry* const executors_;
-  std::unique_ptr<AppDriver> driver_;  // set by Start, before the thread
+  std::shared_ptr<AppDriver> driver_;  // set by Start, before the thread
+  std::shared_ptr<State> state_ = std::make_shared<State>();
   std::thread thread_;
-  absl::Mutex mu_;
-  bool ended_ ABSL_GUARDED_BY(mu_) = false;
-  RunEnd end_ ABSL_GUARDED_BY(mu_);
 };
 
 // The default: the entry point in an application driver process (app_process.h).

@@ -162,6 +162,32 @@ class Cluster {
   std::unique_ptr<proto::Driver::Stub> stub_;
 };
 
+// What tests/jobs/shuffle_sum.cc prints for batch i of n numbers.
+struct Expected {
+  int64_t total = 0;
+  int64_t digest = 0;
+};
+inline Expected ShuffleSum(int64_t i, int64_t n) {
+  std::map<int64_t, int64_t> by101, by7;
+  for (int64_t x = i * n; x < (i + 1) * n; ++x) by101[x % 101] += x;
+  for (const auto& [k, s] : by101) by7[k % 7] += s;
+  Expected e;
+  for (const auto& [g, s] : by7) {
+    e.total += s;
+    e.digest = (e.digest + (g + 1) * (s % 1000000007)) % 1000000007;
+  }
+  return e;
+}
+inline std::string ShuffleSumLines(int batches, int64_t n) {
+  std::string out;
+  for (int i = 0; i < batches; ++i) {
+    Expected e = ShuffleSum(i, n);
+    out += "result total=" + std::to_string(e.total) +
+           " groups=7 digest=" + std::to_string(e.digest) + "\n";
+  }
+  return out;
+}
+
 inline std::string AppIdIn(const std::string& text) {
   std::smatch m;
   if (!std::regex_search(text, m, std::regex(R"((app-\d{14}-\d{4}))"))) return "";
