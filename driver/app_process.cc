@@ -7,7 +7,6 @@
 #include <atomic>
 #include <cstdio>
 #include <iostream>
-#include <iterator>
 #include <memory>
 #include <string>
 #include <thread>
@@ -19,6 +18,7 @@
 #include "proto/isolation.grpc.pb.h"
 #include "rpc/call.h"
 #include "rpc/rpc.h"
+#include "util/child_process.h"
 #include "runtime/runtime_hooks.h"
 #include "runtime/streaming_progress.h"
 
@@ -189,13 +189,9 @@ class AppDriverService final : public proto::AppDriver::Service {
 }  // namespace
 
 int AppProcessMain() {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
-  std::string input((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+  // SIGTERM is taken by sigwait: blocked before any thread starts.
+  sigset_t signals = BlockTerminationSignals();
+  std::string input = ReadStandardInput();
   proto::AppProcessLaunch launch;
   if (!launch.ParseFromString(input) || launch.app_id().empty() ||
       launch.daemon_address().empty()) {

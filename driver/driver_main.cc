@@ -19,6 +19,7 @@
 #include "driver/job_registry.h"
 #include "driver/web_ui.h"
 #include "rpc/rpc.h"
+#include "util/child_process.h"
 #include "runtime/streaming_progress.h"
 #include "util/properties.h"
 
@@ -194,11 +195,7 @@ int main(int argc, char** argv) {
   }
 
   // Signals are taken by one thread with sigwait; block them before any thread starts.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  sigset_t signals = ember::internal::BlockTerminationSignals();
 
   auto executors = std::make_unique<ember::internal::ExecutorRegistry>(eo);
   grpc::ServerBuilder builder;

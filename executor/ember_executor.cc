@@ -13,6 +13,7 @@
 #include "executor/executor_server.h"
 #include "executor/task_process.h"
 #include "rpc/rpc.h"
+#include "util/child_process.h"
 #include "util/properties.h"
 
 namespace {
@@ -201,11 +202,7 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  sigset_t signals = ember::internal::BlockTerminationSignals();
 
   auto server = ember::internal::ExecutorServer::Create(o);
   if (!server.ok()) {

@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <iostream>
-#include <iterator>
 #include <memory>
 #include <string>
 
@@ -15,6 +14,7 @@
 #include "proto/isolation.grpc.pb.h"
 #include "rpc/call.h"
 #include "rpc/rpc.h"
+#include "util/child_process.h"
 #include "runtime/runtime_hooks.h"
 
 namespace ember {
@@ -114,14 +114,9 @@ class TaskService final : public proto::Executor::Service {
 }  // namespace
 
 int TaskProcessMain() {
-  // SIGTERM is taken by sigwait below: blocked before any thread starts.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
-  std::string input((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+  // SIGTERM is taken by sigwait: blocked before any thread starts.
+  sigset_t signals = BlockTerminationSignals();
+  std::string input = ReadStandardInput();
   proto::TaskProcessLaunch launch;
   if (!launch.ParseFromString(input) || launch.app_id().empty() ||
       launch.listen_address().empty()) {

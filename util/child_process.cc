@@ -60,6 +60,27 @@ bool WriteAll(int fd, const std::string& data) {
 
 }  // namespace
 
+sigset_t BlockTerminationSignals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
+}
+
+std::string ReadStandardInput() {
+  std::string input;
+  char buffer[65536];
+  while (true) {
+    ssize_t n = read(0, buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    input.append(buffer, static_cast<size_t>(n));
+  }
+  return input;
+}
+
 std::string SignalName(int signal) {
   const char* abbrev = sigabbrev_np(signal);
   if (abbrev == nullptr) return absl::StrCat("signal ", signal);

@@ -11,6 +11,7 @@
 //
 // Thread-safe. The destructor kills a child still running (SIGKILL) and waits for it.
 
+#include <signal.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -39,6 +40,12 @@ struct ExitStatus {
 
 // "SIGSEGV" for 11; "signal N" for a number without a name.
 std::string SignalName(int signal);
+
+// For a daemon's or a child's main: blocks SIGTERM and SIGINT in this thread (call it before
+// any other thread starts, which inherits the mask) and returns them, for sigwait.
+sigset_t BlockTerminationSignals();
+// For a child's main: its standard input, whole (the launch its parent wrote).
+std::string ReadStandardInput();
 
 class ChildProcess {
  public:
