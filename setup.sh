@@ -8,6 +8,8 @@ PACKAGES=(
   bazel-bootstrap bazel-platforms bazel-rules-java g++ pkg-config
   protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev
   libabsl-dev librocksdb-dev libgoogle-glog-dev
+  # Kafka: the direct stream and the producer (librdkafka; its mock cluster for the tests)
+  librdkafka-dev
   # the driver's web UI and REST API: HTTP server, JSON, charts served by the driver itself
   libcpp-httplib-dev nlohmann-json3-dev libjs-chart.js
   # tests and benchmarks

@@ -14,6 +14,7 @@
 #include "common/errors.h"
 #include "runtime/checkpoint_store.h"
 #include "runtime/context_core.h"
+#include "runtime/kafka_stream.h"
 
 namespace ember {
 namespace internal {
@@ -198,6 +199,10 @@ Time ContextCore::Recover(const proto::MetadataCheckpoint& cp, int64_t state_ms)
        ++i) {
     file_streams_[i]->Restore(cp.file_streams(static_cast<int>(i)));
   }
+  for (size_t i = 0;
+       i < kafka_streams_.size() && i < static_cast<size_t>(cp.kafka_streams_size()); ++i) {
+    kafka_streams_[i]->Restore(cp.kafka_streams(static_cast<int>(i)));
+  }
   completed_ms_ = cp.completed_ms();
   replay_through_ms_ = cp.completed_ms();
   int64_t from = cp.completed_ms();
@@ -253,6 +258,7 @@ void ContextCore::WriteMetadata(Time t) {
     for (const auto& line : graph_shape_) cp.add_graph(line);
     cp.set_completed_ms(completed_ms_);
     for (auto& f : file_streams_) f->Snapshot(cp.add_file_streams());
+    for (auto& k : kafka_streams_) k->Snapshot(cp.add_kafka_streams());
   }
   tracker_->Snapshot(&cp);
   absl::MutexLock lock(&meta_mu_);

@@ -13,6 +13,7 @@
 #include "common/errors.h"
 #include "common/streaming_context.h"
 #include "runtime/checkpoint_store.h"
+#include "runtime/kafka_stream.h"
 #include "runtime/local_backend.h"
 #include "runtime/runtime_hooks.h"
 #include "util/task_status.h"
@@ -193,6 +194,7 @@ ContextCore::~ContextCore() {
   absl::MutexLock lock(&mu_);
   outputs_.clear();
   file_streams_.clear();
+  kafka_streams_.clear();
 }
 
 void ContextCore::CheckCanAddStreams() const {
@@ -306,6 +308,13 @@ StreamRef ContextCore::AddFileStream(FileInputStream::Options options) {
   auto stream = std::make_shared<FileInputStream>(this, std::move(options));
   absl::MutexLock lock(&mu_);
   file_streams_.push_back(stream);
+  return stream;
+}
+
+StreamRef ContextCore::AddKafkaStream(std::shared_ptr<DirectKafkaStream> stream) {
+  CheckCanAddStreams();
+  absl::MutexLock lock(&mu_);
+  kafka_streams_.push_back(stream);
   return stream;
 }
 
@@ -423,21 +432,32 @@ void ContextCore::Start() {
     tracker_->AllocateBatch(t);
     // File streams choose their files now, as Spark's do, so that the checkpoint written
     // next records them and a recovery runs the batch on exactly these files.
-    std::vector<std::shared_ptr<FileInputStream>> files;
+    // So do Kafka direct streams their offset ranges.
+    std::vector<StreamRef> inputs;
     {
       absl::MutexLock lock(&mu_);
-      files = file_streams_;
+      inputs.assign(file_streams_.begin(), file_streams_.end());
+      inputs.insert(inputs.end(), kafka_streams_.begin(), kafka_streams_.end());
     }
-    for (auto& f : files) {
+    for (auto& input : inputs) {
       try {
-        f->GetOrCompute(t);
+        input->GetOrCompute(t);
       } catch (const std::exception&) {
         // Not remembered: the batch computes it again and reports the error.
       }
     }
     WriteMetadata(t);
   };
-  o.records = [this](Time t) { return tracker_->RecordsOfBatch(t); };
+  o.records = [this](Time t) {
+    int64_t records = tracker_->RecordsOfBatch(t);
+    std::vector<std::shared_ptr<DirectKafkaStream>> kafka;
+    {
+      absl::MutexLock lock(&mu_);
+      kafka = kafka_streams_;
+    }
+    for (auto& k : kafka) records += k->RecordsOf(t);
+    return records;
+  };
   o.run_batch = [this](Time t) { return RunBatch(t); };
   o.cleanup = [this](Time t) { CleanupBatch(t); };
   o.has_pending_input = [this] { return tracker_->HasUnallocatedBlocks(); };

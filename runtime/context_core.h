@@ -39,6 +39,8 @@ void SetDefaultOutputSink(OutputSink sink);
 // ember.streaming.stopGracefullyOnShutdown, gracefully).
 void StopAllContexts(bool graceful);
 
+class DirectKafkaStream;
+
 class ContextCore : public std::enable_shared_from_this<ContextCore> {
  public:
   // `clock`: the batches' clock; null for the system's.
@@ -74,6 +76,8 @@ class ContextCore : public std::enable_shared_from_this<ContextCore> {
   StreamRef AddReceiverStream(std::shared_ptr<const ReceiverFactoryOp> factory,
                               std::shared_ptr<const DecoderOp> decoder);
   StreamRef AddFileStream(FileInputStream::Options options);
+  // A direct Kafka stream: computed when each batch is generated, its ranges checkpointed.
+  StreamRef AddKafkaStream(std::shared_ptr<DirectKafkaStream> stream);
 
   // ------------------------------------------------------------------------ engine
   std::vector<std::string> RunJob(const RddRef& rdd, const ResultOp& op,
@@ -150,6 +154,7 @@ class ContextCore : public std::enable_shared_from_this<ContextCore> {
   };
   std::vector<Output> outputs_ ABSL_GUARDED_BY(mu_);
   std::vector<std::shared_ptr<FileInputStream>> file_streams_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::shared_ptr<DirectKafkaStream>> kafka_streams_ ABSL_GUARDED_BY(mu_);
   struct Stateful {
     StreamNode* stream;
     StatefulStream state;

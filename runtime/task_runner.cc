@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "runtime/kafka_client.h"
 #include "util/durable_file.h"
 #include "util/task_status.h"
 
@@ -119,6 +120,13 @@ class Evaluator {
           return absl::DataLossError("shuffle data does not decode as " + shuffle.reader().key());
         }
         return absl::OkStatus();
+      }
+      case proto::ComputeNode::kKafka: {
+        auto records = FetchKafkaRange(node.kafka());
+        if (!records.ok()) return records.status();
+        std::string bytes;
+        if (!records->empty()) EncodeVector(*records, &bytes);
+        return Decode(node.kafka().decoder(), bytes, out);
       }
       case proto::ComputeNode::kState:
         return EvalState(node.state(), out);
