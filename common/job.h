@@ -19,8 +19,8 @@
 #include "common/conf.h"
 
 // Bumped when the runtime's interface to plugins changes incompatibly.
-#define EMBER_ABI_VERSION 2
-#define EMBER_VERSION_STRING "0.2.0"
+#define EMBER_ABI_VERSION 3
+#define EMBER_VERSION_STRING "0.3.0"
 
 namespace ember {
 

@@ -4,6 +4,7 @@
 // stream with ssc.receiverStream<MyReceiver>(constructor args...). The receiver object is built
 // where it runs, on an executor, from those arguments, so they must have a Codec.
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -41,11 +42,22 @@ class ReceiverBase {
   // Runtime side: hands the buffered records to the block generator as one encoded block.
   virtual void TakeBlock(std::string* bytes, int64_t* records) = 0;
   void Attach(internal::ReceiverSupervisor* supervisor) { supervisor_ = supervisor; }
+  // Runtime side: whether store() must wait for the rate limit.
+  void SetRateLimited(bool limited) { rate_limited_.store(limited, std::memory_order_relaxed); }
 
  protected:
   // Stores an encoded block now; true once stored and reported (Receiver::storeReliably).
   bool StoreBlockNow(std::string bytes, int64_t records);
+  // Blocks while `n` more records would exceed the receiver's rate limit
+  // (ember.streaming.receiver.maxRate, backpressure); free when there is none.
+  void Throttle(int64_t n) {
+    if (rate_limited_.load(std::memory_order_relaxed)) WaitToPush(n);
+  }
   internal::ReceiverSupervisor* supervisor_ = nullptr;
+
+ private:
+  void WaitToPush(int64_t n);
+  std::atomic<bool> rate_limited_{false};
 };
 
 template <typename T>
@@ -55,10 +67,12 @@ class Receiver : public ReceiverBase {
 
   // Buffers records for the current block (one lock per call: prefer the vector form).
   void store(T record) {
+    this->Throttle(1);
     std::lock_guard<std::mutex> lock(mu_);
     buffer_.push_back(std::move(record));
   }
   void store(std::vector<T> records) {
+    this->Throttle(static_cast<int64_t>(records.size()));
     std::lock_guard<std::mutex> lock(mu_);
     if (buffer_.empty()) {
       buffer_ = std::move(records);
@@ -75,6 +89,7 @@ class Receiver : public ReceiverBase {
   // stopping, or the store failed): do not acknowledge, the source sends it again.
   bool storeReliably(std::vector<T> records) {
     if (records.empty()) return true;
+    this->Throttle(static_cast<int64_t>(records.size()));
     std::string bytes;
     int64_t n = static_cast<int64_t>(records.size());
     EncodeVector(records, &bytes);

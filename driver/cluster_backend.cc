@@ -233,17 +233,17 @@ void AppServices::EndBatchCleanup(const std::string& state_run) {
 // --------------------------------------------------------------------------- receivers
 
 absl::Status AppServices::StartReceivers(const std::vector<proto::OpSpec>& factories,
-                                         ReceiverTracker* tracker, int64_t block_interval_ms,
-                                         int64_t restart_delay_ms, const std::string& wal_dir) {
+                                         ReceiverTracker* tracker,
+                                         const ReceiverSettings& settings) {
   {
     absl::MutexLock lock(&mu_);
     if (receivers_running_) return absl::FailedPreconditionError("receivers already started");
     tracker_ = tracker;
-    block_interval_ms_ = block_interval_ms;
-    restart_delay_ms_ = restart_delay_ms;
-    wal_dir_ = wal_dir;
+    settings_ = settings;
     for (size_t id = 0; id < factories.size(); ++id) {
-      receivers_[static_cast<int>(id)].factory = factories[id];
+      Receiver& r = receivers_[static_cast<int>(id)];
+      r.factory = factories[id];
+      r.rate = settings.initial_rate;
     }
     receivers_running_ = true;
   }
@@ -288,10 +288,12 @@ bool AppServices::PlaceOne(int stream_id) {
     request.set_stream_id(stream_id);
     request.set_incarnation(r.incarnation);
     *request.mutable_factory() = r.factory;
-    request.set_block_interval_ms(block_interval_ms_);
-    request.set_restart_delay_ms(restart_delay_ms_);
+    request.set_block_interval_ms(settings_.block_interval_ms);
+    request.set_restart_delay_ms(settings_.restart_delay_ms);
     request.set_replication(options_.replication);
-    request.set_wal_dir(wal_dir_);
+    request.set_wal_dir(settings_.wal_dir);
+    request.set_max_rate(settings_.max_rate);
+    request.set_rate(r.rate);
     for (const auto& other : options_.executors->Alive()) {
       if (other == e) continue;
       auto* peer = request.add_peers();
@@ -347,7 +349,7 @@ bool AppServices::PlaceOne(int stream_id) {
   }
   LOG(WARNING) << "app " << options_.app_id << ": " << error;
   ++r.failures;
-  r.next_try = absl::Now() + FromMs(std::max<int64_t>(200, restart_delay_ms_));
+  r.next_try = absl::Now() + FromMs(std::max<int64_t>(200, settings_.restart_delay_ms));
   if (tracker_ != nullptr) tracker_->OnEvent(stream_id, proto::RECEIVER_ERROR, error);
   if (r.failures >= kMaxReceiverPlacementFailures) {
     r.given_up = true;
@@ -357,6 +359,27 @@ bool AppServices::PlaceOne(int stream_id) {
     }
   }
   return false;
+}
+
+void AppServices::UpdateReceiverRate(int stream_id, double rate) {
+  proto::UpdateReceiverRateRequest request;
+  ExecutorPtr e;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = receivers_.find(stream_id);
+    if (it == receivers_.end()) return;
+    it->second.rate = rate;  // a receiver placed later starts at it
+    e = it->second.executor;
+    request.set_incarnation(it->second.incarnation);
+  }
+  if (e == nullptr) return;
+  request.set_app_id(options_.app_id);
+  request.set_stream_id(stream_id);
+  request.set_rate(rate);
+  proto::UpdateReceiverRateReply reply;
+  grpc::Status s = rpc::Call(*e->stub, &proto::Executor::Stub::UpdateReceiverRate, request, &reply,
+                             {options_.executors->secret(), rpc::Deadline::kControl});
+  if (!s.ok()) VLOG(1) << "rate update for receiver " << stream_id << ": " << s.error_message();
 }
 
 void AppServices::OnExecutorLost(const ExecutorPtr& e, const std::string& reason) {
@@ -411,7 +434,7 @@ void AppServices::OnReceiverEvent(const proto::ReportReceiverEventRequest& reque
                       request.executor_id());
     options_.executors->ReleaseReceiver(r.executor);
     r.executor = nullptr;
-    r.next_try = absl::Now() + FromMs(restart_delay_ms_);
+    r.next_try = absl::Now() + FromMs(settings_.restart_delay_ms);
     keeper_wake_ = true;
   }
 }

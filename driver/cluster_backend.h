@@ -51,8 +51,8 @@ class AppServices : public ContextServices,
   // Receivers run on the executors' own threads, not in task slots.
   void ReserveSlotsForReceivers(int) override {}
   absl::Status StartReceivers(const std::vector<proto::OpSpec>& factories, ReceiverTracker* tracker,
-                              int64_t block_interval_ms, int64_t restart_delay_ms,
-                              const std::string& wal_dir) override;
+                              const ReceiverSettings& settings) override;
+  void UpdateReceiverRate(int stream_id, double rate) override;
   void StopReceivers() override;
   void RemoveBlocks(std::vector<std::string> ids) override;
   void ReleaseShuffle(int shuffle_id) override;
@@ -83,6 +83,7 @@ class AppServices : public ContextServices,
     int failures = 0;      // consecutive failed placements
     absl::Time next_try;
     bool given_up = false;
+    double rate = 0;       // backpressure's, sent with each start and update
   };
 
   absl::StatusOr<proto::TaskResult> RunOne(proto::TaskSpec task);
@@ -110,9 +111,7 @@ class AppServices : public ContextServices,
   std::map<std::string, std::string> state_owners_ ABSL_GUARDED_BY(mu_);
   std::vector<int> released_shuffles_ ABSL_GUARDED_BY(mu_);
   ReceiverTracker* tracker_ ABSL_GUARDED_BY(mu_) = nullptr;
-  int64_t block_interval_ms_ = 200;
-  std::string wal_dir_ ABSL_GUARDED_BY(mu_);
-  int64_t restart_delay_ms_ = 2000;
+  ReceiverSettings settings_ ABSL_GUARDED_BY(mu_);
   std::map<int, Receiver> receivers_ ABSL_GUARDED_BY(mu_);
   int64_t next_incarnation_ ABSL_GUARDED_BY(mu_);
   bool receivers_running_ ABSL_GUARDED_BY(mu_) = false;

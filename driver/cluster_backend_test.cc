@@ -455,7 +455,7 @@ TEST_F(AppServicesTest, AReceiverIsStartedOnAnExecutorAndStoppedThere) {
   proto::OpSpec factory;
   factory.set_key("socket-receiver");
 
-  ASSERT_TRUE(services->StartReceivers({factory}, /*tracker=*/nullptr, 200, 2000, "").ok());
+  ASSERT_TRUE(services->StartReceivers({factory}, /*tracker=*/nullptr, ReceiverSettings()).ok());
   ASSERT_TRUE(WaitForCondition([&] { return a->receiver_starts().size() == 1; }));
   ASSERT_TRUE(WaitForCondition([&] { return registry_.Infos()[0].receivers() == 1; }));
   services->StopReceivers();
@@ -471,6 +471,27 @@ TEST_F(AppServicesTest, AReceiverIsStartedOnAnExecutorAndStoppedThere) {
   EXPECT_EQ(stops[0].stream_id(), 0);
   EXPECT_EQ(stops[0].incarnation(), start.incarnation());
   EXPECT_EQ(registry_.Infos()[0].receivers(), 0);
+}
+
+TEST_F(AppServicesTest, RateLimitsReachTheExecutorRunningTheReceiver) {
+  FakeExecutor* a = AddExecutor(1);
+  auto services = MakeServices();
+  proto::OpSpec factory;
+  factory.set_key("socket-receiver");
+  ReceiverSettings settings;
+  settings.max_rate = 5000;
+  settings.initial_rate = 100;
+  ASSERT_TRUE(services->StartReceivers({factory}, /*tracker=*/nullptr, settings).ok());
+  ASSERT_TRUE(WaitForCondition([&] { return a->receiver_starts().size() == 1; }));
+  auto start = a->receiver_starts()[0];
+  EXPECT_EQ(start.max_rate(), 5000);
+  EXPECT_EQ(start.rate(), 100);
+  // Backpressure's estimate goes where the receiver runs, naming its run.
+  services->UpdateReceiverRate(0, 2500);
+  ASSERT_EQ(a->rate_updates().size(), 1u);
+  EXPECT_EQ(a->rate_updates()[0].rate(), 2500);
+  EXPECT_EQ(a->rate_updates()[0].incarnation(), start.incarnation());
+  services->StopReceivers();
 }
 
 }  // namespace

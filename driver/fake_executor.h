@@ -77,6 +77,10 @@ class FakeExecutor final : public proto::Executor::Service {
     absl::MutexLock lock(&mu_);
     return receiver_stops_;
   }
+  std::vector<proto::UpdateReceiverRateRequest> rate_updates() const {
+    absl::MutexLock lock(&mu_);
+    return rate_updates_;
+  }
 
   grpc::Status RunTask(grpc::ServerContext*, const proto::RunTaskRequest* request,
                        proto::RunTaskReply* reply) override {
@@ -100,6 +104,13 @@ class FakeExecutor final : public proto::Executor::Service {
     receiver_stops_.push_back(*request);
     return grpc::Status::OK;
   }
+  grpc::Status UpdateReceiverRate(grpc::ServerContext*,
+                                  const proto::UpdateReceiverRateRequest* request,
+                                  proto::UpdateReceiverRateReply*) override {
+    absl::MutexLock lock(&mu_);
+    rate_updates_.push_back(*request);
+    return grpc::Status::OK;
+  }
   grpc::Status RemoveBlocks(grpc::ServerContext*, const proto::RemoveBlocksRequest* request,
                             proto::RemoveBlocksReply*) override {
     absl::MutexLock lock(&mu_);
@@ -121,6 +132,7 @@ class FakeExecutor final : public proto::Executor::Service {
   std::vector<proto::CleanupRequest> cleanups_ ABSL_GUARDED_BY(mu_);
   std::vector<proto::StartReceiverRequest> receiver_starts_ ABSL_GUARDED_BY(mu_);
   std::vector<proto::StopReceiverRequest> receiver_stops_ ABSL_GUARDED_BY(mu_);
+  std::vector<proto::UpdateReceiverRateRequest> rate_updates_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<grpc::Server> server_;
   std::string address_;
 };

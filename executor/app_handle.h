@@ -22,6 +22,7 @@ class AppHandle {
   virtual void RunTask(const proto::RunTaskRequest& request, proto::RunTaskReply* reply) = 0;
   virtual absl::Status StartReceiver(const proto::StartReceiverRequest& request) = 0;
   virtual void StopReceiver(const proto::StopReceiverRequest& request) = 0;
+  virtual void UpdateReceiverRate(const proto::UpdateReceiverRateRequest& request) = 0;
   // Writes this executor's chunks of the request's map outputs (AppHost::WriteShuffle); an
   // error when they could not be read at all.
   virtual absl::Status FetchShuffle(
@@ -50,6 +51,9 @@ class InProcessApp : public AppHandle {
   }
   void StopReceiver(const proto::StopReceiverRequest& request) override {
     host_->StopReceiver(request);
+  }
+  void UpdateReceiverRate(const proto::UpdateReceiverRateRequest& request) override {
+    host_->UpdateReceiverRate(request);
   }
   absl::Status FetchShuffle(const proto::FetchShuffleRequest& request,
                             const std::function<bool(const proto::ShuffleChunk&)>& write) override {

@@ -181,5 +181,9 @@ void AppHost::StopReceiver(const proto::StopReceiverRequest& request) {
 
 void AppHost::StopReceivers(const std::string& reason) { receivers_.StopAll(reason); }
 
+void AppHost::UpdateReceiverRate(const proto::UpdateReceiverRateRequest& request) {
+  receivers_.SetRate(request.stream_id(), request.incarnation(), request.rate());
+}
+
 }  // namespace internal
 }  // namespace ember

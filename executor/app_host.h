@@ -43,6 +43,7 @@ class AppHost {
   absl::StatusOr<proto::TaskResult> RunTask(const proto::TaskSpec& task);
   absl::Status StartReceiver(const proto::StartReceiverRequest& request);
   void StopReceiver(const proto::StopReceiverRequest& request);
+  void UpdateReceiverRate(const proto::UpdateReceiverRateRequest& request);
   void StopReceivers(const std::string& reason);
   // This executor's buckets of the request's map outputs, each in chunks of at most
   // rpc::kChunkBytes, a missing one marked; stops when `write` returns false.

@@ -509,7 +509,8 @@ grpc::Status ExecutorServer::StartReceiver(grpc::ServerContext* context,
   EMBER_CHECK_SECRET(context, options_.secret);
   if (!ValidId(request->app_id()) || request->stream_id() < 0 || request->incarnation() <= 0 ||
       request->block_interval_ms() <= 0 || request->restart_delay_ms() < 0 ||
-      request->factory().key().empty()) {
+      request->factory().key().empty() || !(request->max_rate() >= 0) ||
+      !(request->rate() >= 0)) {
     return Invalid("malformed receiver start");
   }
   auto handle = HandleFor(request->app_id());
@@ -530,6 +531,19 @@ grpc::Status ExecutorServer::StopReceiver(grpc::ServerContext* context,
   }
   if (std::shared_ptr<AppHandle> handle = RunningHandle(request->app_id())) {
     handle->StopReceiver(*request);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ExecutorServer::UpdateReceiverRate(grpc::ServerContext* context,
+                                                const proto::UpdateReceiverRateRequest* request,
+                                                proto::UpdateReceiverRateReply*) {
+  EMBER_CHECK_SECRET(context, options_.secret);
+  if (!ValidId(request->app_id()) || request->stream_id() < 0 || !(request->rate() >= 0)) {
+    return Invalid("malformed receiver rate");
+  }
+  if (std::shared_ptr<AppHandle> handle = RunningHandle(request->app_id())) {
+    handle->UpdateReceiverRate(*request);
   }
   return grpc::Status::OK;
 }

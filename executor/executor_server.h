@@ -58,6 +58,9 @@ class ExecutorServer final : public proto::Executor::Service {
                              proto::StartReceiverReply* reply) override;
   grpc::Status StopReceiver(grpc::ServerContext* context, const proto::StopReceiverRequest* request,
                             proto::StopReceiverReply* reply) override;
+  grpc::Status UpdateReceiverRate(grpc::ServerContext* context,
+                                  const proto::UpdateReceiverRateRequest* request,
+                                  proto::UpdateReceiverRateReply* reply) override;
   grpc::Status FetchShuffle(grpc::ServerContext* context, const proto::FetchShuffleRequest* request,
                             grpc::ServerWriter<proto::ShuffleChunk>* writer) override;
   grpc::Status PutBlock(grpc::ServerContext* context, const proto::PutBlockRequest* request,

@@ -67,11 +67,13 @@ absl::Status ReceiverHost::Start(const proto::StartReceiverRequest& request,
   o.store = sink;
   o.block_prefix = absl::StrCat(options_.app_id, "/", incarnation, "/");
   o.wal_dir = request.wal_dir();
+  o.max_rate = request.max_rate();
   o.report = [this, incarnation, sink](const ReceivedBlock& b) { Report(incarnation, sink, b); };
   o.on_event = [this, incarnation](int s, proto::ReceiverEvent event, const std::string& message) {
     ReportEvent(incarnation, s, event, message);
   };
   running->supervisor = std::make_unique<ReceiverSupervisor>(std::move(o), std::move(receiver));
+  running->supervisor->SetBackpressureRate(request.rate());
   {
     absl::MutexLock lock(&mu_);
     if (shutdown_) return absl::UnavailableError("executor shutting down");
@@ -131,6 +133,14 @@ void ReceiverHost::Stop(int stream_id, int64_t incarnation, const std::string& r
   StopWhere(
       [&](int s, const Running& r) { return s == stream_id && r.incarnation == incarnation; },
       reason);
+}
+
+void ReceiverHost::SetRate(int stream_id, int64_t incarnation, double rate) {
+  absl::MutexLock lock(&mu_);
+  auto it = receivers_.find(stream_id);
+  if (it != receivers_.end() && it->second->incarnation == incarnation) {
+    it->second->supervisor->SetBackpressureRate(rate);
+  }
 }
 
 void ReceiverHost::StopAll(const std::string& reason) {

@@ -48,6 +48,8 @@ class ReceiverHost {
   // Stops the stream's receiver if it is run `incarnation`.
   void Stop(int stream_id, int64_t incarnation, const std::string& reason);
   void StopAll(const std::string& reason);
+  // Backpressure's new rate for the stream's receiver, if it is run `incarnation`.
+  void SetRate(int stream_id, int64_t incarnation, double rate);
   // Refuses new starts and stops every receiver, each reporting its last block.
   void Shutdown();
   int size() const;

@@ -86,6 +86,13 @@ class TaskService final : public proto::Executor::Service {
     if (host_ != nullptr) host_->StopReceiver(*request);
     return grpc::Status::OK;
   }
+  grpc::Status UpdateReceiverRate(grpc::ServerContext* context,
+                                  const proto::UpdateReceiverRateRequest* request,
+                                  proto::UpdateReceiverRateReply*) override {
+    if (auto s = Check(context); !s.ok()) return s;
+    if (host_ != nullptr) host_->UpdateReceiverRate(*request);
+    return grpc::Status::OK;
+  }
   grpc::Status FetchShuffle(grpc::ServerContext* context, const proto::FetchShuffleRequest* request,
                             grpc::ServerWriter<proto::ShuffleChunk>* writer) override {
     if (auto s = Check(context); !s.ok()) return s;

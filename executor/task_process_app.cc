@@ -139,6 +139,13 @@ void TaskProcessApp::StopReceiver(const proto::StopReceiverRequest& request) {
   if (it != receivers_.end() && it->second == request.incarnation()) receivers_.erase(it);
 }
 
+void TaskProcessApp::UpdateReceiverRate(const proto::UpdateReceiverRateRequest& request) {
+  proto::UpdateReceiverRateReply reply;
+  grpc::Status s = rpc::Call(*stub_, &proto::Executor::Stub::UpdateReceiverRate, request, &reply,
+                             {options_.launch.token(), rpc::Deadline::kControl});
+  if (!s.ok()) VLOG(1) << "rate update: " << s.error_message();
+}
+
 absl::Status TaskProcessApp::FetchShuffle(
     const proto::FetchShuffleRequest& request,
     const std::function<bool(const proto::ShuffleChunk&)>& write) {

@@ -44,6 +44,7 @@ class TaskProcessApp : public AppHandle {
   void RunTask(const proto::RunTaskRequest& request, proto::RunTaskReply* reply) override;
   absl::Status StartReceiver(const proto::StartReceiverRequest& request) override;
   void StopReceiver(const proto::StopReceiverRequest& request) override;
+  void UpdateReceiverRate(const proto::UpdateReceiverRateRequest& request) override;
   absl::Status FetchShuffle(const proto::FetchShuffleRequest& request,
                             const std::function<bool(const proto::ShuffleChunk&)>& write) override;
   void Cleanup(const proto::CleanupRequest& request) override;

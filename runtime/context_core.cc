@@ -160,6 +160,14 @@ ContextCore::ContextCore(Conf conf, Duration batch_interval, std::shared_ptr<Clo
   t.restart_delay_ms =
       conf_.getDuration("ember.streaming.receiverRestartDelay", Seconds(2)).milliseconds();
   t.services = services_.get();
+  t.max_rate = conf_.getInt("ember.streaming.receiver.maxRate", 0);
+  if (t.max_rate < 0) throw EmberError("ember.streaming.receiver.maxRate must not be negative");
+  backpressure_ = conf_.getBoolean("ember.streaming.backpressure.enabled", false);
+  if (backpressure_) {
+    initial_rate_ = static_cast<double>(conf_.getInt("ember.streaming.backpressure.initialRate", 0));
+    t.initial_rate = initial_rate_;
+    rate_options_ = PidRateEstimator::FromConf(conf_, batch_interval_.milliseconds());
+  }
   t.on_event = [this](const ReceiverStatus& status, proto::ReceiverEvent event) {
     PostReceiverEvent(status, event);
   };
@@ -272,6 +280,7 @@ void ContextCore::PostBatchEvent(const BatchInfo& info, BatchEvent event) {
       bus_->Post([b](StreamingListener& l) { l.onBatchStarted(b); });
       break;
     case BatchEvent::kCompleted:
+      if (backpressure_) UpdateRates(info);
       bus_->Post([b](StreamingListener& l) { l.onBatchCompleted(b); });
       break;
   }
@@ -311,8 +320,40 @@ StreamRef ContextCore::AddFileStream(FileInputStream::Options options) {
   return stream;
 }
 
+void ContextCore::UpdateRates(const BatchInfo& info) {
+  if (info.processing_start_ms < 0 || info.processing_end_ms < 0) return;
+  const int64_t t = info.batch_time.milliseconds();
+  const int64_t processing = info.processing_end_ms - info.processing_start_ms;
+  const int64_t scheduling = info.processing_start_ms - t;
+  std::vector<std::shared_ptr<DirectKafkaStream>> kafka;
+  {
+    absl::MutexLock lock(&mu_);
+    kafka = kafka_streams_;
+  }
+  absl::MutexLock lock(&rate_mu_);
+  auto estimate = [&](const void* stream, int64_t records) -> std::optional<double> {
+    auto& e = estimators_[stream];
+    if (e == nullptr) e = std::make_unique<PidRateEstimator>(rate_options_);
+    return e->Compute(info.processing_end_ms, records, processing, scheduling);
+  };
+  for (int id = 0; id < tracker_->num_streams(); ++id) {
+    int64_t records = 0;
+    for (const auto& b : tracker_->BlocksOfBatch(id, info.batch_time)) records += b.records;
+    // Keyed by the tracker's stream id (a small integer, never a real address).
+    auto rate = estimate(reinterpret_cast<const void*>(static_cast<intptr_t>(id + 1)), records);
+    if (rate) {
+      VLOG(1) << "backpressure: receiver stream " << id << " limited to " << *rate << " records/s";
+      services_->UpdateReceiverRate(id, *rate);
+    }
+  }
+  for (auto& k : kafka) {
+    if (auto rate = estimate(k.get(), k->RecordsOf(info.batch_time))) k->SetRate(*rate);
+  }
+}
+
 StreamRef ContextCore::AddKafkaStream(std::shared_ptr<DirectKafkaStream> stream) {
   CheckCanAddStreams();
+  if (backpressure_) stream->SetRate(initial_rate_);
   absl::MutexLock lock(&mu_);
   kafka_streams_.push_back(stream);
   return stream;

@@ -19,6 +19,7 @@
 #include "runtime/dag_scheduler.h"
 #include "runtime/job_scheduler.h"
 #include "runtime/listener_bus.h"
+#include "runtime/rate_estimator.h"
 #include "runtime/local_services.h"
 #include "runtime/receiver_tracker.h"
 #include "runtime/stream_graph.h"
@@ -123,6 +124,8 @@ class ContextCore : public std::enable_shared_from_this<ContextCore> {
   // Copies the application's submission (plugin included) into the checkpoint directory when
   // it is new or changed.
   void KeepSubmission(const std::string& dir) ABSL_EXCLUSIVE_LOCKS_REQUIRED(meta_mu_);
+  // Backpressure: each input stream's new rate after a completed batch.
+  void UpdateRates(const BatchInfo& info);
   void PostBatchEvent(const BatchInfo& info, BatchEvent event);
   void PostReceiverEvent(const ReceiverStatus& status, proto::ReceiverEvent event);
 
@@ -155,6 +158,12 @@ class ContextCore : public std::enable_shared_from_this<ContextCore> {
   std::vector<Output> outputs_ ABSL_GUARDED_BY(mu_);
   std::vector<std::shared_ptr<FileInputStream>> file_streams_ ABSL_GUARDED_BY(mu_);
   std::vector<std::shared_ptr<DirectKafkaStream>> kafka_streams_ ABSL_GUARDED_BY(mu_);
+  // Backpressure (ember.streaming.backpressure.enabled): an estimator per input stream.
+  bool backpressure_ = false;
+  double initial_rate_ = 0;
+  PidRateEstimator::Options rate_options_;
+  absl::Mutex rate_mu_;
+  std::map<const void*, std::unique_ptr<PidRateEstimator>> estimators_ ABSL_GUARDED_BY(rate_mu_);
   struct Stateful {
     StreamNode* stream;
     StatefulStream state;

@@ -21,6 +21,17 @@ namespace internal {
 class ContextCore;
 class ReceiverTracker;
 
+// How a context's receivers run.
+struct ReceiverSettings {
+  int64_t block_interval_ms = 200;
+  int64_t restart_delay_ms = 2000;
+  std::string wal_dir;  // the write-ahead log's directory; empty: no log
+  // ember.streaming.receiver.maxRate (records per second; 0: none), and the rate each starts
+  // at under backpressure (ember.streaming.backpressure.initialRate; 0: none).
+  double max_rate = 0;
+  double initial_rate = 0;
+};
+
 class ContextServices {
  public:
   virtual ~ContextServices() = default;
@@ -33,8 +44,10 @@ class ContextServices {
   // Starts one receiver per factory (stream id = index); their blocks and events come back
   // through the tracker's OnBlock/OnEvent.
   virtual absl::Status StartReceivers(const std::vector<proto::OpSpec>& factories,
-                                      ReceiverTracker* tracker, int64_t block_interval_ms,
-                                      int64_t restart_delay_ms, const std::string& wal_dir) = 0;
+                                      ReceiverTracker* tracker,
+                                      const ReceiverSettings& settings) = 0;
+  // Backpressure's new rate for stream `stream_id`'s receiver (under its maxRate).
+  virtual void UpdateReceiverRate(int stream_id, double rate) = 0;
   // Returns once every receiver has stopped and reported its last block.
   virtual void StopReceivers() = 0;
   virtual void RemoveBlocks(std::vector<std::string> ids) = 0;

@@ -288,7 +288,7 @@ RddRef DirectKafkaStream::Compute(Time t) {
       lag[tp] = latest[tp] - from;
     }
     double seconds = static_cast<double>(ctx()->batch_interval().milliseconds()) / 1000.0;
-    auto limits = MaxMessagesPerPartition(lag, /*rate=*/-1, max_rate_, min_rate_, seconds);
+    auto limits = MaxMessagesPerPartition(lag, rate_.load(), max_rate_, min_rate_, seconds);
     for (const auto& [tp, from] : next) {
       int64_t until = latest[tp];
       auto limit = limits.find(tp);
@@ -310,6 +310,8 @@ RddRef DirectKafkaStream::Compute(Time t) {
   *common.mutable_decoder() = decoder_;
   return std::make_shared<KafkaRdd>(ctx(), std::move(ranges), std::move(common));
 }
+
+void DirectKafkaStream::SetRate(double rate) { rate_.store(rate); }
 
 int64_t DirectKafkaStream::RecordsOf(Time t) {
   absl::MutexLock lock(&mu_);

@@ -12,6 +12,7 @@
 // subscribed topic joins at its start the same way; one that disappears fails the batch.
 // Thread-safe; the job thread computes it.
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -36,6 +37,8 @@ class DirectKafkaStream : public StreamNode {
   std::string Describe() const override;
 
   void CommitAsync(std::vector<kafka::OffsetRange> ranges, CommitCallback callback);
+  // Backpressure's rate (records per second for the whole stream; 0: none), shared out by lag.
+  void SetRate(double rate);
   // The records of batch t (0 until it is generated), for the batch's input size.
   int64_t RecordsOf(Time t);
   void Snapshot(proto::CheckpointKafkaStream* out);
@@ -64,6 +67,7 @@ class DirectKafkaStream : public StreamNode {
   double max_rate_ = 0, min_rate_ = 0;
   bool allow_non_consecutive_ = false;
   int64_t poll_timeout_ms_ = 10000;
+  std::atomic<double> rate_{0};
   std::unique_ptr<KafkaClient> client_;  // the driver's, for queries and commits
 
   absl::Mutex mu_;

@@ -42,8 +42,8 @@ void LocalServices::ReserveSlotsForReceivers(int receivers) {
 }
 
 absl::Status LocalServices::StartReceivers(const std::vector<proto::OpSpec>& factories,
-                                           ReceiverTracker* tracker, int64_t block_interval_ms,
-                                           int64_t restart_delay_ms, const std::string& wal_dir) {
+                                           ReceiverTracker* tracker,
+                                           const ReceiverSettings& settings) {
   std::vector<ReceiverSupervisor*> to_start;
   {
     absl::MutexLock lock(&mu_);
@@ -54,21 +54,30 @@ absl::Status LocalServices::StartReceivers(const std::vector<proto::OpSpec>& fac
       ReceiverSupervisor::Options o;
       o.stream_id = static_cast<int>(id);
       o.clock = options_.clock;
-      o.block_interval = Milliseconds(block_interval_ms);
-      o.restart_delay_ms = restart_delay_ms;
+      o.block_interval = Milliseconds(settings.block_interval_ms);
+      o.restart_delay_ms = settings.restart_delay_ms;
       o.store = &blocks_;
-      o.wal_dir = wal_dir;
+      o.wal_dir = settings.wal_dir;
+      o.max_rate = settings.max_rate;
       o.report = [tracker](const ReceivedBlock& b) { tracker->OnBlock(b); };
       o.on_event = [tracker](int s, proto::ReceiverEvent e, const std::string& m) {
         tracker->OnEvent(s, e, m);
       };
       supervisors_.push_back(
           std::make_unique<ReceiverSupervisor>(std::move(o), std::move(*receiver)));
+      supervisors_.back()->SetBackpressureRate(settings.initial_rate);
       to_start.push_back(supervisors_.back().get());
     }
   }
   for (auto* s : to_start) s->Start();
   return absl::OkStatus();
+}
+
+void LocalServices::UpdateReceiverRate(int stream_id, double rate) {
+  absl::MutexLock lock(&mu_);
+  for (auto& s : supervisors_) {
+    if (s->stream_id() == stream_id) s->SetBackpressureRate(rate);
+  }
 }
 
 void LocalServices::StopReceivers() {

@@ -35,9 +35,9 @@ class LocalServices final : public ContextServices {
   TaskBackend* backend() override { return backend_.get(); }
   int TotalSlots() override { return options_.slots; }
   void ReserveSlotsForReceivers(int receivers) override;
+  void UpdateReceiverRate(int stream_id, double rate) override;
   absl::Status StartReceivers(const std::vector<proto::OpSpec>& factories, ReceiverTracker* tracker,
-                              int64_t block_interval_ms, int64_t restart_delay_ms,
-                              const std::string& wal_dir) override;
+                              const ReceiverSettings& settings) override;
   void StopReceivers() override;
   void RemoveBlocks(std::vector<std::string> ids) override { blocks_.Remove(ids); }
   void ReleaseShuffle(int shuffle_id) override { shuffles_.RemoveShuffle(shuffle_id); }

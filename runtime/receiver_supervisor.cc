@@ -24,6 +24,9 @@ bool ReceiverBase::isStarted() const { return supervisor_ != nullptr && supervis
 bool ReceiverBase::StoreBlockNow(std::string bytes, int64_t records) {
   return supervisor_ != nullptr && supervisor_->StoreReliably(std::move(bytes), records);
 }
+void ReceiverBase::WaitToPush(int64_t n) {
+  if (supervisor_ != nullptr) supervisor_->WaitToPush(n);
+}
 int ReceiverBase::streamId() const {
   return supervisor_ == nullptr ? -1 : supervisor_->stream_id();
 }
@@ -44,6 +47,18 @@ absl::StatusOr<std::unique_ptr<ReceiverBase>> CreateReceiver(const OpResolver& o
 ReceiverSupervisor::ReceiverSupervisor(Options options, std::unique_ptr<ReceiverBase> receiver)
     : options_(std::move(options)), receiver_(std::move(receiver)) {
   receiver_->Attach(this);
+  SetBackpressureRate(0);
+}
+
+void ReceiverSupervisor::SetBackpressureRate(double rate) {
+  double limit = options_.max_rate;
+  if (rate > 0) limit = limit > 0 ? std::min(limit, rate) : rate;
+  limiter_.SetRate(limit);
+  receiver_->SetRateLimited(limit > 0);
+}
+
+void ReceiverSupervisor::WaitToPush(int64_t n) {
+  limiter_.Acquire(n, [this] { return IsStopped(); });
 }
 
 ReceiverSupervisor::~ReceiverSupervisor() {

@@ -25,6 +25,7 @@
 #include "runtime/block_store.h"
 #include "util/clock.h"
 #include "util/op_registry.h"
+#include "util/rate_limiter.h"
 
 namespace ember {
 namespace internal {
@@ -56,6 +57,9 @@ class ReceiverSupervisor {
     std::function<void(const ReceivedBlock&)> report;
     std::function<void(int stream_id, proto::ReceiverEvent event, const std::string& message)>
         on_event;
+    // ember.streaming.receiver.maxRate: records per second, 0 for none. Backpressure's rate
+    // (SetBackpressureRate) applies under it.
+    double max_rate = 0;
   };
   ReceiverSupervisor(Options options, std::unique_ptr<ReceiverBase> receiver);
   ~ReceiverSupervisor();
@@ -74,6 +78,12 @@ class ReceiverSupervisor {
   // Receiver::storeReliably: stores `bytes` as a block of its own now; true once it is stored
   // (and logged) and reported.
   bool StoreReliably(std::string bytes, int64_t records);
+  // Backpressure's estimate (records per second; 0: none), capped by Options::max_rate.
+  void SetBackpressureRate(double rate);
+  // The rate limit in force (0: none).
+  double rate_limit() const { return limiter_.rate(); }
+  // Receiver::store: waits until `n` more records fit under the rate limit (or a stop).
+  void WaitToPush(int64_t n);
 
  private:
   void GeneratorLoop();
@@ -96,6 +106,7 @@ class ReceiverSupervisor {
   absl::Mutex cut_mu_;  // one block cut at a time
   int64_t reliable_seq_ ABSL_GUARDED_BY(cut_mu_) = 0;
   std::atomic<bool> cancel_{false};  // wakes the generator out of the clock on stop
+  RateLimiter limiter_;
   std::thread generator_;
   std::thread restarter_;
   std::thread stopper_;

@@ -39,8 +39,13 @@ absl::Status ReceiverTracker::StartAll() {
     }
   }
   if (factories.empty()) return absl::OkStatus();
-  return options_.services->StartReceivers(factories, this, options_.block_interval.milliseconds(),
-                                           options_.restart_delay_ms, wal_dir);
+  ReceiverSettings settings;
+  settings.block_interval_ms = options_.block_interval.milliseconds();
+  settings.restart_delay_ms = options_.restart_delay_ms;
+  settings.wal_dir = wal_dir;
+  settings.max_rate = options_.max_rate;
+  settings.initial_rate = options_.initial_rate;
+  return options_.services->StartReceivers(factories, this, settings);
 }
 
 void ReceiverTracker::StopAll() {

@@ -46,6 +46,9 @@ class ReceiverTracker {
     std::function<void(const ReceiverStatus&, proto::ReceiverEvent event)> on_event;
     // How long (real time) a batch waits for receivers to cut their blocks up to its time.
     absl::Duration watermark_wait = absl::Seconds(2);
+    // ReceiverSettings::max_rate and initial_rate.
+    double max_rate = 0;
+    double initial_rate = 0;
   };
   explicit ReceiverTracker(Options options) : options_(std::move(options)) {}
   ~ReceiverTracker();
