@@ -10,6 +10,8 @@ PACKAGES=(
   libabsl-dev librocksdb-dev libgoogle-glog-dev
   # Kafka: the direct stream and the producer (librdkafka; its mock cluster for the tests)
   librdkafka-dev
+  # ZeroMQ: its SUB source (libzmq)
+  libzmq3-dev
   # the driver's web UI and REST API: HTTP server, JSON, charts served by the driver itself
   libcpp-httplib-dev nlohmann-json3-dev libjs-chart.js
   # tests and benchmarks
