@@ -12,6 +12,8 @@ PACKAGES=(
   librdkafka-dev
   # ZeroMQ: its SUB source (libzmq)
   libzmq3-dev
+  # MQTT: its source (libmosquitto), and the broker its tests start
+  libmosquitto-dev mosquitto
   # the driver's web UI and REST API: HTTP server, JSON, charts served by the driver itself
   libcpp-httplib-dev nlohmann-json3-dev libjs-chart.js
   # tests and benchmarks

@@ -1,13 +1,20 @@
 // Message-bus sources against real peers: a libzmq PUB socket in this process.
 
+#include <mosquitto.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <zmq.h>
 
+#include <fstream>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "common/mqtt.h"
 #include "common/zeromq.h"
 #include "runtime/testing.h"
+#include "tests/process.h"
 #include "tests/wait.h"
 
 namespace ember {
@@ -109,6 +116,161 @@ TEST(ZeroMQTest, TheConverterGetsTheWholeMessage) {
         return got;
       },
       30s));
+  env.ssc().stop();
+}
+
+// ----------------------------------------------------------------------------------- MQTT
+
+// A port the system chose just now (mosquitto is given it on its command line).
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// A real mosquitto broker on loopback, and a client that publishes to it with QoS 1.
+class Broker {
+ public:
+  Broker() : dir_(testing::MakeTempDir("mqtt")), port_(FreePort()) {
+    Start();
+    mosquitto_lib_init();
+    client_ = mosquitto_new("publisher", true, nullptr);
+    mosquitto_reconnect_delay_set(client_, 1, 2, false);
+    EXPECT_TRUE(testing::WaitForCondition(
+        [&] { return mosquitto_connect(client_, "127.0.0.1", port_, 30) == MOSQ_ERR_SUCCESS; },
+        20s));
+    mosquitto_loop_start(client_);
+  }
+  ~Broker() {
+    mosquitto_loop_stop(client_, true);
+    mosquitto_destroy(client_);
+  }
+  void Start() {
+    // A listener on loopback; the user it runs as stays (a test's sandbox may not switch).
+    std::string conf = dir_ + "/mosquitto.conf";
+    std::ofstream(conf) << "listener " << port_ << " 127.0.0.1\nallow_anonymous true\n"
+                        << "user " << (getuid() == 0 ? "root" : "mosquitto") << "\n";
+    process_ = std::make_unique<testing::Subprocess>(
+        std::vector<std::string>{"/usr/sbin/mosquitto", "-c", conf}, dir_,
+        "mosquitto" + std::to_string(++starts_));
+    ASSERT_TRUE(process_->WaitForOutput("running", 20s, /*in_stderr=*/true))
+        << process_->Stderr();
+  }
+  void Restart() {
+    process_.reset();  // SIGKILL
+    Start();
+  }
+  std::string url() const { return "tcp://127.0.0.1:" + std::to_string(port_); }
+  void Publish(const std::string& topic, const std::string& payload) {
+    mosquitto_publish(client_, nullptr, topic.c_str(), static_cast<int>(payload.size()),
+                      payload.data(), 1, false);
+  }
+
+ private:
+  std::string dir_;
+  int port_;
+  int starts_ = 0;
+  std::unique_ptr<testing::Subprocess> process_;
+  mosquitto* client_ = nullptr;
+};
+
+// What a collector holds over every batch so far.
+template <typename T>
+std::vector<T> AllOf(const testing::Collector<T>& out, testing::ManualStreams& env) {
+  std::vector<T> v;
+  for (int64_t t = 1000; t <= env.clock().NowMs(); t += 1000) {
+    auto b = out.At(Time(t));
+    v.insert(v.end(), b.begin(), b.end());
+  }
+  return v;
+}
+
+// Publishes `greeting` until the stream shows it: the receiver's subscription is in place.
+template <typename T>
+bool Greet(Broker& broker, const std::string& topic, const T& greeting,
+           const testing::Collector<T>& out, testing::ManualStreams& env,
+           const std::string& payload) {
+  return testing::WaitForCondition(
+      [&] {
+        broker.Publish(topic, payload);
+        env.RunBatches(1);
+        auto v = AllOf(out, env);
+        return std::find(v.begin(), v.end(), greeting) != v.end();
+      },
+      30s);
+}
+
+TEST(MqttTest, EveryMessagePublishedReachesTheStreamOnce) {
+  Broker broker;
+  testing::ManualStreams env(Seconds(1));
+  testing::Collector<std::pair<std::string, std::string>> out;
+  out.Attach(mqtt::createPairedStream(env.ssc(), broker.url(), {"a/#", "b"}));
+  env.ssc().start();
+  ASSERT_TRUE(Greet(broker, "b", std::make_pair(std::string("b"), std::string("hello")), out, env,
+                    "hello"));
+  std::vector<std::pair<std::string, std::string>> expected;
+  for (int i = 0; i < 300; ++i) {
+    std::string topic = i % 2 ? "a/x" : "b";
+    broker.Publish(topic, "m" + std::to_string(i));
+    broker.Publish("c", "not subscribed");
+    expected.emplace_back(topic, "m" + std::to_string(i));
+  }
+  ASSERT_TRUE(testing::WaitForCondition(
+      [&] {
+        env.RunBatches(1);
+        return AllOf(out, env).size() >= expected.size();
+      },
+      30s));
+  auto got = AllOf(out, env);
+  got.erase(std::remove(got.begin(), got.end(), std::make_pair(std::string("b"),
+                                                               std::string("hello"))),
+            got.end());
+  EXPECT_EQ(testing::Sorted(got), testing::Sorted(expected));
+  env.ssc().stop();
+}
+
+TEST(MqttTest, TheReceiverSubscribesAgainAfterTheBrokerRestarts) {
+  Broker broker;
+  testing::ManualStreams env(Seconds(1));
+  testing::Collector<std::string> out;
+  out.Attach(mqtt::createStream(env.ssc(), broker.url(), "t"));
+  env.ssc().start();
+  ASSERT_TRUE(Greet(broker, "t", std::string("before"), out, env, "before"));
+  broker.Restart();
+  // The receiver's client reconnects (and subscribes again) by itself.
+  ASSERT_TRUE(Greet(broker, "t", std::string("after"), out, env, "after"));
+  for (int i = 0; i < 100; ++i) broker.Publish("t", "n" + std::to_string(i));
+  ASSERT_TRUE(testing::WaitForCondition(
+      [&] {
+        env.RunBatches(1);
+        auto v = AllOf(out, env);
+        return std::count_if(v.begin(), v.end(), [](const std::string& m) { return m[0] == 'n'; }) ==
+               100;
+      },
+      30s));
+  env.ssc().stop();
+}
+
+TEST(MqttTest, ABadBrokerUrlIsAReceiverErrorNotACrash) {
+  testing::ManualStreams env(Seconds(1));
+  auto stream = mqtt::createStream(env.ssc(), "http://nowhere", "t");
+  stream.count().print();
+  env.ssc().start();
+  env.RunBatches(1);
+  ASSERT_TRUE(testing::WaitForCondition(
+      [&] {
+        for (const auto& s : env.ssc().core()->receiver_tracker().Statuses()) {
+          if (s.last_error.find("tcp://HOST:PORT") != std::string::npos) return true;
+        }
+        return false;
+      },
+      20s));
   env.ssc().stop();
 }
 
