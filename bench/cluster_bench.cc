@@ -22,47 +22,21 @@
 #include <string>
 #include <vector>
 
+#include "bench/batch_log.h"
 #include "tests/process.h"
 
 namespace {
 
+using ember::bench::MeasureRun;
+using ember::bench::Run;
 using ember::testing::MakeTempDir;
 using ember::testing::Subprocess;
 using namespace std::chrono_literals;
-
-struct Run {
-  int64_t words = 0;
-  int64_t batches = 0;
-  double execution_s = 0;
-  double seconds = 0;
-};
 
 std::string Address(const Subprocess& p) {
   std::smatch m;
   std::string out = p.Stdout();
   return std::regex_search(out, m, std::regex(R"(listening on (\S+:\d+))")) ? m[1].str() : "";
-}
-
-// Words per batch from print()'s records, execution time per batch from the driver's
-// "Total delay" log lines.
-Run Measure(const std::string& out, const std::string& log, int seconds) {
-  Run r;
-  static const std::regex kRecord(R"(\((.*),(\d+)\))");
-  static const std::regex kExec(
-      R"(Total delay: [0-9.]+ s for time \d+ ms \(execution: ([0-9.]+) s\))");
-  std::istringstream in(out);
-  std::string line;
-  std::smatch m;
-  while (std::getline(in, line)) {
-    if (std::regex_match(line, m, kRecord)) r.words += std::stoll(m[2]);
-  }
-  for (auto it = std::sregex_iterator(log.begin(), log.end(), kExec); it != std::sregex_iterator();
-       ++it) {
-    r.execution_s += std::stod((*it)[1]);
-    ++r.batches;
-  }
-  r.seconds = seconds;
-  return r;
 }
 
 void Report(const char* mode, const Run& r, double bytes_per_word) {
@@ -115,7 +89,8 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "local run failed:\n%s\n", job.Stderr().c_str());
       return 1;
     }
-    local = Measure(job.Stdout(), job.Stderr(), seconds);
+    local = MeasureRun(job.Stdout(), job.Stderr());
+    local.seconds = seconds;
   }
 
   // Cluster: a driver and two executors, replication on (the default, 2 copies).
@@ -155,7 +130,8 @@ int main(int argc, char** argv) {
       return false;
     }
     // The batches' log lines are the application driver process's, on the daemon's stderr.
-    *out = Measure(job.Stdout(), driver.Stderr(), run_seconds);
+    *out = MeasureRun(job.Stdout(), driver.Stderr());
+    out->seconds = run_seconds;
     return true;
   };
   Run isolated, in_process, isolated_trickle, in_process_trickle;
@@ -169,7 +145,7 @@ int main(int argc, char** argv) {
   Report("local[3]", local, kBytesPerWord);
   Report("in-proc", in_process, kBytesPerWord);
   Report("isolated", isolated, kBytesPerWord);
-  auto rate = [](const Run& r) { return r.execution_s > 0 ? r.words / r.execution_s : 0.0; };
+  auto rate = ember::bench::ProcessingRate;
   auto per_batch_ms = [](const Run& r) {
     return r.batches > 0 ? 1000.0 * r.execution_s / static_cast<double>(r.batches) : 0.0;
   };

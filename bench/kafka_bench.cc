@@ -20,41 +20,16 @@
 #include <string>
 #include <vector>
 
+#include "bench/batch_log.h"
 #include "tests/process.h"
 
 namespace {
 
+using ember::bench::MeasureRun;
+using ember::bench::Run;
 using ember::testing::MakeTempDir;
 using ember::testing::Subprocess;
 using namespace std::chrono_literals;
-
-struct Run {
-  int64_t words = 0;
-  int64_t batches = 0;
-  double execution_s = 0;
-};
-
-// Words from print()'s records (every word of the 8 shows), execution times from the log.
-Run Measure(const std::string& out, const std::string& log) {
-  Run r;
-  static const std::regex kRecord(R"(\((.*),(\d+)\))");
-  static const std::regex kExec(
-      R"(Total delay: [0-9.]+ s for time \d+ ms \(execution: ([0-9.]+) s\))");
-  std::istringstream in(out);
-  std::string line;
-  std::smatch m;
-  while (std::getline(in, line)) {
-    if (std::regex_match(line, m, kRecord)) r.words += std::stoll(m[2]);
-  }
-  for (auto it = std::sregex_iterator(log.begin(), log.end(), kExec); it != std::sregex_iterator();
-       ++it) {
-    double e = std::stod((*it)[1]);
-    if (e <= 0) continue;  // batches with nothing to do
-    r.execution_s += e;
-    ++r.batches;
-  }
-  return r;
-}
 
 void Report(const char* mode, const Run& r) {
   const double kBytesPerWord = 3.0;  // "w0 " .. "w7 "
@@ -64,7 +39,7 @@ void Report(const char* mode, const Run& r) {
               rate * kBytesPerWord / 1e6);
 }
 
-double Rate(const Run& r) { return r.execution_s > 0 ? r.words / r.execution_s : 0; }
+double Rate(const Run& r) { return ember::bench::ProcessingRate(r); }
 
 }  // namespace
 
@@ -133,7 +108,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "kafka run failed:\n%s\n", job.Stderr().c_str());
       return false;
     }
-    *out = Measure(job.Stdout(), job.Stderr());
+    *out = MeasureRun(job.Stdout(), job.Stderr());
     return true;
   };
   Run plain, with_sink, socket;
@@ -155,7 +130,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "socket run failed:\n%s\n", job.Stderr().c_str());
       return 1;
     }
-    socket = Measure(job.Stdout(), job.Stderr());
+    socket = MeasureRun(job.Stdout(), job.Stderr());
   }
   Report("kafka", plain);
   Report("kafka -> kafka", with_sink);

@@ -110,6 +110,14 @@ void Watch(S& stream, Seen* seen) {
       [](const ConsumerRecord<std::string, std::string>& r) { return r.value(); }));
 }
 
+// The direct stream of `topic` for `group`, in `env`.
+auto Subscribe(ManualStreams& env, const MockKafka& kafka, const std::string& group,
+               const std::string& topic = "words") {
+  return kafka::createDirectStream<std::string, std::string>(
+      env.ssc(), kafka::LocationStrategies::PreferConsistent(),
+      kafka::ConsumerStrategies::Subscribe({topic}, kafka.Params(group)));
+}
+
 std::vector<std::string> Expected(int first, int n) {
   std::vector<std::string> out;
   for (int p = 0; p < kPartitions; ++p) {
@@ -136,9 +144,7 @@ TEST(KafkaDirectStreamTest, EachBatchReadsTheRecordsSinceTheLastInRangesThatFoll
   kafka.CreateTopic("words");
   kafka.Fill("words", 0, 25);
   ManualStreams env(Seconds(1));
-  auto stream = kafka::createDirectStream<std::string, std::string>(
-      env.ssc(), kafka::LocationStrategies::PreferConsistent(),
-      kafka::ConsumerStrategies::Subscribe({"words"}, kafka.Params("wc")));
+  auto stream = Subscribe(env, kafka, "wc");
   Seen seen;
   Watch(stream, &seen);
   env.ssc().start();
@@ -192,9 +198,7 @@ TEST(KafkaDirectStreamTest, MaxRatePerPartitionBoundsEachRange) {
   kafka.Fill("words", 0, 30);
   Conf conf = ManualConf().set("ember.streaming.kafka.maxRatePerPartition", "10");
   ManualStreams env(Seconds(1), "local[2]", conf);
-  auto stream = kafka::createDirectStream<std::string, std::string>(
-      env.ssc(), kafka::LocationStrategies::PreferConsistent(),
-      kafka::ConsumerStrategies::Subscribe({"words"}, kafka.Params("rate")));
+  auto stream = Subscribe(env, kafka, "rate");
   Seen seen;
   Watch(stream, &seen);
   env.ssc().start();
@@ -234,9 +238,7 @@ TEST(KafkaDirectStreamTest, CommitAsyncCommitsAtTheNextBatchAndANewStreamStartsT
   auto committed = std::make_shared<std::map<TopicPartition, int64_t>>();
   {
     ManualStreams env(Seconds(1));
-    auto stream = kafka::createDirectStream<std::string, std::string>(
-        env.ssc(), kafka::LocationStrategies::PreferConsistent(),
-        kafka::ConsumerStrategies::Subscribe({"words"}, kafka.Params("committer")));
+    auto stream = Subscribe(env, kafka, "committer");
     stream.foreachRDD([&stream, committed](const auto& rdd, Time) {
       kafka::commitAsync(stream, kafka::offsetRanges(rdd),
                          [committed](const std::map<TopicPartition, int64_t>& offsets,
@@ -253,9 +255,7 @@ TEST(KafkaDirectStreamTest, CommitAsyncCommitsAtTheNextBatchAndANewStreamStartsT
   for (const auto& [tp, o] : *committed) EXPECT_EQ(o, 20) << tp.toString();
   kafka.Fill("words", 20, 5);
   ManualStreams env(Seconds(1));
-  auto stream = kafka::createDirectStream<std::string, std::string>(
-      env.ssc(), kafka::LocationStrategies::PreferConsistent(),
-      kafka::ConsumerStrategies::Subscribe({"words"}, kafka.Params("committer")));
+  auto stream = Subscribe(env, kafka, "committer");
   Seen seen;
   Watch(stream, &seen);
   env.ssc().start();
@@ -272,9 +272,7 @@ TEST(KafkaDirectStreamTest, ABatchGeneratedAgainFromTheCheckpointTakesTheSameRan
   std::vector<OffsetRange> first;
   {
     ManualStreams env(Seconds(1));
-    auto stream = kafka::createDirectStream<std::string, std::string>(
-        env.ssc(), kafka::LocationStrategies::PreferConsistent(),
-        kafka::ConsumerStrategies::Subscribe({"words"}, kafka.Params("again")));
+    auto stream = Subscribe(env, kafka, "again");
     auto* node = dynamic_cast<internal::DirectKafkaStream*>(stream.ref().get());
     ASSERT_NE(node, nullptr);
     first = internal::KafkaOffsetRanges(node->GetOrCompute(Time(1000)));
@@ -284,9 +282,7 @@ TEST(KafkaDirectStreamTest, ABatchGeneratedAgainFromTheCheckpointTakesTheSameRan
   // The driver died with batch 1000 generated; more records arrived since.
   kafka.Fill("words", 10, 5);
   ManualStreams env(Seconds(1));
-  auto stream = kafka::createDirectStream<std::string, std::string>(
-      env.ssc(), kafka::LocationStrategies::PreferConsistent(),
-      kafka::ConsumerStrategies::Subscribe({"words"}, kafka.Params("again")));
+  auto stream = Subscribe(env, kafka, "again");
   auto* node = dynamic_cast<internal::DirectKafkaStream*>(stream.ref().get());
   node->Restore(kept);
   EXPECT_EQ(internal::KafkaOffsetRanges(node->GetOrCompute(Time(1000))), first);
@@ -306,9 +302,7 @@ TEST(KafkaDirectStreamTest, ARestartedContextGoesOnWhereItsCheckpointStopped) {
   {
     ManualStreams env(Seconds(1), "local[2]", ManualConf(), 0);
     env.ssc().checkpoint(checkpoint);
-    auto stream = kafka::createDirectStream<std::string, std::string>(
-        env.ssc(), kafka::LocationStrategies::PreferConsistent(),
-        kafka::ConsumerStrategies::Subscribe({"words"}, kafka.Params("restart")));
+    auto stream = Subscribe(env, kafka, "restart");
     Seen seen;
     Watch(stream, &seen);
     env.ssc().start();
@@ -322,9 +316,7 @@ TEST(KafkaDirectStreamTest, ARestartedContextGoesOnWhereItsCheckpointStopped) {
   kafka.Fill("words", 10, 7);
   ManualStreams env(Seconds(1), "local[2]", ManualConf(), 5000);
   env.ssc().checkpoint(checkpoint);
-  auto stream = kafka::createDirectStream<std::string, std::string>(
-      env.ssc(), kafka::LocationStrategies::PreferConsistent(),
-      kafka::ConsumerStrategies::Subscribe({"words"}, kafka.Params("restart")));
+  auto stream = Subscribe(env, kafka, "restart");
   Seen seen;
   Watch(stream, &seen);
   env.ssc().start();
@@ -344,9 +336,7 @@ TEST(KafkaDirectStreamTest, ABrokerDownDelaysItsPartitionsAndLosesNothing) {
   kafka.Fill("words", 0, 10);
   Conf conf = ManualConf("local[2,4]").set("ember.streaming.kafka.consumer.poll.ms", "3s");
   ManualStreams env(Seconds(1), "local[2,4]", conf);
-  auto stream = kafka::createDirectStream<std::string, std::string>(
-      env.ssc(), kafka::LocationStrategies::PreferConsistent(),
-      kafka::ConsumerStrategies::Subscribe({"words"}, kafka.Params("faults")));
+  auto stream = Subscribe(env, kafka, "faults");
   Seen seen;
   Watch(stream, &seen);
   env.ssc().start();
@@ -385,9 +375,7 @@ TEST(KafkaDirectStreamTest, SaveToKafkaWritesEveryRecordOnce) {
   kafka.CreateTopic("counts", 2);
   kafka.Fill("words", 0, 50);
   ManualStreams env(Seconds(1));
-  auto stream = kafka::createDirectStream<std::string, std::string>(
-      env.ssc(), kafka::LocationStrategies::PreferConsistent(),
-      kafka::ConsumerStrategies::Subscribe({"words"}, kafka.Params("sink")));
+  auto stream = Subscribe(env, kafka, "sink");
   auto counts = stream.map([](const ConsumerRecord<std::string, std::string>& r) {
                         return std::make_pair(r.value().substr(0, 2), int64_t{1});
                       })
