@@ -82,7 +82,8 @@ int main(int argc, char** argv) {
     auto server = source("local-source");
     if (!server->WaitForOutput("listening on", 10s)) return 1;
     std::string port = Address(*server).substr(Address(*server).rfind(':') + 1);
-    Subprocess job({"tools/ember-submit", "--master", "local[3]", job_args[0], "--", "127.0.0.1",
+    Subprocess job({"tools/ember-submit", "--master", "local[3]", "--log-level", "INFO",
+                    job_args[0], "--", "127.0.0.1",
                     port, std::to_string(batch_ms), run_ms},
                    dir, "local");
     if (job.Wait(std::chrono::seconds(seconds + 60)) != 0) {

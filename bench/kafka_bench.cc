@@ -98,7 +98,8 @@ int main(int argc, char** argv) {
   const std::string batch_ms = "1000", run_ms = std::to_string(seconds * 1000);
   auto kafka_run = [&](const std::string& group, bool sink, Run* out) {
     std::vector<std::string> argv = {
-        "tools/ember-submit", "--master", "local[2]", "--conf", "ember.ui.enabled=false",
+        "tools/ember-submit", "--master", "local[2]", "--log-level", "INFO", "--conf",
+        "ember.ui.enabled=false",
         "--conf", "ember.streaming.kafka.maxRatePerPartition=" + std::to_string(rate_per_partition),
         "examples/libkafka_word_count.so", "--", brokers, "lines", group, batch_ms, run_ms, "",
         ""};
@@ -122,7 +123,7 @@ int main(int argc, char** argv) {
     std::smatch m;
     std::string text = server.Stdout();
     if (!std::regex_search(text, m, std::regex(R"(listening on \S+:(\d+))"))) return 1;
-    Subprocess job({"tools/ember-submit", "--master", "local[2]", "--conf",
+    Subprocess job({"tools/ember-submit", "--master", "local[2]", "--log-level", "INFO", "--conf",
                     "ember.ui.enabled=false", "examples/libnetwork_word_count.so", "--",
                     "127.0.0.1", m[1].str(), batch_ms, run_ms},
                    dir, "socket");

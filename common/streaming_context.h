@@ -170,6 +170,9 @@ class StreamingContext {
 
   // Subscribes a listener to this context's events (common/listener.h).
   void addStreamingListener(std::shared_ptr<StreamingListener> listener);
+  // Spark's sc.setLogLevel: ALL, TRACE, DEBUG, INFO, WARN, ERROR, FATAL or OFF (any case), for
+  // this process (in a cluster: the application's driver process); an EmberError otherwise.
+  void setLogLevel(const std::string& level);
 
   Duration batchDuration() const;
   const Conf& conf() const;

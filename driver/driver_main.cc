@@ -21,6 +21,7 @@
 #include "rpc/rpc.h"
 #include "util/child_process.h"
 #include "runtime/streaming_progress.h"
+#include "util/log_level.h"
 #include "util/properties.h"
 
 namespace {
@@ -49,6 +50,8 @@ Options:
                           point, its schedulers) in a process of its own, supervised here;
                           thread: on a thread of this daemon (no isolation; for debugging
                           and benchmarks)
+  --log-level LEVEL       ALL, TRACE, DEBUG, INFO (default), WARN, ERROR, FATAL or OFF;
+                          the applications' driver processes start at it too
   --conf KEY=VALUE        a configuration key (repeatable); see the README
   --properties-file FILE  KEY=VALUE lines ('#' starts a comment); --conf wins over it
   --help                  this text
@@ -109,7 +112,8 @@ int main(int argc, char** argv) {
       continue;
     }
     static const char* kValued[] = {"--bind",        "--port", "--ui-port",         "--work-dir",
-                                    "--secret-file", "--conf", "--properties-file", "--isolation"};
+                                    "--secret-file", "--conf", "--properties-file", "--isolation",
+                                    "--log-level"};
     bool valued = false;
     for (const char* f : kValued) valued = valued || a == f;
     if (!valued) return Usage("unknown option " + a);
@@ -129,6 +133,8 @@ int main(int argc, char** argv) {
       properties = v;
     } else if (a == "--isolation") {
       isolation = v;
+    } else if (a == "--log-level") {
+      confs.emplace_back("ember.log.level", v);
     } else {
       std::string key, val;
       if (!ember::SplitKeyValue(v, &key, &val)) return Usage("--conf takes KEY=VALUE, not " + v);
@@ -171,6 +177,10 @@ int main(int argc, char** argv) {
   }
   eo.secret = secret;
 
+  if (auto level = conf.getOption("ember.log.level")) {
+    absl::Status s = ember::internal::SetLogLevel(*level);
+    if (!s.ok()) return Usage(std::string(s.message()));
+  }
   if (isolation.empty()) isolation = conf.get("ember.driver.isolation", "process");
   if (isolation != "process" && isolation != "thread") {
     return Usage("--isolation takes process or thread, not " + isolation);

@@ -14,6 +14,7 @@
 #include "executor/task_process.h"
 #include "rpc/rpc.h"
 #include "util/child_process.h"
+#include "util/log_level.h"
 #include "util/properties.h"
 
 namespace {
@@ -47,6 +48,8 @@ Options:
   --conf KEY=VALUE     a configuration key (repeatable); any other flag's name may be given
                        as a key too: --conf ember.executor.slots=4
   --properties-file F  KEY=VALUE lines ('#' starts a comment); flags and --conf win over it
+  --log-level LEVEL    ALL, TRACE, DEBUG, INFO (default), WARN, ERROR, FATAL or OFF; its
+                       task processes log at it too
   --help               this text
 
 Prints "ember-executor listening on HOST:PORT" once it serves, then registers (retrying with
@@ -85,7 +88,7 @@ int main(int argc, char** argv) {
   int port = 0;
   bool flag_data_dir = false, flag_slots = false, flag_bind = false, flag_port = false;
   bool allow_insecure = false;
-  std::string isolation;
+  std::string isolation, log_level;
   std::map<std::string, std::string> confs;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -99,7 +102,7 @@ int main(int argc, char** argv) {
     }
     if (a != "--driver" && a != "--bind" && a != "--advertise" && a != "--properties-file" &&
         a != "--port" && a != "--data-dir" && a != "--slots" && a != "--secret-file" &&
-        a != "--conf" && a != "--isolation") {
+        a != "--conf" && a != "--isolation" && a != "--log-level") {
       return Usage("unknown option " + a);
     }
     if (i + 1 >= argc) return Usage(a + " needs a value");
@@ -126,6 +129,8 @@ int main(int argc, char** argv) {
       secret_file = v;
     } else if (a == "--isolation") {
       isolation = v;
+    } else if (a == "--log-level") {
+      log_level = v;
     } else if (a == "--properties-file") {
       properties = v;
     } else {
@@ -163,12 +168,19 @@ int main(int argc, char** argv) {
       secret_file = v;
     } else if (k == "ember.executor.isolation" && isolation.empty()) {
       isolation = v;
+    } else if (k == "ember.log.level" && log_level.empty()) {
+      log_level = v;
     } else if (k == "ember.executor.allowInsecure") {
       if (v != "true" && v != "false") return Usage(k + " takes true or false, not " + v);
       allow_insecure = allow_insecure || v == "true";
     } else if (k.rfind("ember.executor.", 0) == 0) {
       return Usage("unknown configuration key " + k);
     }
+  }
+  if (!log_level.empty()) {
+    absl::Status s = ember::internal::SetLogLevel(log_level);
+    if (!s.ok()) return Usage(std::string(s.message()));
+    o.log_level = log_level;
   }
   if (isolation == "thread") {
     o.isolation = ember::internal::ExecutorServer::Isolation::kThread;

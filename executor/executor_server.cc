@@ -294,6 +294,7 @@ absl::StatusOr<std::shared_ptr<AppHandle>> ExecutorServer::StartHandle(App* app)
   o.launch.set_secret(options_.secret);
   o.launch.set_parent_address(local_address_);
   o.launch.set_token(local_token_);
+  o.launch.set_log_level(options_.log_level);
   o.memory_limit_bytes = app->memory_limit;
   o.report_event = [this](const proto::ReportReceiverEventRequest& r) { ReportEvent(r); };
   auto started = TaskProcessApp::Start(std::move(o));

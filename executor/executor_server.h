@@ -38,6 +38,7 @@ class ExecutorServer final : public proto::Executor::Service {
     std::string secret;
     Isolation isolation = Isolation::kProcess;
     std::string program;  // this executable, for the task processes
+    std::string log_level;  // the task processes' (empty: glog's default)
   };
   // Opens the block store (removing blocks an earlier run left behind) and starts the
   // service task processes call.

@@ -15,6 +15,7 @@
 #include "rpc/call.h"
 #include "rpc/rpc.h"
 #include "util/child_process.h"
+#include "util/log_level.h"
 #include "runtime/runtime_hooks.h"
 
 namespace ember {
@@ -131,6 +132,7 @@ int TaskProcessMain() {
                  "started by ember-executor itself)\n";
     return 2;
   }
+  if (!launch.log_level().empty()) SetLogLevel(launch.log_level()).IgnoreError();
   auto local = proto::ExecutorLocal::NewStub(rpc::MakeChannel(launch.parent_address()));
   auto driver = proto::Driver::NewStub(rpc::MakeChannel(launch.driver()));
   ExecutorBlocks blocks(local.get(), launch.token());

@@ -16,6 +16,7 @@
 #include "runtime/kafka_stream.h"
 #include "runtime/local_backend.h"
 #include "runtime/runtime_hooks.h"
+#include "util/log_level.h"
 #include "util/task_status.h"
 
 namespace ember {
@@ -104,6 +105,10 @@ ContextCore::ContextCore(Conf conf, Duration batch_interval, std::shared_ptr<Clo
           absl::StrCat(absl::Hex(std::random_device()()), absl::Hex(absl::GetCurrentTimeNanos()))) {
   if (batch_interval_.milliseconds() <= 0) {
     throw EmberError("the batch interval must be positive, not " + batch_interval_.toString());
+  }
+  if (auto level = conf_.getOption("ember.log.level")) {
+    absl::Status s = SetLogLevel(*level);
+    if (!s.ok()) throw EmberError("ember.log.level: " + std::string(s.message()));
   }
   bool cluster_master = conf_.master().rfind("ember://", 0) == 0;
   int slots = 1;

@@ -9,6 +9,7 @@
 
 #include "runtime/checkpoint_store.h"
 #include "runtime/context_core.h"
+#include "util/log_level.h"
 
 namespace ember {
 
@@ -94,6 +95,11 @@ std::unique_ptr<StreamingContext> StreamingContext::getOrCreate(
     LOG(INFO) << "no checkpoint in " << checkpointPath << ": starting a new context";
   }
   return ssc;
+}
+
+void StreamingContext::setLogLevel(const std::string& level) {
+  absl::Status s = internal::SetLogLevel(level);
+  if (!s.ok()) throw EmberError(std::string(s.message()));
 }
 
 void StreamingContext::addStreamingListener(std::shared_ptr<StreamingListener> listener) {

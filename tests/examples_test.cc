@@ -98,7 +98,7 @@ TEST(ExamplesTest, NetworkWordCountCountsEveryWordSent) {
   ASSERT_TRUE(std::regex_search(listening, m, std::regex(R"(listening on [^:]+:(\d+))")));
   std::string port = m[1];
 
-  Subprocess job({"tools/ember-submit", "--master", "local[2]", "--name", "netwc",
+  Subprocess job({"tools/ember-submit", "--master", "local[2]", "--log-level", "INFO", "--name", "netwc",
                   "examples/libnetwork_word_count.so", "--", "127.0.0.1", port, "500", "3000"},
                  dir, "job");
   ASSERT_EQ(job.Wait(60s), 0) << job.Stderr();
@@ -128,7 +128,7 @@ TEST(ExamplesTest, SigtermStopsGracefullyAfterEveryReceivedLine) {
   ASSERT_TRUE(std::regex_search(listening, m, std::regex(R"(listening on [^:]+:(\d+))")));
   // 2 s batches, running "forever": only the signal ends it.
   Subprocess job(
-      {"tools/ember-submit", "--master", "local[2]", "--conf",
+      {"tools/ember-submit", "--master", "local[2]", "--log-level", "INFO", "--conf",
        "ember.streaming.stopGracefullyOnShutdown=true", "--conf", "ember.ui.port=0",
        "examples/libnetwork_word_count.so", "--", "127.0.0.1", m[1].str(), "2000", "600000"},
       dir, "job");
@@ -154,7 +154,8 @@ TEST(ExamplesTest, FileWordCountSortsEachBatchByCount) {
   std::string dir = MakeTempDir("filewc");
   std::string watched = dir + "/in";
   ASSERT_EQ(mkdir(watched.c_str(), 0755), 0);
-  Subprocess job({"tools/ember-submit", "--master", "local[2]", "examples/libfile_word_count.so",
+  Subprocess job({"tools/ember-submit", "--master", "local[2]", "--log-level", "INFO",
+                  "examples/libfile_word_count.so",
                   "--", watched, "500", "3000"},
                  dir, "job");
   ASSERT_TRUE(job.WaitForOutput("StreamingContext started", 20s, /*in_stderr=*/true))
@@ -199,6 +200,30 @@ TEST(ExamplesTest, SubmitErrorsHaveDistinctExitCodes) {
   EXPECT_EQ(failed.Wait(30s), 1);
   EXPECT_NE(failed.Stderr().find("usage: libfile_word_count.so"), std::string::npos)
       << failed.Stderr();
+}
+
+TEST(ExamplesTest, ALocalJobLogsWarningsOnlyUnlessAskedAndABadLevelIsUsage) {
+  std::string dir = MakeTempDir("loglevel");
+  std::string watched = dir + "/in";
+  ASSERT_EQ(mkdir(watched.c_str(), 0755), 0);
+  static const std::regex kInfo(R"((^|\n)I\d{8} )");
+  Subprocess quiet({"tools/ember-submit", "--master", "local[2]", "examples/libfile_word_count.so",
+                    "--", watched, "200", "600"},
+                   dir, "quiet");
+  ASSERT_EQ(quiet.Wait(60s), 0) << quiet.Stderr();
+  EXPECT_FALSE(std::regex_search(quiet.Stderr(), kInfo)) << quiet.Stderr();
+  EXPECT_NE(quiet.Stdout().find("Time: "), std::string::npos);  // the job's print() still shows
+  Subprocess chatty({"tools/ember-submit", "--master", "local[2]", "--conf",
+                     "ember.log.level=info", "examples/libfile_word_count.so", "--", watched,
+                     "200", "600"},
+                    dir, "chatty");
+  ASSERT_EQ(chatty.Wait(60s), 0) << chatty.Stderr();
+  EXPECT_TRUE(std::regex_search(chatty.Stderr(), kInfo));
+  Subprocess bad({"tools/ember-submit", "--master", "local[2]", "--log-level", "LOUD",
+                  "examples/libfile_word_count.so"},
+                 dir, "bad");
+  EXPECT_EQ(bad.Wait(30s), 2);
+  EXPECT_NE(bad.Stderr().find("unknown log level 'LOUD'"), std::string::npos) << bad.Stderr();
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include "common/conf.h"
 #include "util/durable_file.h"
 #include "common/job.h"
+#include "util/log_level.h"
 #include "util/properties.h"
 #include "rpc/rpc.h"
 #include "runtime/checkpoint_store.h"
@@ -47,6 +48,10 @@ Options:
   --name NAME             the application name (ember.app.name)
   --conf KEY=VALUE        a configuration key; repeatable
   --properties-file FILE  KEY=VALUE lines ('#' starts a comment); --conf wins over it
+  --log-level LEVEL       ALL, TRACE, DEBUG, INFO, WARN, ERROR, FATAL or OFF: what this
+                          process logs (default WARN, so that a local job's print() shows
+                          plainly; ember.log.level says the same), and a job submitted to a
+                          driver gets it as its ember.log.level
   --secret-file FILE      the cluster secret (ember:// only)
   --detach                submit, print the application id and return (ember:// only);
                           otherwise ember-submit follows the job's output until it ends
@@ -88,7 +93,7 @@ int main(int argc, char** argv) {
   std::vector<std::pair<std::string, std::string>> confs;
   std::string plugin, properties;
   std::vector<std::string> job_args;
-  std::string command, app, secret_file, from_checkpoint;
+  std::string command, app, secret_file, from_checkpoint, log_level;
   bool detach = false, follow = false;
   int connect_timeout = 10;
   for (int i = 1; i < argc; ++i) {
@@ -131,6 +136,10 @@ int main(int argc, char** argv) {
       const char* v = value(a.c_str());
       if (v == nullptr) return Usage(a + " needs a checkpoint directory");
       from_checkpoint = v;
+    } else if (a == "--log-level") {
+      const char* v = value(a.c_str());
+      if (v == nullptr) return Usage(a + " needs a level");
+      log_level = v;
     } else if (a == "--kill" || a == "--logs" || a == "--upgrade" || a == "--secret-file" ||
                a == "--connect-timeout") {
       const char* v = value(a.c_str());
@@ -184,6 +193,13 @@ int main(int argc, char** argv) {
   }
   for (const auto& [k, v] : confs) conf.set(k, v);
   conf.setIfMissing("ember.master", "local[2]");
+  // The terminal shows the job's output and warnings, not the engine's INFO lines, unless
+  // asked (a job that runs on a driver gets --log-level as its ember.log.level).
+  if (!log_level.empty()) conf.set("ember.log.level", log_level);
+  {
+    absl::Status s = ember::internal::SetLogLevel(conf.get("ember.log.level", "WARN"));
+    if (!s.ok()) return Usage(std::string(s.message()));
+  }
   if (!conf.contains("ember.app.name")) {
     std::string base = plugin.substr(plugin.find_last_of('/') + 1);
     conf.setAppName(base);
@@ -293,7 +309,8 @@ int main(int argc, char** argv) {
     auto started = ember::internal::WebUi::Start(uo);
     if (started.ok()) {
       ui = std::move(*started);
-      LOG(INFO) << "web UI at " << ui->url();
+      // Shown whatever the log level, as Spark's "Spark UI available at".
+      std::cerr << "ember-submit: web UI at " << ui->url() << std::endl;
     } else {
       LOG(WARNING) << "no web UI: " << started.status().message();
     }
