@@ -98,10 +98,23 @@ int main(int argc, char** argv) {
   const std::string batch_ms = "1000", run_ms = std::to_string(seconds * 1000);
   auto kafka_run = [&](const std::string& group, bool sink, Run* out) {
     std::vector<std::string> argv = {
-        "tools/ember-submit", "--master", "local[2]", "--log-level", "INFO", "--conf",
+        "tools/ember-submit",
+        "--master",
+        "local[2]",
+        "--log-level",
+        "INFO",
+        "--conf",
         "ember.ui.enabled=false",
-        "--conf", "ember.streaming.kafka.maxRatePerPartition=" + std::to_string(rate_per_partition),
-        "examples/libkafka_word_count.so", "--", brokers, "lines", group, batch_ms, run_ms, "",
+        "--conf",
+        "ember.streaming.kafka.maxRatePerPartition=" + std::to_string(rate_per_partition),
+        "examples/libkafka_word_count.so",
+        "--",
+        brokers,
+        "lines",
+        group,
+        batch_ms,
+        run_ms,
+        "",
         ""};
     if (sink) argv.push_back("counts");
     Subprocess job(argv, dir, "kafka-" + group);

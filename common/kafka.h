@@ -301,9 +301,8 @@ class ConsumerRecord {
     c.headers_ = std::move(raw.headers);
     auto fail = [&c](const char* what, size_t bytes) {
       throw EmberError("kafka record " + c.topic_ + "-" + std::to_string(c.partition_) + "@" +
-                       std::to_string(c.offset_) + ": its " + what + " (" +
-                       std::to_string(bytes) + " bytes) does not deserialize as the stream's " +
-                       what + " type");
+                       std::to_string(c.offset_) + ": its " + what + " (" + std::to_string(bytes) +
+                       " bytes) does not deserialize as the stream's " + what + " type");
     };
     if ((c.has_key_ = raw.key.has_value()) && !KD::deserialize(*raw.key, &c.key_)) {
       fail("key", raw.key->size());
@@ -350,9 +349,9 @@ struct LocationStrategies {
 // group's committed offset, else where auto.offset.reset says ("latest" by default).
 struct ConsumerStrategy {
   enum Kind { kSubscribe, kSubscribePattern, kAssign } kind = kSubscribe;
-  std::vector<std::string> topics;           // kSubscribe
-  std::string pattern;                       // kSubscribePattern: an ECMAScript regex
-  std::vector<TopicPartition> partitions;    // kAssign
+  std::vector<std::string> topics;         // kSubscribe
+  std::string pattern;                     // kSubscribePattern: an ECMAScript regex
+  std::vector<TopicPartition> partitions;  // kAssign
   Params params;
   std::map<TopicPartition, int64_t> offsets;
 };

@@ -127,17 +127,17 @@ inline DStream<std::vector<uint8_t>> createBytesStream(StreamingContext& ssc,
                                                        const std::string& brokerUrl,
                                                        const std::string& topic,
                                                        Options options = {}) {
-  return ssc.receiverStream<
-      internal::MqttReceiver<std::vector<uint8_t>, internal::MqttRecord::kBytes>>(
-      brokerUrl, std::vector<std::string>{topic}, std::move(options));
+  return ssc
+      .receiverStream<internal::MqttReceiver<std::vector<uint8_t>, internal::MqttRecord::kBytes>>(
+          brokerUrl, std::vector<std::string>{topic}, std::move(options));
 }
 
 // (topic, message) of every topic given.
 inline DStream<std::pair<std::string, std::string>> createPairedStream(
     StreamingContext& ssc, const std::string& brokerUrl, std::vector<std::string> topics,
     Options options = {}) {
-  return ssc.receiverStream<internal::MqttReceiver<std::pair<std::string, std::string>,
-                                                   internal::MqttRecord::kPair>>(
+  return ssc.receiverStream<
+      internal::MqttReceiver<std::pair<std::string, std::string>, internal::MqttRecord::kPair>>(
       brokerUrl, std::move(topics), std::move(options));
 }
 

@@ -31,8 +31,8 @@ namespace internal {
 // Implemented by the runtime on libzmq (runtime/message_buses.cc).
 struct ZmqSubscriber;
 // Null, and `error` set, when the socket cannot be made.
-ZmqSubscriber* ZmqOpen(const std::string& url, bool connect,
-                       const std::vector<std::string>& topics, std::string* error);
+ZmqSubscriber* ZmqOpen(const std::string& url, bool connect, const std::vector<std::string>& topics,
+                       std::string* error);
 // One multipart message's frames; false when none came within `timeout_ms`.
 bool ZmqReceive(ZmqSubscriber* socket, std::vector<std::string>* frames, int timeout_ms);
 void ZmqClose(ZmqSubscriber* socket);

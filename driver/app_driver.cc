@@ -11,7 +11,8 @@ absl::StatusOr<std::unique_ptr<AppDriver>> AppDriver::Load(Options options) {
   if (!plugin.ok()) {
     std::string message(plugin.status().message());
     size_t at = message.find(options.plugin_path);
-    if (at != std::string::npos) message.replace(at, options.plugin_path.size(), options.plugin_shown);
+    if (at != std::string::npos)
+      message.replace(at, options.plugin_path.size(), options.plugin_shown);
     return absl::Status(plugin.status().code(), message);
   }
   return std::unique_ptr<AppDriver>(new AppDriver(std::move(options), std::move(*plugin)));

@@ -18,9 +18,9 @@
 #include "proto/isolation.grpc.pb.h"
 #include "rpc/call.h"
 #include "rpc/rpc.h"
-#include "util/child_process.h"
 #include "runtime/runtime_hooks.h"
 #include "runtime/streaming_progress.h"
+#include "util/child_process.h"
 
 namespace ember {
 namespace internal {
@@ -104,7 +104,8 @@ class Daemon {
         auto reader = stub_->WatchExecutors(&call, request);
         proto::ExecutorEvent event;
         while (reader->Read(&event)) {
-          for (const auto& e : event.added()) mirror->Adopt(e.executor_id(), e.address(), e.slots());
+          for (const auto& e : event.added())
+            mirror->Adopt(e.executor_id(), e.address(), e.slots());
           for (const auto& id : event.lost()) mirror->MarkLost(id, event.reason());
           absl::MutexLock lock(&mu_);
           snapshot_ = true;

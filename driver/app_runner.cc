@@ -121,16 +121,16 @@ absl::Status ProcessRunner::Start() {
   };
   if (!mu_.AwaitWithTimeout(absl::Condition(&loaded), process_.start_timeout)) {
     child_->Signal(SIGKILL);
-    return absl::DeadlineExceededError(
-        absl::StrCat("the driver process of ", options_.app_id, " did not load its plugin within ",
-                     absl::FormatDuration(process_.start_timeout)));
+    return absl::DeadlineExceededError(absl::StrCat("the driver process of ", options_.app_id,
+                                                    " did not load its plugin within ",
+                                                    absl::FormatDuration(process_.start_timeout)));
   }
   if (phase_ == proto::APP_PHASE_LOAD_FAILED) return load_status_;
   if (phase_ == proto::APP_PHASE_UNSPECIFIED) {
     // It died while loading: a static initializer of the plugin crashed, say.
-    return absl::InvalidArgumentError(absl::StrCat("the plugin ", options_.plugin_shown,
-                                                   " crashed its process as it loaded: ",
-                                                   exit_.ToString()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the plugin ", options_.plugin_shown,
+                     " crashed its process as it loaded: ", exit_.ToString()));
   }
   return absl::OkStatus();
 }
@@ -143,8 +143,8 @@ void ProcessRunner::OnReport(const proto::ReportAppRequest& request) {
       break;
     case proto::APP_PHASE_LOAD_FAILED:
       phase_ = request.phase();
-      load_status_ = absl::Status(static_cast<absl::StatusCode>(request.error_code()),
-                                  request.error());
+      load_status_ =
+          absl::Status(static_cast<absl::StatusCode>(request.error_code()), request.error());
       if (load_status_.ok()) load_status_ = absl::InvalidArgumentError(request.error());
       break;
     case proto::APP_PHASE_CONTEXT_ACTIVE:
@@ -176,8 +176,8 @@ void ProcessRunner::OnExit(const ExitStatus& status) {
   // Died without saying how its entry point ended.
   end_.crashed = true;
   end_.state = proto::APP_FAILED;
-  end_.error = absl::StrCat("the driver process of ", options_.app_id, " died: ",
-                            status.ToString());
+  end_.error =
+      absl::StrCat("the driver process of ", options_.app_id, " died: ", status.ToString());
   if (status.signal == SIGKILL && process_.memory_limit_bytes > 0) {
     absl::StrAppend(&end_.error, " (ember.driver.memory is ", process_.memory_limit_bytes,
                     " bytes)");
@@ -224,8 +224,8 @@ void ProcessRunner::OnBlock(const proto::ReportBlockRequest& request) {
 
 void ProcessRunner::OnReceiverEvent(const proto::ReportReceiverEventRequest& request) {
   proto::ReportReceiverEventReply reply;
-  grpc::Status s = rpc::Call(*stub_, &proto::AppDriver::Stub::ReportReceiverEvent, request,
-                             &reply, {process_.token, rpc::Deadline::kControl});
+  grpc::Status s = rpc::Call(*stub_, &proto::AppDriver::Stub::ReportReceiverEvent, request, &reply,
+                             {process_.token, rpc::Deadline::kControl});
   if (!s.ok()) VLOG(1) << "receiver event for " << options_.app_id << ": " << s.error_message();
 }
 

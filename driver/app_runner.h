@@ -43,8 +43,8 @@ class AppRunner {
     Conf conf;
     std::vector<std::string> args;
     std::function<void(const std::string&)> emit;  // the job's output
-    bool probe = false;  // load the plugin and end (an upgrade's check)
-    std::string run_id;  // names the run in its process's reports
+    bool probe = false;                            // load the plugin and end (an upgrade's check)
+    std::string run_id;                            // names the run in its process's reports
   };
   virtual ~AppRunner() = default;
 

@@ -51,9 +51,8 @@ grpc::Status DriverLocalService::WatchExecutors(grpc::ServerContext* context,
     std::deque<proto::ExecutorEvent> events;
     {
       absl::MutexLock lock(&queue->mu);
-      auto ready = [&queue]() ABSL_SHARED_LOCKS_REQUIRED(queue->mu) {
-        return !queue->events.empty();
-      };
+      auto ready = [&queue]()
+                       ABSL_SHARED_LOCKS_REQUIRED(queue->mu) { return !queue->events.empty(); };
       queue->mu.AwaitWithTimeout(absl::Condition(&ready), absl::Milliseconds(200));
       events.swap(queue->events);
     }

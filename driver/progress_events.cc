@@ -153,8 +153,8 @@ void ProgressForwarder::onReceiverStopped(const ReceiverInfo& r) {
 void ApplyProgressEvent(const std::string& app_id, const proto::ProgressEvent& e,
                         std::shared_ptr<StreamingProgress>* progress) {
   if (e.kind() == proto::ProgressEvent::CONTEXT_CREATED) {
-    *progress = std::make_shared<StreamingProgress>(
-        app_id, e.name(), e.batch_interval_ms(), static_cast<size_t>(e.retained_batches()));
+    *progress = std::make_shared<StreamingProgress>(app_id, e.name(), e.batch_interval_ms(),
+                                                    static_cast<size_t>(e.retained_batches()));
     return;
   }
   StreamingProgress* p = progress->get();

@@ -33,15 +33,15 @@ EMBER_JOB(run) {
 
   ember::StreamingContext ssc(job.conf(), ember::Milliseconds(batch_ms));
   if (!checkpoint.empty()) ssc.checkpoint(checkpoint);
-  ember::kafka::Params params = {{"bootstrap.servers", brokers},
-                                 {"group.id", group},
-                                 {"auto.offset.reset", "earliest"}};
+  ember::kafka::Params params = {
+      {"bootstrap.servers", brokers}, {"group.id", group}, {"auto.offset.reset", "earliest"}};
   auto messages = ember::kafka::createDirectStream<std::string, std::string>(
       ssc, ember::kafka::LocationStrategies::PreferConsistent(),
       ember::kafka::ConsumerStrategies::Subscribe({topic}, params));
-  auto words = messages.flatMap([](const ember::kafka::ConsumerRecord<std::string, std::string>& r) {
-    return ember::Split(r.value(), ' ');
-  });
+  auto words =
+      messages.flatMap([](const ember::kafka::ConsumerRecord<std::string, std::string>& r) {
+        return ember::Split(r.value(), ' ');
+      });
   auto counts = words.map([](const std::string& w) { return std::make_pair(w, int64_t{1}); })
                     .reduceByKey([](int64_t a, int64_t b) { return a + b; });
   counts.print();

@@ -26,9 +26,9 @@ class AppHost {
  public:
   struct Options {
     std::string app_id;
-    std::string plugin_path;  // fetched and checked by the executor
-    std::string self;         // this executor's address: its own blocks and map outputs
-    std::string secret;       // for the peers
+    std::string plugin_path;             // fetched and checked by the executor
+    std::string self;                    // this executor's address: its own blocks and map outputs
+    std::string secret;                  // for the peers
     BlockStore* local_blocks = nullptr;  // this executor's blocks (read only)
     PeerClient* peers = nullptr;
     // Where its receivers' blocks and reports go; `app_id` is set from above.

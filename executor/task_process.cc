@@ -14,9 +14,9 @@
 #include "proto/isolation.grpc.pb.h"
 #include "rpc/call.h"
 #include "rpc/rpc.h"
+#include "runtime/runtime_hooks.h"
 #include "util/child_process.h"
 #include "util/log_level.h"
-#include "runtime/runtime_hooks.h"
 
 namespace ember {
 namespace internal {
@@ -145,8 +145,8 @@ int TaskProcessMain() {
     request.set_id(id);
     request.set_app_id(app_id);
     proto::FetchBroadcastReply reply;
-    grpc::Status s = rpc::Call(*driver_stub, &proto::Driver::Stub::FetchBroadcast, request,
-                               &reply, {secret, rpc::Deadline::kBroadcast});
+    grpc::Status s = rpc::Call(*driver_stub, &proto::Driver::Stub::FetchBroadcast, request, &reply,
+                               {secret, rpc::Deadline::kBroadcast});
     if (!s.ok()) return rpc::FromGrpc(s);
     return std::move(*reply.mutable_data());
   });
@@ -159,10 +159,10 @@ int TaskProcessMain() {
   o.local_blocks = &blocks;
   o.peers = &peers;
   proto::ExecutorLocal::Stub* local_stub = local.get();
-  o.receivers.store = [local_stub, token](const std::string& id, std::string bytes,
-                                          int replication,
-                                          const std::vector<proto::Peer>& initial)
-      -> absl::StatusOr<std::vector<std::string>> {
+  o.receivers.store =
+      [local_stub, token](
+          const std::string& id, std::string bytes, int replication,
+          const std::vector<proto::Peer>& initial) -> absl::StatusOr<std::vector<std::string>> {
     proto::StoreBlockRequest request;
     request.set_block_id(id);
     request.set_data(std::move(bytes));
@@ -189,8 +189,7 @@ int TaskProcessMain() {
                       host.ok() ? absl::OkStatus() : host.status(), token);
   std::unique_ptr<grpc::Server> server = rpc::StartServer(launch.listen_address(), {&service});
   if (server == nullptr) {
-    LOG(ERROR) << "task process of " << app_id << ": cannot listen on "
-               << launch.listen_address();
+    LOG(ERROR) << "task process of " << app_id << ": cannot listen on " << launch.listen_address();
     return 1;
   }
 

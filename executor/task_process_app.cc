@@ -43,13 +43,12 @@ absl::StatusOr<std::unique_ptr<TaskProcessApp>> TaskProcessApp::Start(Options op
                                               " ended as it started: ", status.ToString()));
     }
     if (absl::Now() > deadline) {
-      return absl::DeadlineExceededError(absl::StrCat(
-          "the task process of ", app_id, " did not serve within ",
-          absl::FormatDuration(self->options_.start_timeout)));
+      return absl::DeadlineExceededError(
+          absl::StrCat("the task process of ", app_id, " did not serve within ",
+                       absl::FormatDuration(self->options_.start_timeout)));
     }
   }
-  LOG(INFO) << "started the task process of " << app_id << " (pid " << self->child_->pid()
-            << ")";
+  LOG(INFO) << "started the task process of " << app_id << " (pid " << self->child_->pid() << ")";
   return app;
 }
 

@@ -28,7 +28,7 @@ namespace internal {
 class TaskProcessApp : public AppHandle {
  public:
   struct Options {
-    std::string program;            // this executable
+    std::string program;              // this executable
     proto::TaskProcessLaunch launch;  // listen_address and token are filled in here
     int64_t memory_limit_bytes = 0;   // ember.executor.memory, setrlimit(RLIMIT_DATA)
     // A receiver of the process died with it: the driver places it again.

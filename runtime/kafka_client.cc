@@ -61,8 +61,7 @@ absl::StatusOr<std::unique_ptr<KafkaClient>> KafkaClient::Create(Kind kind,
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   char error[512];
   for (const auto& [k, v] : params) {
-    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), error, sizeof(error)) !=
-        RD_KAFKA_CONF_OK) {
+    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), error, sizeof(error)) != RD_KAFKA_CONF_OK) {
       rd_kafka_conf_destroy(conf);
       return absl::InvalidArgumentError(absl::StrCat("kafka setting ", k, ": ", error));
     }
@@ -88,8 +87,8 @@ absl::StatusOr<std::vector<int32_t>> KafkaClient::Partitions(const std::string& 
   rd_kafka_resp_err_t err = rd_kafka_metadata(rk_, 0, rkt, &md, Ms(timeout));
   rd_kafka_topic_destroy(rkt);
   if (err) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot read the partitions of kafka topic ", topic, ": ", rd_kafka_err2str(err)));
+    return absl::UnavailableError(absl::StrCat("cannot read the partitions of kafka topic ", topic,
+                                               ": ", rd_kafka_err2str(err)));
   }
   std::vector<int32_t> out;
   absl::Status s;
@@ -99,8 +98,8 @@ absl::StatusOr<std::vector<int32_t>> KafkaClient::Partitions(const std::string& 
     if (t.err) {
       s = t.err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART
               ? absl::NotFoundError("kafka topic " + topic + " does not exist")
-              : absl::UnavailableError(absl::StrCat("kafka topic ", topic, ": ",
-                                                    rd_kafka_err2str(t.err)));
+              : absl::UnavailableError(
+                    absl::StrCat("kafka topic ", topic, ": ", rd_kafka_err2str(t.err)));
       break;
     }
     for (int p = 0; p < t.partition_cnt; ++p) out.push_back(t.partitions[p].id);
@@ -126,8 +125,8 @@ absl::StatusOr<std::vector<std::string>> KafkaClient::Topics(absl::Duration time
   return out;
 }
 
-absl::StatusOr<std::pair<int64_t, int64_t>> KafkaClient::Watermarks(
-    const kafka::TopicPartition& tp, absl::Duration timeout) {
+absl::StatusOr<std::pair<int64_t, int64_t>> KafkaClient::Watermarks(const kafka::TopicPartition& tp,
+                                                                    absl::Duration timeout) {
   // ListOffsets through offsets_for_times: unlike query_watermark_offsets it keeps to its
   // timeout when the partition's leader is down (the request would wait for the connection).
   int64_t result[2];
@@ -154,7 +153,8 @@ absl::StatusOr<std::map<kafka::TopicPartition, int64_t>> KafkaClient::Committed(
     const std::vector<kafka::TopicPartition>& tps, absl::Duration timeout) {
   rd_kafka_topic_partition_list_t* list =
       rd_kafka_topic_partition_list_new(static_cast<int>(tps.size()));
-  for (const auto& tp : tps) rd_kafka_topic_partition_list_add(list, tp.topic.c_str(), tp.partition);
+  for (const auto& tp : tps)
+    rd_kafka_topic_partition_list_add(list, tp.topic.c_str(), tp.partition);
   rd_kafka_resp_err_t err = rd_kafka_committed(rk_, list, Ms(timeout));
   std::map<kafka::TopicPartition, int64_t> out;
   if (!err) {
@@ -193,7 +193,8 @@ kafka::Params ExecutorConsumerParams(const kafka::Params& params) {
   // A range's offsets are decided by the driver: a missing one is an error, never a reset.
   out["auto.offset.reset"] = "error";
   auto group = params.find("group.id");
-  out["group.id"] = "ember-executor-" + (group == params.end() ? std::string("none") : group->second);
+  out["group.id"] =
+      "ember-executor-" + (group == params.end() ? std::string("none") : group->second);
   out["enable.partition.eof"] = "true";
   // A broker back from a failure is fetched from again within a second.
   out.emplace("reconnect.backoff.max.ms", "1000");
@@ -224,7 +225,7 @@ kafka::RawRecord ToRaw(const rd_kafka_message_t* m, const std::string& topic, in
   r.offset = m->offset;
   rd_kafka_timestamp_type_t type;
   r.timestamp = rd_kafka_message_timestamp(m, &type);
-  r.timestamp_type = static_cast<int8_t>(type == RD_KAFKA_TIMESTAMP_CREATE_TIME     ? 0
+  r.timestamp_type = static_cast<int8_t>(type == RD_KAFKA_TIMESTAMP_CREATE_TIME       ? 0
                                          : type == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME ? 1
                                                                                       : -1);
   if (m->key != nullptr) r.key.emplace(static_cast<const char*>(m->key), m->key_len);
@@ -234,10 +235,11 @@ kafka::RawRecord ToRaw(const rd_kafka_message_t* m, const std::string& topic, in
     const char* name;
     const void* value;
     size_t size;
-    for (size_t i = 0; rd_kafka_header_get_all(headers, i, &name, &value, &size) ==
-                       RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (size_t i = 0;
+         rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
          ++i) {
-      r.headers.emplace_back(name, value == nullptr ? "" : std::string(static_cast<const char*>(value), size));
+      r.headers.emplace_back(
+          name, value == nullptr ? "" : std::string(static_cast<const char*>(value), size));
     }
   }
   return r;
@@ -313,9 +315,9 @@ absl::StatusOr<std::vector<kafka::RawRecord>> FetchKafkaRange(const proto::Kafka
       std::string why = rd_kafka_message_errstr(m);
       if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
           m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) {
-        return absl::DataLossError(absl::StrCat(
-            "offset ", expected, " of ", name,
-            " is no longer on the brokers (deleted by retention?): ", why));
+        return absl::DataLossError(
+            absl::StrCat("offset ", expected, " of ", name,
+                         " is no longer on the brokers (deleted by retention?): ", why));
       }
       if (rd_kafka_message_errstr(m) != nullptr && m->rkt == nullptr) {
         LOG(WARNING) << "kafka fetch of " << name << ": " << why << " (retrying)";
@@ -395,8 +397,8 @@ absl::Status ProduceToKafka(
         delivery.pending.fetch_sub(1);
         // Wait for what was queued before failing: its reports refer to `delivery`.
         while (delivery.pending.load() > 0) rd_kafka_poll(rk, 50);
-        return absl::UnavailableError(absl::StrCat("cannot produce to kafka topic ", topic, ": ",
-                                                   rd_kafka_err2str(err)));
+        return absl::UnavailableError(
+            absl::StrCat("cannot produce to kafka topic ", topic, ": ", rd_kafka_err2str(err)));
       }
       break;
     }
@@ -406,8 +408,8 @@ absl::Status ProduceToKafka(
   while (delivery.pending.load() > 0) rd_kafka_poll(rk, 50);
   absl::MutexLock lock(&delivery.mu);
   if (!delivery.first_error.empty()) {
-    return absl::UnavailableError(absl::StrCat("kafka topic ", topic, " did not take a record: ",
-                                               delivery.first_error));
+    return absl::UnavailableError(
+        absl::StrCat("kafka topic ", topic, " did not take a record: ", delivery.first_error));
   }
   return absl::OkStatus();
 }

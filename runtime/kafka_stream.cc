@@ -104,7 +104,8 @@ DirectKafkaStream::DirectKafkaStream(ContextCore* ctx, kafka::LocationStrategy l
   // A broker back from a failure is used again within a second, not librdkafka's 10 s.
   driver.emplace("reconnect.backoff.max.ms", "1000");
   auto client = KafkaClient::Create(KafkaClient::Kind::kConsumer, driver);
-  if (!client.ok()) throw EmberError("createDirectStream: " + std::string(client.status().message()));
+  if (!client.ok())
+    throw EmberError("createDirectStream: " + std::string(client.status().message()));
   client_ = std::move(*client);
   executor_params_ = ExecutorConsumerParams(consumer_.params);
   auto user = consumer_.params.find("enable.auto.commit");
@@ -375,10 +376,10 @@ std::vector<kafka::OffsetRange> KafkaOffsetRanges(const RddRef& rdd) {
   return k->ranges();
 }
 
-void KafkaCommitAsync(const StreamRef& stream, std::vector<kafka::OffsetRange> ranges,
-                      std::function<void(const std::map<kafka::TopicPartition, int64_t>&,
-                                         const std::string&)>
-                          callback) {
+void KafkaCommitAsync(
+    const StreamRef& stream, std::vector<kafka::OffsetRange> ranges,
+    std::function<void(const std::map<kafka::TopicPartition, int64_t>&, const std::string&)>
+        callback) {
   auto* k = dynamic_cast<DirectKafkaStream*>(stream.get());
   if (k == nullptr) throw EmberError("commitAsync: the stream is not a Kafka direct stream");
   k->CommitAsync(std::move(ranges), std::move(callback));

@@ -3,6 +3,8 @@
 // exact against what was produced, rate limits, commits, recovery from a checkpoint, broker
 // faults.
 
+#include "common/kafka.h"
+
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
@@ -12,7 +14,6 @@
 #include <string>
 #include <vector>
 
-#include "common/kafka.h"
 #include "runtime/kafka_client.h"
 #include "runtime/kafka_stream.h"
 #include "runtime/testing.h"
@@ -59,12 +60,11 @@ class MockKafka {
   }
   void Produce(const std::string& topic, int32_t partition, const std::string& value,
                const std::string& key = "") {
-    ASSERT_EQ(rd_kafka_producev(producer_, RD_KAFKA_V_TOPIC(topic.c_str()),
-                                RD_KAFKA_V_PARTITION(partition),
-                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                RD_KAFKA_V_KEY(key.empty() ? nullptr : key.data(), key.size()),
-                                RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
-                                RD_KAFKA_V_END),
+    ASSERT_EQ(rd_kafka_producev(
+                  producer_, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
+                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                  RD_KAFKA_V_KEY(key.empty() ? nullptr : key.data(), key.size()),
+                  RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()), RD_KAFKA_V_END),
               RD_KAFKA_RESP_ERR_NO_ERROR);
   }
   void Flush() { ASSERT_EQ(rd_kafka_flush(producer_, 20000), RD_KAFKA_RESP_ERR_NO_ERROR); }
@@ -106,8 +106,8 @@ void Watch(S& stream, Seen* seen) {
   stream.foreachRDD([ranges](const auto& rdd, Time t) {
     (*ranges)[t.milliseconds()] = kafka::offsetRanges(rdd);
   });
-  seen->values.Attach(stream.map(
-      [](const ConsumerRecord<std::string, std::string>& r) { return r.value(); }));
+  seen->values.Attach(
+      stream.map([](const ConsumerRecord<std::string, std::string>& r) { return r.value(); }));
 }
 
 // The direct stream of `topic` for `group`, in `env`.
@@ -130,7 +130,7 @@ std::map<TopicPartition, int64_t> DirectKafkaStreamLimits(
     const std::map<TopicPartition, int64_t>& lag, double rate, double max_rate, double min_rate,
     double seconds) {
   return internal::DirectKafkaStream::MaxMessagesPerPartition(lag, rate, max_rate, min_rate,
-                                                               seconds);
+                                                              seconds);
 }
 
 std::map<int32_t, std::pair<int64_t, int64_t>> ByPartition(const std::vector<OffsetRange>& rs) {
@@ -217,7 +217,8 @@ TEST(KafkaDirectStreamTest, TheRateLimitFollowsSparksFormula) {
   using Limits = std::map<TopicPartition, int64_t>;
   TopicPartition a{"t", 0}, b{"t", 1};
   // No rate from backpressure: maxRatePerPartition times the batch interval.
-  EXPECT_EQ(DirectKafkaStreamLimits({{a, 500}, {b, 0}}, -1, 100, 1, 2), (Limits{{a, 200}, {b, 200}}));
+  EXPECT_EQ(DirectKafkaStreamLimits({{a, 500}, {b, 0}}, -1, 100, 1, 2),
+            (Limits{{a, 200}, {b, 200}}));
   // No limit at all: none.
   EXPECT_TRUE(DirectKafkaStreamLimits({{a, 500}}, -1, 0, 1, 2).empty());
   // A rate shared by lag, capped by maxRatePerPartition, floored by minRatePerPartition.
@@ -240,12 +241,12 @@ TEST(KafkaDirectStreamTest, CommitAsyncCommitsAtTheNextBatchAndANewStreamStartsT
     ManualStreams env(Seconds(1));
     auto stream = Subscribe(env, kafka, "committer");
     stream.foreachRDD([&stream, committed](const auto& rdd, Time) {
-      kafka::commitAsync(stream, kafka::offsetRanges(rdd),
-                         [committed](const std::map<TopicPartition, int64_t>& offsets,
-                                     const std::string& error) {
-                           EXPECT_EQ(error, "");
-                           for (const auto& [tp, o] : offsets) (*committed)[tp] = o;
-                         });
+      kafka::commitAsync(
+          stream, kafka::offsetRanges(rdd),
+          [committed](const std::map<TopicPartition, int64_t>& offsets, const std::string& error) {
+            EXPECT_EQ(error, "");
+            for (const auto& [tp, o] : offsets) (*committed)[tp] = o;
+          });
     });
     env.ssc().start();
     env.RunBatches(2);  // the second batch's generation commits the first's ranges
@@ -347,10 +348,9 @@ TEST(KafkaDirectStreamTest, ABrokerDownDelaysItsPartitionsAndLosesNothing) {
   };
   take(env.RunBatches(1)[0]);
   // Fetch requests fail now and then: librdkafka retries them.
-  rd_kafka_mock_push_request_errors(kafka.cluster(), 1 /* Fetch */, 3,
-                                    RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
-                                    RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
-                                    RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION);
+  rd_kafka_mock_push_request_errors(
+      kafka.cluster(), 1 /* Fetch */, 3, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+      RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION);
   kafka.Fill("words", 10, 10);
   take(env.RunBatches(1)[0]);
   // A leader moves.
@@ -376,9 +376,10 @@ TEST(KafkaDirectStreamTest, SaveToKafkaWritesEveryRecordOnce) {
   kafka.Fill("words", 0, 50);
   ManualStreams env(Seconds(1));
   auto stream = Subscribe(env, kafka, "sink");
-  auto counts = stream.map([](const ConsumerRecord<std::string, std::string>& r) {
-                        return std::make_pair(r.value().substr(0, 2), int64_t{1});
-                      })
+  auto counts = stream
+                    .map([](const ConsumerRecord<std::string, std::string>& r) {
+                      return std::make_pair(r.value().substr(0, 2), int64_t{1});
+                    })
                     .reduceByKey([](int64_t a, int64_t b) { return a + b; });
   kafka::saveToKafka(counts, "counts", {{"bootstrap.servers", kafka.bootstraps()}},
                      [](const std::pair<std::string, int64_t>& kv) { return kv; });

@@ -42,7 +42,8 @@ class Publisher {
   const std::string& endpoint() const { return endpoint_; }
   void Send(const std::vector<std::string>& frames) {
     for (size_t i = 0; i < frames.size(); ++i) {
-      zmq_send(socket_, frames[i].data(), frames[i].size(), i + 1 < frames.size() ? ZMQ_SNDMORE : 0);
+      zmq_send(socket_, frames[i].data(), frames[i].size(),
+               i + 1 < frames.size() ? ZMQ_SNDMORE : 0);
     }
   }
 
@@ -88,8 +89,8 @@ TEST(ZeroMQTest, TextStreamGetsEveryFrameAfterTheTopicOfItsTopicsOnly) {
       [&] {
         env.RunBatches(1);
         auto v = all();
-        return v.size() >= expected.size() && std::vector<std::string>(v.end() - expected.size(),
-                                                                       v.end()) == expected;
+        return v.size() >= expected.size() &&
+               std::vector<std::string>(v.end() - expected.size(), v.end()) == expected;
       },
       30s))
       << all().size();
@@ -112,7 +113,8 @@ TEST(ZeroMQTest, TheConverterGetsTheWholeMessage) {
       [&] {
         pub.Send({"t", "x", "y"});
         Time t = env.RunBatches(1)[0];
-        for (const auto& r : out.At(t)) got = got || r == std::make_pair(std::string("t"), int64_t{3});
+        for (const auto& r : out.At(t))
+          got = got || r == std::make_pair(std::string("t"), int64_t{3});
         return got;
       },
       30s));
@@ -159,8 +161,7 @@ class Broker {
     process_ = std::make_unique<testing::Subprocess>(
         std::vector<std::string>{"/usr/sbin/mosquitto", "-c", conf}, dir_,
         "mosquitto" + std::to_string(++starts_));
-    ASSERT_TRUE(process_->WaitForOutput("running", 20s, /*in_stderr=*/true))
-        << process_->Stderr();
+    ASSERT_TRUE(process_->WaitForOutput("running", 20s, /*in_stderr=*/true)) << process_->Stderr();
   }
   void Restart() {
     process_.reset();  // SIGKILL
@@ -228,9 +229,9 @@ TEST(MqttTest, EveryMessagePublishedReachesTheStreamOnce) {
       },
       30s));
   auto got = AllOf(out, env);
-  got.erase(std::remove(got.begin(), got.end(), std::make_pair(std::string("b"),
-                                                               std::string("hello"))),
-            got.end());
+  got.erase(
+      std::remove(got.begin(), got.end(), std::make_pair(std::string("b"), std::string("hello"))),
+      got.end());
   EXPECT_EQ(testing::Sorted(got), testing::Sorted(expected));
   env.ssc().stop();
 }
@@ -250,8 +251,8 @@ TEST(MqttTest, TheReceiverSubscribesAgainAfterTheBrokerRestarts) {
       [&] {
         env.RunBatches(1);
         auto v = AllOf(out, env);
-        return std::count_if(v.begin(), v.end(), [](const std::string& m) { return m[0] == 'n'; }) ==
-               100;
+        return std::count_if(v.begin(), v.end(),
+                             [](const std::string& m) { return m[0] == 'n'; }) == 100;
       },
       30s));
   env.ssc().stop();

@@ -23,8 +23,8 @@ struct ZmqSubscriber {
   void* socket = nullptr;
 };
 
-ZmqSubscriber* ZmqOpen(const std::string& url, bool connect,
-                       const std::vector<std::string>& topics, std::string* error) {
+ZmqSubscriber* ZmqOpen(const std::string& url, bool connect, const std::vector<std::string>& topics,
+                       std::string* error) {
   auto* s = new ZmqSubscriber;
   s->context = zmq_ctx_new();
   s->socket = s->context ? zmq_socket(s->context, ZMQ_SUB) : nullptr;
@@ -159,16 +159,15 @@ MqttSubscriber* MqttOpen(const std::string& url, const std::vector<std::string>&
   };
   int rc;
   if (!options.username.empty() &&
-      (rc = mosquitto_username_pw_set(s->client, options.username.c_str(),
-                                      options.password.empty() ? nullptr
-                                                               : options.password.c_str())) != 0) {
+      (rc = mosquitto_username_pw_set(
+           s->client, options.username.c_str(),
+           options.password.empty() ? nullptr : options.password.c_str())) != 0) {
     return fail(rc);
   }
-  if (tls && (rc = mosquitto_tls_set(s->client, options.caFile.empty() ? nullptr : options.caFile.c_str(),
-                                     nullptr,
-                                     options.certFile.empty() ? nullptr : options.certFile.c_str(),
-                                     options.keyFile.empty() ? nullptr : options.keyFile.c_str(),
-                                     nullptr)) != 0) {
+  if (tls && (rc = mosquitto_tls_set(
+                  s->client, options.caFile.empty() ? nullptr : options.caFile.c_str(), nullptr,
+                  options.certFile.empty() ? nullptr : options.certFile.c_str(),
+                  options.keyFile.empty() ? nullptr : options.keyFile.c_str(), nullptr)) != 0) {
     return fail(rc);
   }
   mosquitto_connect_callback_set(s->client, OnConnect);

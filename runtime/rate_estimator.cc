@@ -44,10 +44,10 @@ std::optional<double> PidRateEstimator::Compute(int64_t time_ms, int64_t records
   double historical_error = static_cast<double>(scheduling_delay_ms) * processing_rate /
                             static_cast<double>(options_.batch_interval_ms);
   double d_error = (error - latest_error_) / since_update;
-  double new_rate = std::max(latest_rate_ - options_.proportional * error -
-                                 options_.integral * historical_error -
-                                 options_.derivative * d_error,
-                             options_.min_rate);
+  double new_rate =
+      std::max(latest_rate_ - options_.proportional * error - options_.integral * historical_error -
+                   options_.derivative * d_error,
+               options_.min_rate);
   latest_time_ = time_ms;
   if (first_) {
     latest_rate_ = processing_rate;

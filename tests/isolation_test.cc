@@ -69,8 +69,8 @@ int ProcessesWith(const std::string& text) {
 struct Case {
   std::string name;
   std::string mode;
-  std::vector<std::string> conf;  // --conf KEY=VALUE pairs
-  int exit_code;                  // of ember-submit: 0 finished, 1 failed
+  std::vector<std::string> conf;       // --conf KEY=VALUE pairs
+  int exit_code;                       // of ember-submit: 0 finished, 1 failed
   std::vector<std::string> in_stderr;  // what its failure message names
 };
 
@@ -97,10 +97,9 @@ class IsolationTest : public ::testing::Test {
         argv.push_back("--conf");
         argv.push_back(kv);
       }
-      for (const std::string& a :
-           {std::string("tests/jobs/libcrashy.so"), std::string("--"), c.mode,
-            dir_ + "/marker-" + c.name, std::to_string(kBatches), std::to_string(kN),
-            std::string("300"), std::string("6000")}) {
+      for (const std::string& a : {std::string("tests/jobs/libcrashy.so"), std::string("--"),
+                                   c.mode, dir_ + "/marker-" + c.name, std::to_string(kBatches),
+                                   std::to_string(kN), std::string("300"), std::string("6000")}) {
         argv.push_back(a);
       }
       jobs.push_back(std::make_unique<Subprocess>(cluster_->Submit(argv), dir_, c.name));
@@ -157,7 +156,10 @@ TEST_F(IsolationTest, TaskAndReceiverCrashesStayInTheirApplication) {
       // An abort in a receiver: restarted in a new process; what it then stores is counted.
       {"abort", "abort-receiver-once", {}, 0, {}},
       // A map function past ember.executor.memory: its allocation fails, the task says so.
-      {"oom-task", "oom-map", {"ember.executor.memory=512m", "ember.task.maxFailures=2"}, 1,
+      {"oom-task",
+       "oom-map",
+       {"ember.executor.memory=512m", "ember.task.maxFailures=2"},
+       1,
        {"out of memory"}},
   });
   EXPECT_EQ(results_["segv-once"], CrashyLines());

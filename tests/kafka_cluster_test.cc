@@ -28,8 +28,7 @@ std::string Line(int p, int i) {
 
 // Word counts of the saved batch directories (prefix-TIME/part-*); false when one has no
 // _SUCCESS (a batch that never completed).
-bool SavedCounts(const std::string& parent, std::map<std::string, int64_t>* counts,
-                 int* batches) {
+bool SavedCounts(const std::string& parent, std::map<std::string, int64_t>* counts, int* batches) {
   counts->clear();
   *batches = 0;
   std::error_code ec;
@@ -86,13 +85,12 @@ TEST(KafkaClusterTest, EveryRecordIsCountedOnceThroughDriverAndExecutorKills) {
     Cluster cluster(dir, 3);
     ASSERT_TRUE(cluster.WaitForExecutors(3));
     // 20 records a partition a batch: the topic takes 15 batches.
-    Subprocess submit(
-        cluster.Submit({"--detach", "--name", "kafka-wc", "--conf",
-                        "ember.streaming.kafka.maxRatePerPartition=40", "--conf",
-                        "ember.streaming.kafka.consumer.poll.ms=3s",
-                        "examples/libkafka_word_count.so", "--", brokers, "lines", "wc", "500",
-                        "600000", dir + "/checkpoint", out + "/counts"}),
-        dir, "submit");
+    Subprocess submit(cluster.Submit({"--detach", "--name", "kafka-wc", "--conf",
+                                      "ember.streaming.kafka.maxRatePerPartition=40", "--conf",
+                                      "ember.streaming.kafka.consumer.poll.ms=3s",
+                                      "examples/libkafka_word_count.so", "--", brokers, "lines",
+                                      "wc", "500", "600000", dir + "/checkpoint", out + "/counts"}),
+                      dir, "submit");
     ASSERT_EQ(submit.Wait(60s), 0) << submit.Stderr();
     std::string app = AppIdIn(submit.Stdout());
     auto batches = [&] {

@@ -120,8 +120,9 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(Options option
     argv.push_back(nullptr);
     pid_t parent = getpid();
     pid_t pid = fork();
-    if (pid == 0) ExecChild(argv.data(), parent, in[0], out[0] >= 0 ? out[1] : -1,
-                            self->options_.memory_limit_bytes);
+    if (pid == 0)
+      ExecChild(argv.data(), parent, in[0], out[0] >= 0 ? out[1] : -1,
+                self->options_.memory_limit_bytes);
     int saved = errno;
     CloseQuietly(in[0]);
     CloseQuietly(out[1]);

@@ -7,8 +7,7 @@
 namespace ember {
 namespace internal {
 
-RateLimiter::RateLimiter(std::function<absl::Time()> now,
-                         std::function<void(absl::Duration)> sleep)
+RateLimiter::RateLimiter(std::function<absl::Time()> now, std::function<void(absl::Duration)> sleep)
     : now_(now ? std::move(now) : [] { return absl::Now(); }),
       sleep_(sleep ? std::move(sleep) : [](absl::Duration d) { absl::SleepFor(d); }),
       last_(now_()) {}

@@ -113,9 +113,9 @@ EMBER_JOB(run) {
     if (values.empty()) return;
     int64_t total = 0;
     for (int64_t v : values) total += v;
-    ember::internal::EmitOutput(ember::internal::ContextOf(rdd.ref()),
-                                "result total=" + std::to_string(total) +
-                                    " count=" + std::to_string(values.size()) + "\n");
+    ember::internal::EmitOutput(
+        ember::internal::ContextOf(rdd.ref()),
+        "result total=" + std::to_string(total) + " count=" + std::to_string(values.size()) + "\n");
     results.fetch_add(1);
   });
   ssc.start();
