@@ -224,6 +224,10 @@ TEST(ExamplesTest, ALocalJobLogsWarningsOnlyUnlessAskedAndABadLevelIsUsage) {
                  dir, "bad");
   EXPECT_EQ(bad.Wait(30s), 2);
   EXPECT_NE(bad.Stderr().find("unknown log level 'LOUD'"), std::string::npos) << bad.Stderr();
+  Subprocess server({"tools/ember-textserver", "--log-level", "LOUD"}, dir, "server");
+  EXPECT_EQ(server.Wait(30s), 2);
+  EXPECT_NE(server.Stderr().find("unknown log level 'LOUD'"), std::string::npos)
+      << server.Stderr();
 }
 
 }  // namespace

@@ -29,6 +29,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "tools/text_server_lib.h"
+#include "util/log_level.h"
 
 ABSL_FLAG(std::string, bind, "127.0.0.1", "Address to listen on.");
 ABSL_FLAG(int32_t, port, 9999, "TCP port; 0 lets the OS pick one (see the 'listening on' line).");
@@ -99,8 +100,9 @@ void PrintHelp() {
     std::cout << "\n";
   }
   std::cout << "  --help\n      Show this help and exit.\n"
-            << "\nLogging (glog, to stderr): --v=N, --vmodule=text_server_lib=N, "
-            << "--minloglevel=N.\n";
+            << "\nLogging (glog, to stderr): --log-level=LEVEL (ALL, TRACE, DEBUG, INFO, WARN, "
+            << "ERROR, FATAL or OFF, as the other programs'), --v=N, "
+            << "--vmodule=text_server_lib=N, --minloglevel=N.\n";
 }
 
 // Applies --v=N, --vmodule=pattern=N,... or --minloglevel=N; false on a malformed value.
@@ -180,6 +182,15 @@ std::vector<std::string> CheckFlags(int argc, char** argv, std::set<std::string>
 
     // The glog settings worth having on a command line. They are set directly rather than
     // through gflags' API, which would make libgflags a direct dependency.
+    if (name == "log_level") {
+      if (!has_value) {
+        if (i + 1 >= argc) FailFlags("flag --log-level needs a value");
+        value = argv[++i];
+      }
+      absl::Status s = ember::internal::SetLogLevel(value);
+      if (!s.ok()) FailFlags(std::string(s.message()));
+      continue;
+    }
     if (name == "v" || name == "vmodule" || name == "minloglevel") {
       if (!has_value) {
         if (i + 1 >= argc) FailFlags(absl::StrCat("flag --", name, " needs a value"));
