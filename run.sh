@@ -9,7 +9,7 @@ cd "$(dirname "$0")"
 bazel build //tools:ember-submit //tools:ember-textserver //examples:libnetwork_word_count.so
 
 log=$(mktemp)
-bazel-bin/tools/ember-textserver --port 0 --generate --rate 50 --vocabulary 12 \
+bazel-bin/tools/ember-textserver --port 0 --log-level WARN --generate --rate 50 --vocabulary 12 \
   --words-per-line 4 --seed 1 >"$log" &
 server=$!
 trap 'kill "$server" 2>/dev/null || true; rm -f "$log"' EXIT
