@@ -100,7 +100,6 @@ class Daemon {
           watch_call_ = &call;
         }
         proto::WatchExecutorsRequest request;
-        request.set_app_id(app_id_);
         auto reader = stub_->WatchExecutors(&call, request);
         proto::ExecutorEvent event;
         while (reader->Read(&event)) {

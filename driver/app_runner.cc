@@ -92,7 +92,6 @@ absl::Status ProcessRunner::Start() {
   listen_address_ = rpc::NewLocalAddress("app");
   proto::AppProcessLaunch launch;
   launch.set_app_id(options_.app_id);
-  launch.set_name(options_.conf.appName());
   launch.set_plugin_path(options_.plugin_path);
   launch.set_plugin_shown(options_.plugin_shown);
   for (const auto& [k, v] : options_.conf.all()) (*launch.mutable_conf())[k] = v;

@@ -208,14 +208,9 @@ int main(int argc, char** argv) {
   sigset_t signals = ember::internal::BlockTerminationSignals();
 
   auto executors = std::make_unique<ember::internal::ExecutorRegistry>(eo);
-  grpc::ServerBuilder builder;
-  builder.SetMaxReceiveMessageSize(ember::rpc::kMaxMessageBytes);
-  builder.SetMaxSendMessageSize(ember::rpc::kMaxMessageBytes);
-  int selected = 0;
   std::string host_port = bind.find(':') != std::string::npos && bind[0] != '['
                               ? "[" + bind + "]:" + std::to_string(port)
                               : bind + ":" + std::to_string(port);
-  builder.AddListeningPort(host_port, grpc::InsecureServerCredentials(), &selected);
   ember::internal::JobRegistry::Options jo;
   jo.work_dir = work_dir;
   jo.executors = executors.get();
@@ -236,8 +231,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   ember::internal::DriverService service(executors.get(), jobs.get(), secret);
-  builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  int selected = 0;
+  std::unique_ptr<grpc::Server> server = ember::rpc::StartServer(host_port, {&service}, &selected);
   if (server == nullptr || selected == 0) {
     std::cerr << "ember-driver: cannot listen on " << host_port
               << " (is the port in use, or the address not local?)\n";

@@ -221,15 +221,10 @@ int main(int argc, char** argv) {
     std::cerr << "ember-executor: " << server.status().message() << "\n";
     return 1;
   }
-  grpc::ServerBuilder builder;
-  builder.SetMaxReceiveMessageSize(ember::rpc::kMaxMessageBytes);
-  builder.SetMaxSendMessageSize(ember::rpc::kMaxMessageBytes);
   std::string host = bind.find(':') != std::string::npos ? "[" + bind + "]" : bind;
   int selected = 0;
-  builder.AddListeningPort(host + ":" + std::to_string(port), grpc::InsecureServerCredentials(),
-                           &selected);
-  builder.RegisterService(server->get());
-  std::unique_ptr<grpc::Server> grpc_server = builder.BuildAndStart();
+  std::unique_ptr<grpc::Server> grpc_server =
+      ember::rpc::StartServer(host + ":" + std::to_string(port), {server->get()}, &selected);
   if (grpc_server == nullptr || selected == 0) {
     std::cerr << "ember-executor: cannot listen on " << host << ":" << port << "\n";
     return 1;

@@ -75,11 +75,10 @@ class ExecutorServer::LocalService final : public proto::ExecutorLocal::Service 
     return server_->GetBlockHere(*request, reply);
   }
 
-  grpc::Status Peers(grpc::ServerContext* context, const proto::PeersRequest*,
-                     proto::PeersReply* reply) override {
+  grpc::Status ExecutorId(grpc::ServerContext* context, const proto::ExecutorIdRequest*,
+                          proto::ExecutorIdReply* reply) override {
     EMBER_CHECK_SECRET(context, server_->local_token_);
     reply->set_executor_id(server_->link_->executor_id());
-    for (auto& p : server_->link_->peers()) *reply->add_peers() = std::move(p);
     return grpc::Status::OK;
   }
 

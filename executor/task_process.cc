@@ -178,9 +178,9 @@ int TaskProcessMain() {
   o.receivers.secret = secret;
   std::string fallback_id = launch.executor_id();
   o.receivers.executor_id = [local_stub, token, fallback_id] {
-    proto::PeersReply reply;
-    grpc::Status s = rpc::Call(*local_stub, &proto::ExecutorLocal::Stub::Peers,
-                               proto::PeersRequest(), &reply, {token, rpc::Deadline::kControl});
+    proto::ExecutorIdReply reply;
+    grpc::Status s = rpc::Call(*local_stub, &proto::ExecutorLocal::Stub::ExecutorId,
+                               proto::ExecutorIdRequest(), &reply, {token, rpc::Deadline::kControl});
     return s.ok() ? reply.executor_id() : fallback_id;
   };
   auto host = AppHost::Create(std::move(o));

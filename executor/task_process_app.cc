@@ -65,8 +65,8 @@ void TaskProcessApp::OnExit(const ExitStatus& status) {
   {
     absl::MutexLock lock(&mu_);
     exited_ = true;
-    if (!shutting_down_) lost.swap(receivers_);
-    if (shutting_down_) return;
+    if (shutting_down_) return;  // ended on purpose: its receivers were stopped
+    lost.swap(receivers_);
   }
   const std::string app_id = options_.launch.app_id();
   LOG(WARNING) << "the task process of " << app_id << " died: " << status.ToString();

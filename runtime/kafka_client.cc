@@ -125,28 +125,23 @@ absl::StatusOr<std::vector<std::string>> KafkaClient::Topics(absl::Duration time
   return out;
 }
 
-absl::StatusOr<std::pair<int64_t, int64_t>> KafkaClient::Watermarks(const kafka::TopicPartition& tp,
-                                                                    absl::Duration timeout) {
+absl::StatusOr<int64_t> KafkaClient::Offset(const kafka::TopicPartition& tp, bool latest,
+                                            absl::Duration timeout) {
   // ListOffsets through offsets_for_times: unlike query_watermark_offsets it keeps to its
   // timeout when the partition's leader is down (the request would wait for the connection).
-  int64_t result[2];
-  const int64_t which[2] = {RD_KAFKA_OFFSET_BEGINNING, RD_KAFKA_OFFSET_END};
-  absl::Time deadline = absl::Now() + timeout;
-  for (int i = 0; i < 2; ++i) {
-    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(list, tp.topic.c_str(), tp.partition)->offset = which[i];
-    rd_kafka_resp_err_t err =
-        rd_kafka_offsets_for_times(rk_, list, std::max(1, Ms(deadline - absl::Now())));
-    if (!err) err = list->elems[0].err;
-    result[i] = list->elems[0].offset;
-    rd_kafka_topic_partition_list_destroy(list);
-    if (err) {
-      return absl::UnavailableError(absl::StrCat("cannot read the offsets of ",
-                                                 Name(tp.topic, tp.partition), ": ",
-                                                 rd_kafka_err2str(err)));
-    }
+  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(list, tp.topic.c_str(), tp.partition)->offset =
+      latest ? RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
+  rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(rk_, list, std::max(1, Ms(timeout)));
+  if (!err) err = list->elems[0].err;
+  int64_t offset = list->elems[0].offset;
+  rd_kafka_topic_partition_list_destroy(list);
+  if (err) {
+    return absl::UnavailableError(absl::StrCat("cannot read the ", latest ? "latest" : "earliest",
+                                               " offset of ", Name(tp.topic, tp.partition), ": ",
+                                               rd_kafka_err2str(err)));
   }
-  return std::make_pair(result[0], result[1]);
+  return offset;
 }
 
 absl::StatusOr<std::map<kafka::TopicPartition, int64_t>> KafkaClient::Committed(
@@ -253,7 +248,6 @@ absl::StatusOr<std::vector<kafka::RawRecord>> FetchKafkaRange(const proto::Kafka
   if (until <= from) return records;
   const std::string name = Name(input.topic(), input.partition());
   kafka::Params params(input.params().begin(), input.params().end());
-  params.emplace("group.id", "ember-executor-none");  // assign() needs one
   std::shared_ptr<CachedConsumer> cached;
   {
     absl::MutexLock lock(&consumers_mu);
@@ -319,9 +313,7 @@ absl::StatusOr<std::vector<kafka::RawRecord>> FetchKafkaRange(const proto::Kafka
             absl::StrCat("offset ", expected, " of ", name,
                          " is no longer on the brokers (deleted by retention?): ", why));
       }
-      if (rd_kafka_message_errstr(m) != nullptr && m->rkt == nullptr) {
-        LOG(WARNING) << "kafka fetch of " << name << ": " << why << " (retrying)";
-      }
+      LOG_EVERY_N(WARNING, 50) << "kafka fetch of " << name << ": " << why << " (retrying)";
       continue;  // transient: librdkafka retries the fetch itself
     }
     int64_t off = m->offset;

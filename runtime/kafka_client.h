@@ -37,10 +37,10 @@ class KafkaClient {
   absl::StatusOr<std::vector<int32_t>> Partitions(const std::string& topic, absl::Duration timeout);
   // Every topic the cluster has (for SubscribePattern).
   absl::StatusOr<std::vector<std::string>> Topics(absl::Duration timeout);
-  // The earliest and latest offsets (the latest as the client's isolation.level sees it: the
-  // last stable offset for read_committed).
-  absl::StatusOr<std::pair<int64_t, int64_t>> Watermarks(const kafka::TopicPartition& tp,
-                                                         absl::Duration timeout);
+  // The earliest offset, or the latest (as the client's isolation.level sees it: the last
+  // stable offset for read_committed); one ListOffsets request, within `timeout`.
+  absl::StatusOr<int64_t> Offset(const kafka::TopicPartition& tp, bool latest,
+                                 absl::Duration timeout);
   // The group's committed offsets (the client's group.id); -1 where there is none.
   absl::StatusOr<std::map<kafka::TopicPartition, int64_t>> Committed(
       const std::vector<kafka::TopicPartition>& tps, absl::Duration timeout);

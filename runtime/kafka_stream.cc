@@ -183,10 +183,12 @@ int64_t DirectKafkaStream::StartOf(const kafka::TopicPartition& tp) {
   }
   auto reset = consumer_.params.find("auto.offset.reset");
   std::string how = reset == consumer_.params.end() ? "latest" : reset->second;
-  auto marks = client_->Watermarks(tp, kQueryTimeout);
-  if (!marks.ok()) throw EmberError(std::string(marks.status().message()));
-  if (how == "earliest" || how == "smallest" || how == "beginning") return marks->first;
-  if (how == "latest" || how == "largest" || how == "end") return marks->second;
+  bool earliest = how == "earliest" || how == "smallest" || how == "beginning";
+  if (earliest || how == "latest" || how == "largest" || how == "end") {
+    auto offset = client_->Offset(tp, /*latest=*/!earliest, kQueryTimeout);
+    if (!offset.ok()) throw EmberError(std::string(offset.status().message()));
+    return *offset;
+  }
   throw EmberError("kafka: " + tp.toString() + " has no committed offset and auto.offset.reset=" +
                    how + ": give its starting offset");
 }
@@ -277,14 +279,14 @@ RddRef DirectKafkaStream::Compute(Time t) {
     }
     std::map<kafka::TopicPartition, int64_t> latest, lag;
     for (const auto& [tp, from] : next) {
-      auto marks = client_->Watermarks(tp, LatestTimeout(ctx()->batch_interval()));
-      if (!marks.ok()) {
+      auto end = client_->Offset(tp, /*latest=*/true, LatestTimeout(ctx()->batch_interval()));
+      if (!end.ok()) {
         // Nothing is lost: the next batch reads what this one could not see.
-        LOG(WARNING) << "kafka: " << marks.status().message() << "; batch " << t.milliseconds()
+        LOG(WARNING) << "kafka: " << end.status().message() << "; batch " << t.milliseconds()
                      << " reads nothing new from it";
         latest[tp] = from;
       } else {
-        latest[tp] = std::max(from, marks->second);
+        latest[tp] = std::max(from, *end);
       }
       lag[tp] = latest[tp] - from;
     }

@@ -396,10 +396,11 @@ TEST(KafkaDirectStreamTest, SaveToKafkaWritesEveryRecordOnce) {
     auto client = internal::KafkaClient::Create(internal::KafkaClient::Kind::kConsumer,
                                                 {{"bootstrap.servers", kafka.bootstraps()}});
     ASSERT_TRUE(client.ok());
-    auto marks = (*client)->Watermarks({"counts", p}, absl::Seconds(10));
-    ASSERT_TRUE(marks.ok()) << marks.status();
-    in.set_from_offset(marks->first);
-    in.set_until_offset(marks->second);
+    auto first = (*client)->Offset({"counts", p}, /*latest=*/false, absl::Seconds(10));
+    auto end = (*client)->Offset({"counts", p}, /*latest=*/true, absl::Seconds(10));
+    ASSERT_TRUE(first.ok() && end.ok()) << first.status() << end.status();
+    in.set_from_offset(*first);
+    in.set_until_offset(*end);
     for (const auto& [k, v] : internal::ExecutorConsumerParams(kafka.Params())) {
       (*in.mutable_params())[k] = v;
     }
