@@ -14,6 +14,8 @@ PACKAGES=(
   libzmq3-dev
   # MQTT: its source (libmosquitto), and the broker its tests start
   libmosquitto-dev mosquitto
+  # SQL over batches: the engine every query runs on (SQLite)
+  libsqlite3-dev
   # the driver's web UI and REST API: HTTP server, JSON, charts served by the driver itself
   libcpp-httplib-dev nlohmann-json3-dev libjs-chart.js
   # tests and benchmarks

@@ -180,7 +180,26 @@ ContextCore::ContextCore(Conf conf, Duration batch_interval, std::shared_ptr<Clo
   dag_ = std::make_unique<DagScheduler>(services_->backend(), max_failures_);
   services_->Attach();
   absl::MutexLock lock(&live_mu);
+  static uint64_t created = 0;
+  creation_ = ++created;
   LiveContexts().insert(this);
+}
+
+ContextCore* NewestLiveContext() {
+  absl::MutexLock lock(&live_mu);
+  ContextCore* newest = nullptr;
+  for (ContextCore* ctx : LiveContexts()) {
+    if (newest == nullptr || ctx->creation_ > newest->creation_) newest = ctx;
+  }
+  return newest;
+}
+
+std::shared_ptr<void> ContextCore::Attachment(const std::string& key,
+                                              const std::function<std::shared_ptr<void>()>& make) {
+  absl::MutexLock lock(&mu_);
+  auto& slot = attachments_[key];
+  if (slot == nullptr) slot = make();
+  return slot;
 }
 
 void StopAllContexts(bool graceful) {
@@ -195,6 +214,13 @@ ContextCore::~ContextCore() {
     LiveContexts().erase(this);
   }
   Stop(false);
+  // Attachments (the SQL session's views) hold RDDs whose release calls into this context.
+  std::map<std::string, std::shared_ptr<void>> attachments;
+  {
+    absl::MutexLock lock(&mu_);
+    attachments.swap(attachments_);
+  }
+  attachments.clear();
   // From here on the services never call into this context.
   services_->Detach();
   // The job thread may still be finishing a batch that stopped the context: join it (and the

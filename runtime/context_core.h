@@ -40,6 +40,11 @@ void SetDefaultOutputSink(OutputSink sink);
 // ember.streaming.stopGracefullyOnShutdown, gracefully).
 void StopAllContexts(bool graceful);
 
+class ContextCore;
+// The newest context of this process that is alive (created and not yet destroyed); null
+// when there is none.
+ContextCore* NewestLiveContext();
+
 class DirectKafkaStream;
 
 class ContextCore : public std::enable_shared_from_this<ContextCore> {
@@ -86,6 +91,11 @@ class ContextCore : public std::enable_shared_from_this<ContextCore> {
   void ReleaseShuffle(int shuffle_id);
   void EmitOutput(const std::string& text);
   void SetOutputSink(OutputSink sink);
+  // What a library keeps per context (the SQL session): made by `make` on first use, destroyed
+  // with the context.
+  std::shared_ptr<void> Attachment(const std::string& key,
+                                   const std::function<std::shared_ptr<void>()>& make);
+  friend ContextCore* NewestLiveContext();
 
   // --------------------------------------------------------------------- lifecycle
   void Start();
@@ -171,7 +181,9 @@ class ContextCore : public std::enable_shared_from_this<ContextCore> {
   };
   std::vector<Stateful> stateful_ ABSL_GUARDED_BY(mu_);
   std::string checkpoint_dir_ ABSL_GUARDED_BY(mu_);
-  const std::string run_id_;  // tells this run's state keys from an earlier run's
+  const std::string run_id_;
+  uint64_t creation_ = 0;  // orders the live contexts (NewestLiveContext)
+  std::map<std::string, std::shared_ptr<void>> attachments_ ABSL_GUARDED_BY(mu_);  // tells this run's state keys from an earlier run's
   int next_state_key_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::string> graph_shape_ ABSL_GUARDED_BY(mu_);
   int64_t completed_ms_ ABSL_GUARDED_BY(mu_) = -1;       // every batch up to it has completed
