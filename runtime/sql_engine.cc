@@ -6,6 +6,9 @@
 #include <charconv>
 #include <cmath>
 #include <limits>
+#include <map>
+#include <optional>
+#include <unordered_map>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -14,6 +17,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
 #include "common/broadcast.h"
 
 namespace ember {
@@ -522,12 +526,269 @@ Value Read(sqlite3_stmt* stmt, int col, DataType want) {
 }
 }  // namespace
 
+
+// ------------------------------------------------------------------------- virtual tables
+
+// A table over rows in memory (SQLite's virtual table interface): scanned in place, and
+// probed by equality through hash indexes built on first use.
+struct Database::Source {
+  StructType schema;
+  const std::vector<Row>* rows = nullptr;
+  int64_t shared_key = -1;
+};
+
+namespace {
+
+// Row numbers by the stable hash of one column's values (NULLs left out: they equal nothing).
+using ColumnIndex = std::unordered_map<uint64_t, std::vector<uint32_t>>;
+
+std::shared_ptr<const ColumnIndex> BuildIndex(const std::vector<Row>& rows, int column) {
+  auto index = std::make_shared<ColumnIndex>();
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const Value& v = rows[i].get(column);
+    if (!v.isNull()) (*index)[v.StableHashValue()].push_back(static_cast<uint32_t>(i));
+  }
+  return index;
+}
+
+// Broadcasts' indexes, kept for the process: a broadcast's rows never change.
+std::shared_ptr<const ColumnIndex> SharedIndex(int64_t key, const std::vector<Row>& rows,
+                                               int column) {
+  static absl::Mutex mu(absl::kConstInit);
+  static auto* cache = new std::map<std::pair<int64_t, int>, std::shared_ptr<const ColumnIndex>>();
+  absl::MutexLock lock(&mu);
+  auto& slot = (*cache)[{key, column}];
+  if (slot == nullptr) slot = BuildIndex(rows, column);
+  return slot;
+}
+
+struct RowsVtab {
+  sqlite3_vtab base{};
+  Database::Source* source = nullptr;
+  std::vector<std::shared_ptr<const ColumnIndex>> indexes;  // by column, built on first use
+};
+
+struct RowsCursor {
+  sqlite3_vtab_cursor base{};
+  const std::vector<Row>* rows = nullptr;
+  std::vector<uint32_t> matches;  // a lookup's rows
+  bool lookup = false;
+  size_t pos = 0;
+  size_t Index() const { return lookup ? matches[pos] : pos; }
+  bool AtEnd() const { return lookup ? pos >= matches.size() : pos >= rows->size(); }
+};
+
+int RowsConnect(sqlite3* db, void* aux, int argc, const char* const* argv, sqlite3_vtab** out,
+                char** err) {
+  auto* sources = static_cast<std::vector<std::unique_ptr<Database::Source>>*>(aux);
+  size_t i = 0;
+  if (argc < 4 || !absl::SimpleAtoi(argv[3], &i) || i >= sources->size()) {
+    *err = sqlite3_mprintf("ember_rows: bad source");
+    return SQLITE_ERROR;
+  }
+  Database::Source* source = (*sources)[i].get();
+  std::vector<std::string> columns;
+  for (const auto& f : source->schema.fields()) {
+    std::string quoted = "\"";
+    for (char c : f.name) {
+      if (c == '"') quoted.push_back('"');
+      quoted.push_back(c);
+    }
+    columns.push_back(quoted + "\" " + DeclaredType(f.dataType));
+  }
+  const std::string ddl = "CREATE TABLE x(" + absl::StrJoin(columns, ", ") + ")";
+  const int rc = sqlite3_declare_vtab(db, ddl.c_str());
+  if (rc != SQLITE_OK) return rc;
+  auto* vtab = new RowsVtab();
+  vtab->source = source;
+  vtab->indexes.resize(source->schema.size());
+  *out = &vtab->base;
+  return SQLITE_OK;
+}
+
+int RowsDisconnect(sqlite3_vtab* vtab) {
+  delete reinterpret_cast<RowsVtab*>(vtab);
+  return SQLITE_OK;
+}
+
+int RowsBestIndex(sqlite3_vtab* vtab, sqlite3_index_info* info) {
+  const auto* t = reinterpret_cast<RowsVtab*>(vtab);
+  const double n = static_cast<double>(std::max<size_t>(1, t->source->rows->size()));
+  for (int i = 0; i < info->nConstraint; ++i) {
+    const auto& c = info->aConstraint[i];
+    if (!c.usable || c.iColumn < 0 || c.op != SQLITE_INDEX_CONSTRAINT_EQ) continue;
+    // A hash lookup compares bytes: only for the binary collation.
+    const char* collation = sqlite3_vtab_collation(info, i);
+    if (collation != nullptr && !text::IEquals(collation, "BINARY")) continue;
+    info->aConstraintUsage[i].argvIndex = 1;
+    info->aConstraintUsage[i].omit = 0;  // SQLite checks the rows a lookup gives again
+    info->idxNum = c.iColumn + 1;
+    info->estimatedCost = 20;
+    info->estimatedRows = 4;
+    return SQLITE_OK;
+  }
+  info->idxNum = 0;
+  info->estimatedCost = n;
+  info->estimatedRows = static_cast<sqlite3_int64>(n);
+  return SQLITE_OK;
+}
+
+int RowsOpen(sqlite3_vtab* vtab, sqlite3_vtab_cursor** out) {
+  auto* cursor = new RowsCursor();
+  cursor->rows = reinterpret_cast<RowsVtab*>(vtab)->source->rows;
+  *out = &cursor->base;
+  return SQLITE_OK;
+}
+
+int RowsClose(sqlite3_vtab_cursor* cursor) {
+  delete reinterpret_cast<RowsCursor*>(cursor);
+  return SQLITE_OK;
+}
+
+// A probe value as a Value, when the column's values can be matched by hash: NULL matches
+// nothing; a number probes a numeric column, text a text column; otherwise (SQLite would
+// convert by affinity) nullopt: scan.
+std::optional<Value> ProbeValue(sqlite3_value* v, DataType column) {
+  const bool numeric = column == DataType::kBoolean || column == DataType::kInt ||
+                       column == DataType::kBigint || column == DataType::kFloat ||
+                       column == DataType::kDouble;
+  switch (sqlite3_value_type(v)) {
+    case SQLITE_NULL: return Value::Null();
+    case SQLITE_INTEGER:
+      if (numeric) return Value::Bigint(sqlite3_value_int64(v));
+      return std::nullopt;
+    case SQLITE_FLOAT:
+      if (numeric) return Value::Double(sqlite3_value_double(v));
+      return std::nullopt;
+    case SQLITE_TEXT:
+      if (column == DataType::kString) {
+        return Value::String(std::string(reinterpret_cast<const char*>(sqlite3_value_text(v)),
+                                         static_cast<size_t>(sqlite3_value_bytes(v))));
+      }
+      return std::nullopt;
+    default:
+      return std::nullopt;
+  }
+}
+
+int RowsFilter(sqlite3_vtab_cursor* base, int idx_num, const char*, int argc,
+               sqlite3_value** argv) {
+  auto* cursor = reinterpret_cast<RowsCursor*>(base);
+  auto* vtab = reinterpret_cast<RowsVtab*>(base->pVtab);
+  cursor->pos = 0;
+  cursor->lookup = false;
+  cursor->matches.clear();
+  if (idx_num <= 0 || argc < 1) return SQLITE_OK;
+  const int column = idx_num - 1;
+  std::optional<Value> probe = ProbeValue(argv[0], vtab->source->schema[column].dataType);
+  if (!probe) return SQLITE_OK;  // a full scan; SQLite applies the constraint
+  cursor->lookup = true;
+  if (probe->isNull()) return SQLITE_OK;
+  auto& index = vtab->indexes[column];
+  if (index == nullptr) {
+    index = vtab->source->shared_key >= 0
+                ? SharedIndex(vtab->source->shared_key, *cursor->rows, column)
+                : BuildIndex(*cursor->rows, column);
+  }
+  auto it = index->find(probe->StableHashValue());
+  if (it == index->end()) return SQLITE_OK;
+  for (uint32_t row : it->second) {
+    if ((*cursor->rows)[row].get(column).Compare(*probe) == 0) cursor->matches.push_back(row);
+  }
+  return SQLITE_OK;
+}
+
+int RowsNext(sqlite3_vtab_cursor* cursor) {
+  ++reinterpret_cast<RowsCursor*>(cursor)->pos;
+  return SQLITE_OK;
+}
+
+int RowsEof(sqlite3_vtab_cursor* cursor) {
+  return reinterpret_cast<RowsCursor*>(cursor)->AtEnd() ? 1 : 0;
+}
+
+int RowsColumn(sqlite3_vtab_cursor* base, sqlite3_context* ctx, int column) {
+  auto* cursor = reinterpret_cast<RowsCursor*>(base);
+  const auto& row = (*cursor->rows)[cursor->Index()];
+  if (static_cast<size_t>(column) >= row.size()) {
+    sqlite3_result_null(ctx);
+    return SQLITE_OK;
+  }
+  const Value& v = row.get(column);
+  switch (v.type()) {
+    case DataType::kNull: sqlite3_result_null(ctx); break;
+    case DataType::kBoolean:
+    case DataType::kInt:
+    case DataType::kBigint: sqlite3_result_int64(ctx, v.int64()); break;
+    case DataType::kFloat:
+    case DataType::kDouble: sqlite3_result_double(ctx, v.float64()); break;
+    case DataType::kString:
+      sqlite3_result_text(ctx, v.bytes().data(), static_cast<int>(v.bytes().size()),
+                          SQLITE_STATIC);
+      break;
+    case DataType::kBinary:
+      sqlite3_result_blob(ctx, v.bytes().data(), static_cast<int>(v.bytes().size()),
+                          SQLITE_STATIC);
+      break;
+    case DataType::kDate:
+    case DataType::kTimestamp: {
+      const std::string text = v.toString();
+      sqlite3_result_text(ctx, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+      break;
+    }
+  }
+  return SQLITE_OK;
+}
+
+int RowsRowid(sqlite3_vtab_cursor* cursor, sqlite3_int64* rowid) {
+  *rowid = static_cast<sqlite3_int64>(reinterpret_cast<RowsCursor*>(cursor)->Index());
+  return SQLITE_OK;
+}
+
+sqlite3_module RowsModule() {
+  sqlite3_module m{};
+  m.iVersion = 1;
+  m.xCreate = &RowsConnect;
+  m.xConnect = &RowsConnect;
+  m.xBestIndex = &RowsBestIndex;
+  m.xDisconnect = &RowsDisconnect;
+  m.xDestroy = &RowsDisconnect;
+  m.xOpen = &RowsOpen;
+  m.xClose = &RowsClose;
+  m.xFilter = &RowsFilter;
+  m.xNext = &RowsNext;
+  m.xEof = &RowsEof;
+  m.xColumn = &RowsColumn;
+  m.xRowid = &RowsRowid;
+  return m;
+}
+const sqlite3_module kRowsModule = RowsModule();
+
+}  // namespace
+
+void Database::AttachRows(const std::string& name, const StructType& schema,
+                          const std::vector<Row>* rows, int64_t shared_key) {
+  auto source = std::make_unique<Source>();
+  source->schema = schema;
+  source->rows = rows;
+  source->shared_key = shared_key;
+  sources_.push_back(std::move(source));
+  Exec(absl::StrCat("CREATE VIRTUAL TABLE ", QuoteName(name), " USING ember_rows(",
+                    sources_.size() - 1, ")"));
+}
+
 Database::Database() {
   if (sqlite3_open_v2(":memory:", &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
       SQLITE_OK) {
     std::string msg = db_ != nullptr ? sqlite3_errmsg(db_) : "out of memory";
     sqlite3_close(db_);
     throw EmberError("sql: cannot open an in-memory database: " + msg);
+  }
+  if (sqlite3_create_module_v2(db_, "ember_rows", &kRowsModule, &sources_, nullptr) !=
+      SQLITE_OK) {
+    std::string msg = sqlite3_errmsg(db_);
+    sqlite3_close(db_);
+    throw EmberError("sql: cannot register Ember's row tables: " + msg);
   }
   Exec("PRAGMA journal_mode=OFF");
   Exec("PRAGMA synchronous=OFF");
@@ -647,22 +908,23 @@ std::vector<Row> Database::Run(const std::string& query, const StructType& outpu
 std::vector<Row> RunProgram(const Program& program,
                             const std::vector<const std::vector<Row>*>& inputs) {
   Database db;
+  static const std::vector<Row> kNone;
   for (const TableSpec& t : program.tables) {
-    db.CreateTable(t.name, t.schema);
     if (t.input >= 0) {
       if (static_cast<size_t>(t.input) >= inputs.size()) {
         throw EmberError("sql: table " + t.name + " reads a missing input");
       }
-      db.Insert(t.name, t.schema, *inputs[t.input]);
+      db.AttachRows(t.name, t.schema, inputs[t.input]);
     } else if (t.broadcast >= 0) {
       const auto* rows = static_cast<const std::vector<Row>*>(ember::internal::BroadcastValue(
           t.broadcast, &ember::internal::DecodeBroadcast<std::vector<Row>>));
-      db.Insert(t.name, t.schema, *rows);
+      db.AttachRows(t.name, t.schema, rows, t.broadcast);
+    } else {
+      db.AttachRows(t.name, t.schema, &kNone);
     }
   }
   return db.Run(program.query, program.output);
 }
-
 
 // ------------------------------------------------------------------------------------ show
 

@@ -98,16 +98,24 @@ class Database {
   Database& operator=(const Database&) = delete;
 
   void CreateTable(const std::string& name, const StructType& schema);
+  // A virtual table over `rows` (which must outlive the database), read in place: no copy,
+  // and a hash index built on first use for each column a query looks up by equality
+  // (kept for the process when `shared_key` >= 0: a broadcast's id).
+  void AttachRows(const std::string& name, const StructType& schema,
+                  const std::vector<Row>* rows, int64_t shared_key = -1);
   void Insert(const std::string& name, const StructType& schema, const std::vector<Row>& rows);
   // Prepares `query` only: EmberError with SQLite's message and the query when it is not
   // one valid read-only statement over the tables created so far.
   QueryShape Check(const std::string& query);
   std::vector<Row> Run(const std::string& query, const StructType& output);
 
+  struct Source;  // an attached table's rows
+
  private:
   sqlite3_stmt* Prepare(const std::string& query, std::vector<std::string>* tables);
   void Exec(const std::string& statement);
   sqlite3* db_ = nullptr;
+  std::vector<std::unique_ptr<Source>> sources_;
 };
 
 // Runs `program` over `inputs` (indexed by TableSpec::input) in a fresh database.
