@@ -54,11 +54,12 @@ Times Parse(const std::string& out) {
 void Report(const char* mode, const Times& t, long long rows) {
   const double sql_rate = t.sql_ms > 0 ? rows * t.batches / (t.sql_ms / 1000) : 0;
   const double rdd_rate = t.rdd_ms > 0 ? rows * t.batches / (t.rdd_ms / 1000) : 0;
-  std::printf("%-9s sql join %10.0f rows/s (%.0f ms/batch) | pair-RDD join %10.0f rows/s "
-              "(%.0f ms/batch) | joined rows %lld / %lld | sql/rdd: %.2f\n",
-              mode, sql_rate, t.sql_ms / std::max(1, t.batches), rdd_rate,
-              t.rdd_ms / std::max(1, t.batches), t.sql_rows, t.rdd_rows,
-              rdd_rate > 0 ? sql_rate / rdd_rate : 0);
+  std::printf(
+      "%-9s sql join %10.0f rows/s (%.0f ms/batch) | pair-RDD join %10.0f rows/s "
+      "(%.0f ms/batch) | joined rows %lld / %lld | sql/rdd: %.2f\n",
+      mode, sql_rate, t.sql_ms / std::max(1, t.batches), rdd_rate,
+      t.rdd_ms / std::max(1, t.batches), t.sql_rows, t.rdd_rows,
+      rdd_rate > 0 ? sql_rate / rdd_rate : 0);
 }
 
 }  // namespace
@@ -68,19 +69,24 @@ int main(int argc, char** argv) {
   int partitions = 4, batches = 3;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
-    if (a == "--rows") rows = std::stoll(argv[i + 1]);
-    else if (a == "--static") statics = std::stoll(argv[i + 1]);
-    else if (a == "--partitions") partitions = std::stoi(argv[i + 1]);
-    else if (a == "--batches") batches = std::stoi(argv[i + 1]);
+    if (a == "--rows")
+      rows = std::stoll(argv[i + 1]);
+    else if (a == "--static")
+      statics = std::stoll(argv[i + 1]);
+    else if (a == "--partitions")
+      partitions = std::stoi(argv[i + 1]);
+    else if (a == "--batches")
+      batches = std::stoi(argv[i + 1]);
     else {
-      std::fprintf(stderr, "usage: sql_bench [--rows N] [--static N] [--partitions N] [--batches N]\n");
+      std::fprintf(stderr,
+                   "usage: sql_bench [--rows N] [--static N] [--partitions N] [--batches N]\n");
       return 2;
     }
   }
   std::string dir = MakeTempDir("sql-bench");
-  std::vector<std::string> job = {"bench/libsql_join_job.so", "--", std::to_string(rows),
-                                  std::to_string(statics), std::to_string(partitions),
-                                  std::to_string(batches)};
+  std::vector<std::string> job = {"bench/libsql_join_job.so", "--",
+                                  std::to_string(rows),       std::to_string(statics),
+                                  std::to_string(partitions), std::to_string(batches)};
   const auto timeout = std::chrono::seconds(600);
 
   std::vector<std::string> local_argv = {"tools/ember-submit", "--master", "local[2]"};
@@ -92,9 +98,9 @@ int main(int argc, char** argv) {
   }
   Times local_times = Parse(local.Stdout());
 
-  Subprocess driver({"driver/ember-driver", "--port", "0", "--ui-port", "0", "--work-dir",
-                     dir + "/work"},
-                    dir, "driver");
+  Subprocess driver(
+      {"driver/ember-driver", "--port", "0", "--ui-port", "0", "--work-dir", dir + "/work"}, dir,
+      "driver");
   if (!driver.WaitForOutput("listening on", 20s)) return 1;
   const std::string address = Address(driver);
   std::vector<std::unique_ptr<Subprocess>> executors;
@@ -118,8 +124,8 @@ int main(int argc, char** argv) {
   }
   Times cluster_times = Parse(cluster.Stdout());
 
-  std::printf("%lld-row batches against a %lld-row static table, %d partitions, %d batches\n",
-              rows, statics, partitions, local_times.batches);
+  std::printf("%lld-row batches against a %lld-row static table, %d partitions, %d batches\n", rows,
+              statics, partitions, local_times.batches);
   Report("local[2]", local_times, rows);
   Report("2 execs", cluster_times, rows);
   return 0;

@@ -51,26 +51,40 @@ enum class DataType : uint8_t {
 // Spark's typeName (printSchema): integer, long, string...
 inline const char* TypeName(DataType t) {
   switch (t) {
-    case DataType::kNull: return "void";
-    case DataType::kBoolean: return "boolean";
-    case DataType::kInt: return "integer";
-    case DataType::kBigint: return "long";
-    case DataType::kFloat: return "float";
-    case DataType::kDouble: return "double";
-    case DataType::kString: return "string";
-    case DataType::kBinary: return "binary";
-    case DataType::kDate: return "date";
-    case DataType::kTimestamp: return "timestamp";
+    case DataType::kNull:
+      return "void";
+    case DataType::kBoolean:
+      return "boolean";
+    case DataType::kInt:
+      return "integer";
+    case DataType::kBigint:
+      return "long";
+    case DataType::kFloat:
+      return "float";
+    case DataType::kDouble:
+      return "double";
+    case DataType::kString:
+      return "string";
+    case DataType::kBinary:
+      return "binary";
+    case DataType::kDate:
+      return "date";
+    case DataType::kTimestamp:
+      return "timestamp";
   }
   return "?";
 }
 // Spark's simpleString (DDL): int, bigint, string...
 inline const char* SimpleName(DataType t) {
   switch (t) {
-    case DataType::kNull: return "void";
-    case DataType::kInt: return "int";
-    case DataType::kBigint: return "bigint";
-    default: return TypeName(t);
+    case DataType::kNull:
+      return "void";
+    case DataType::kInt:
+      return "int";
+    case DataType::kBigint:
+      return "bigint";
+    default:
+      return TypeName(t);
   }
 }
 
@@ -115,7 +129,9 @@ template <typename T>
 struct IsOptional : std::false_type {};
 template <typename T>
 struct IsOptional<std::optional<T>> : std::true_type {};
-inline int64_t FloorDiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+inline int64_t FloorDiv(int64_t a, int64_t b) {
+  return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
+}
 }  // namespace internal_sql
 
 // "2024-03-01"
@@ -175,8 +191,8 @@ class Value {
   DataType type() const { return type_; }
   bool isNull() const { return type_ == DataType::kNull; }
   bool isNumeric() const {
-    return type_ == DataType::kBoolean || type_ == DataType::kInt ||
-           type_ == DataType::kBigint || type_ == DataType::kFloat || type_ == DataType::kDouble;
+    return type_ == DataType::kBoolean || type_ == DataType::kInt || type_ == DataType::kBigint ||
+           type_ == DataType::kFloat || type_ == DataType::kDouble;
   }
   bool isFloating() const { return type_ == DataType::kFloat || type_ == DataType::kDouble; }
   // Raw accessors: integers, booleans, dates and timestamps as int64; floating as double;
@@ -195,13 +211,25 @@ class Value {
   }
   void AppendTo(std::string* out) const {
     switch (type_) {
-      case DataType::kNull: out->append("null"); break;
-      case DataType::kBoolean: out->append(i_ ? "true" : "false"); break;
+      case DataType::kNull:
+        out->append("null");
+        break;
+      case DataType::kBoolean:
+        out->append(i_ ? "true" : "false");
+        break;
       case DataType::kInt:
-      case DataType::kBigint: out->append(std::to_string(i_)); break;
-      case DataType::kFloat: ember::internal::AppendJavaFloating(static_cast<float>(d_), out); break;
-      case DataType::kDouble: ember::internal::AppendJavaFloating(d_, out); break;
-      case DataType::kString: out->append(s_); break;
+      case DataType::kBigint:
+        out->append(std::to_string(i_));
+        break;
+      case DataType::kFloat:
+        ember::internal::AppendJavaFloating(static_cast<float>(d_), out);
+        break;
+      case DataType::kDouble:
+        ember::internal::AppendJavaFloating(d_, out);
+        break;
+      case DataType::kString:
+        out->append(s_);
+        break;
       case DataType::kBinary: {
         static const char* kHex = "0123456789ABCDEF";
         out->push_back('[');
@@ -214,8 +242,12 @@ class Value {
         out->push_back(']');
         break;
       }
-      case DataType::kDate: out->append(FormatDate(Date{static_cast<int32_t>(i_)})); break;
-      case DataType::kTimestamp: out->append(FormatTimestamp(Timestamp{i_})); break;
+      case DataType::kDate:
+        out->append(FormatDate(Date{static_cast<int32_t>(i_)}));
+        break;
+      case DataType::kTimestamp:
+        out->append(FormatTimestamp(Timestamp{i_}));
+        break;
     }
   }
 
@@ -242,7 +274,8 @@ class Value {
   // process: shuffles by key send equal keys to one reducer.
   uint64_t StableHashValue() const {
     switch (Rank()) {
-      case 0: return 0x9e3779b97f4a7c15ULL;
+      case 0:
+        return 0x9e3779b97f4a7c15ULL;
       case 1: {
         if (isFloating()) {
           const double d = d_;
@@ -253,20 +286,29 @@ class Value {
         }
         return StableHash<int64_t>()(i_);
       }
-      case 2: return StableHash<std::string>()(s_);
-      default: return StableHash<int64_t>()(i_) ^ static_cast<uint64_t>(Rank());
+      case 2:
+        return StableHash<std::string>()(s_);
+      default:
+        return StableHash<int64_t>()(i_) ^ static_cast<uint64_t>(Rank());
     }
   }
 
   void serialize(Writer& w) const {
     w.PutRaw(&type_, 1);
     switch (type_) {
-      case DataType::kNull: break;
+      case DataType::kNull:
+        break;
       case DataType::kFloat:
-      case DataType::kDouble: ember::Encode(d_, w); break;
+      case DataType::kDouble:
+        ember::Encode(d_, w);
+        break;
       case DataType::kString:
-      case DataType::kBinary: w.PutBytes(s_); break;
-      default: ember::Encode(i_, w); break;
+      case DataType::kBinary:
+        w.PutBytes(s_);
+        break;
+      default:
+        ember::Encode(i_, w);
+        break;
     }
   }
   bool deserialize(Reader& r) {
@@ -274,9 +316,11 @@ class Value {
     if (!r.GetRaw(&t, 1) || t > static_cast<uint8_t>(DataType::kTimestamp)) return false;
     type_ = static_cast<DataType>(t);
     switch (type_) {
-      case DataType::kNull: return true;
+      case DataType::kNull:
+        return true;
       case DataType::kFloat:
-      case DataType::kDouble: return ember::Decode(r, &d_);
+      case DataType::kDouble:
+        return ember::Decode(r, &d_);
       case DataType::kString:
       case DataType::kBinary: {
         std::string_view s;
@@ -284,7 +328,8 @@ class Value {
         s_.assign(s.data(), s.size());
         return true;
       }
-      default: return ember::Decode(r, &i_);
+      default:
+        return ember::Decode(r, &i_);
     }
   }
 
@@ -294,12 +339,17 @@ class Value {
   Value(DataType t, std::string s) : type_(t), s_(std::move(s)) {}
   int Rank() const {
     switch (type_) {
-      case DataType::kNull: return 0;
+      case DataType::kNull:
+        return 0;
       case DataType::kString:
-      case DataType::kBinary: return 2;
-      case DataType::kDate: return 3;
-      case DataType::kTimestamp: return 4;
-      default: return 1;
+      case DataType::kBinary:
+        return 2;
+      case DataType::kDate:
+        return 3;
+      case DataType::kTimestamp:
+        return 4;
+      default:
+        return 1;
     }
   }
 
@@ -387,7 +437,9 @@ class Row {
   Date getDate(size_t i) const {
     return Date{static_cast<int32_t>(Checked(i, DataType::kDate).int64())};
   }
-  Timestamp getTimestamp(size_t i) const { return Timestamp{Checked(i, DataType::kTimestamp).int64()}; }
+  Timestamp getTimestamp(size_t i) const {
+    return Timestamp{Checked(i, DataType::kTimestamp).int64()};
+  }
   // getAs<T>(i) for the types Value::Of takes; std::optional<T> reads NULL as nullopt.
   template <typename T>
   T getAs(size_t i) const;
@@ -752,7 +804,8 @@ class DataFrame {
   ember::internal::RddRef ref() const;
   SparkSession sparkSession() const;
 
-  explicit DataFrame(std::shared_ptr<const internal_sql::FrameImpl> impl) : impl_(std::move(impl)) {}
+  explicit DataFrame(std::shared_ptr<const internal_sql::FrameImpl> impl)
+      : impl_(std::move(impl)) {}
   const internal_sql::FrameImpl& impl() const;
 
  private:

@@ -43,7 +43,8 @@ struct ParseLine {
 
 EMBER_JOB(run) {
   const auto& args = job.args();
-  if (args.empty()) throw ember::EmberError("usage: CODES_CSV [HOST [PORT [BATCH_MS [RUN_MS [SHOW_ROWS]]]]]");
+  if (args.empty())
+    throw ember::EmberError("usage: CODES_CSV [HOST [PORT [BATCH_MS [RUN_MS [SHOW_ROWS]]]]]");
   const std::string codes = args[0];
   const std::string host = args.size() > 1 ? args[1] : "localhost";
   const int port = args.size() > 2 ? std::stoi(args[2]) : 9999;
@@ -54,7 +55,10 @@ EMBER_JOB(run) {
   ember::StreamingContext ssc(job.conf(), ember::Milliseconds(batch_ms));
   // The static table, read once on the driver and broadcast to the executors.
   auto spark = sql::SparkSession::builder().config(ssc.conf()).getOrCreate();
-  spark.read().option("header", true).schema("id INT, name STRING").csv(codes)
+  spark.read()
+      .option("header", true)
+      .schema("id INT, name STRING")
+      .csv(codes)
       .createOrReplaceTempView("codes");
 
   auto stream = ssc.socketTextStream(host, port);

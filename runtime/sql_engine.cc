@@ -63,8 +63,8 @@ bool ParseTimestamp(std::string_view s, Timestamp* out) {
   int64_t micros = static_cast<int64_t>(date.days) * 86400000000LL;
   if (s.size() > 10) {
     int64_t h, mi, sec = 0;
-    if ((s[10] != ' ' && s[10] != 'T') || s.size() < 16 || s[13] != ':' ||
-        !Digits(s, 11, 2, &h) || !Digits(s, 14, 2, &mi) || h > 23 || mi > 59) {
+    if ((s[10] != ' ' && s[10] != 'T') || s.size() < 16 || s[13] != ':' || !Digits(s, 11, 2, &h) ||
+        !Digits(s, 14, 2, &mi) || h > 23 || mi > 59) {
       return false;
     }
     size_t pos = 16;
@@ -266,7 +266,7 @@ Row RowFromCodecBytes(std::string_view bytes, const StructType& schema) {
         int32_t x = 0;
         ok = Decode(r, &x);
         values.push_back(schema[i].dataType == DataType::kInt ? Value::Int(x)
-                                                               : Value::OfDate(Date{x}));
+                                                              : Value::OfDate(Date{x}));
         break;
       }
       case DataType::kBigint:
@@ -368,16 +368,26 @@ const char* DeclaredType(DataType type) {
   // "DOUB"), TEXT, BLOB; BOOLEAN, DATE and TIMESTAMP have NUMERIC affinity, which leaves the
   // 0/1 and the date texts Ember binds as they are.
   switch (type) {
-    case DataType::kBoolean: return "BOOLEAN";
-    case DataType::kInt: return "INT";
-    case DataType::kBigint: return "BIGINT";
-    case DataType::kFloat: return "FLOAT";
-    case DataType::kDouble: return "DOUBLE";
-    case DataType::kString: return "TEXT";
-    case DataType::kBinary: return "BLOB";
-    case DataType::kDate: return "DATE";
-    case DataType::kTimestamp: return "TIMESTAMP";
-    case DataType::kNull: return "";
+    case DataType::kBoolean:
+      return "BOOLEAN";
+    case DataType::kInt:
+      return "INT";
+    case DataType::kBigint:
+      return "BIGINT";
+    case DataType::kFloat:
+      return "FLOAT";
+    case DataType::kDouble:
+      return "DOUBLE";
+    case DataType::kString:
+      return "TEXT";
+    case DataType::kBinary:
+      return "BLOB";
+    case DataType::kDate:
+      return "DATE";
+    case DataType::kTimestamp:
+      return "TIMESTAMP";
+    case DataType::kNull:
+      return "";
   }
   return "";
 }
@@ -397,8 +407,7 @@ struct Statement {
 };
 
 // Only reads: a job's query never writes, attaches, or changes the engine's settings.
-int Authorize(void* user, int action, const char* a, const char* b, const char* db,
-              const char*) {
+int Authorize(void* user, int action, const char* a, const char* b, const char* db, const char*) {
   auto* tables = static_cast<std::vector<std::string>*>(user);
   switch (action) {
     case SQLITE_READ:
@@ -423,12 +432,18 @@ int Authorize(void* user, int action, const char* a, const char* b, const char* 
 
 void Bind(sqlite3_stmt* stmt, int col, const Value& v) {
   switch (v.type()) {
-    case DataType::kNull: sqlite3_bind_null(stmt, col); break;
+    case DataType::kNull:
+      sqlite3_bind_null(stmt, col);
+      break;
     case DataType::kBoolean:
     case DataType::kInt:
-    case DataType::kBigint: sqlite3_bind_int64(stmt, col, v.int64()); break;
+    case DataType::kBigint:
+      sqlite3_bind_int64(stmt, col, v.int64());
+      break;
     case DataType::kFloat:
-    case DataType::kDouble: sqlite3_bind_double(stmt, col, v.float64()); break;
+    case DataType::kDouble:
+      sqlite3_bind_double(stmt, col, v.float64());
+      break;
     case DataType::kString:
       sqlite3_bind_text(stmt, col, v.bytes().data(), static_cast<int>(v.bytes().size()),
                         SQLITE_STATIC);
@@ -448,7 +463,8 @@ void Bind(sqlite3_stmt* stmt, int col, const Value& v) {
 
 std::string_view Text(sqlite3_stmt* stmt, int col) {
   const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt, col));
-  return std::string_view(p == nullptr ? "" : p, static_cast<size_t>(sqlite3_column_bytes(stmt, col)));
+  return std::string_view(p == nullptr ? "" : p,
+                          static_cast<size_t>(sqlite3_column_bytes(stmt, col)));
 }
 
 Value Read(sqlite3_stmt* stmt, int col, DataType want) {
@@ -457,13 +473,16 @@ Value Read(sqlite3_stmt* stmt, int col, DataType want) {
   switch (want) {
     case DataType::kNull:
       switch (st) {
-        case SQLITE_INTEGER: return Value::Bigint(sqlite3_column_int64(stmt, col));
-        case SQLITE_FLOAT: return Value::Double(sqlite3_column_double(stmt, col));
+        case SQLITE_INTEGER:
+          return Value::Bigint(sqlite3_column_int64(stmt, col));
+        case SQLITE_FLOAT:
+          return Value::Double(sqlite3_column_double(stmt, col));
         case SQLITE_BLOB: {
           const auto* p = static_cast<const uint8_t*>(sqlite3_column_blob(stmt, col));
           return Value::Binary(Bytes(p, p + sqlite3_column_bytes(stmt, col)));
         }
-        default: return Value::String(std::string(Text(stmt, col)));
+        default:
+          return Value::String(std::string(Text(stmt, col)));
       }
     case DataType::kBoolean:
       if (st == SQLITE_TEXT) {
@@ -503,7 +522,8 @@ Value Read(sqlite3_stmt* stmt, int col, DataType want) {
       return want == DataType::kFloat ? Value::Float(static_cast<float>(d)) : Value::Double(d);
     }
     case DataType::kString:
-      if (st == SQLITE_FLOAT) return Value::String(Value::Double(sqlite3_column_double(stmt, col)).toString());
+      if (st == SQLITE_FLOAT)
+        return Value::String(Value::Double(sqlite3_column_double(stmt, col)).toString());
       return Value::String(std::string(Text(stmt, col)));
     case DataType::kBinary: {
       const auto* p = static_cast<const uint8_t*>(sqlite3_column_blob(stmt, col));
@@ -525,7 +545,6 @@ Value Read(sqlite3_stmt* stmt, int col, DataType want) {
   return Value::Null();
 }
 }  // namespace
-
 
 // ------------------------------------------------------------------------- virtual tables
 
@@ -653,7 +672,8 @@ std::optional<Value> ProbeValue(sqlite3_value* v, DataType column) {
                        column == DataType::kBigint || column == DataType::kFloat ||
                        column == DataType::kDouble;
   switch (sqlite3_value_type(v)) {
-    case SQLITE_NULL: return Value::Null();
+    case SQLITE_NULL:
+      return Value::Null();
     case SQLITE_INTEGER:
       if (numeric) return Value::Bigint(sqlite3_value_int64(v));
       return std::nullopt;
@@ -716,19 +736,23 @@ int RowsColumn(sqlite3_vtab_cursor* base, sqlite3_context* ctx, int column) {
   }
   const Value& v = row.get(column);
   switch (v.type()) {
-    case DataType::kNull: sqlite3_result_null(ctx); break;
+    case DataType::kNull:
+      sqlite3_result_null(ctx);
+      break;
     case DataType::kBoolean:
     case DataType::kInt:
-    case DataType::kBigint: sqlite3_result_int64(ctx, v.int64()); break;
+    case DataType::kBigint:
+      sqlite3_result_int64(ctx, v.int64());
+      break;
     case DataType::kFloat:
-    case DataType::kDouble: sqlite3_result_double(ctx, v.float64()); break;
+    case DataType::kDouble:
+      sqlite3_result_double(ctx, v.float64());
+      break;
     case DataType::kString:
-      sqlite3_result_text(ctx, v.bytes().data(), static_cast<int>(v.bytes().size()),
-                          SQLITE_STATIC);
+      sqlite3_result_text(ctx, v.bytes().data(), static_cast<int>(v.bytes().size()), SQLITE_STATIC);
       break;
     case DataType::kBinary:
-      sqlite3_result_blob(ctx, v.bytes().data(), static_cast<int>(v.bytes().size()),
-                          SQLITE_STATIC);
+      sqlite3_result_blob(ctx, v.bytes().data(), static_cast<int>(v.bytes().size()), SQLITE_STATIC);
       break;
     case DataType::kDate:
     case DataType::kTimestamp: {
@@ -784,8 +808,7 @@ Database::Database() {
     sqlite3_close(db_);
     throw EmberError("sql: cannot open an in-memory database: " + msg);
   }
-  if (sqlite3_create_module_v2(db_, "ember_rows", &kRowsModule, &sources_, nullptr) !=
-      SQLITE_OK) {
+  if (sqlite3_create_module_v2(db_, "ember_rows", &kRowsModule, &sources_, nullptr) != SQLITE_OK) {
     std::string msg = sqlite3_errmsg(db_);
     sqlite3_close(db_);
     throw EmberError("sql: cannot register Ember's row tables: " + msg);
@@ -828,8 +851,8 @@ void Database::Insert(const std::string& name, const StructType& schema,
   for (const Row& row : rows) {
     if (row.size() != schema.size()) {
       Exec("ROLLBACK");
-      throw EmberError("sql: a row of " + std::to_string(row.size()) + " columns in table " +
-                       name + " of " + std::to_string(schema.size()));
+      throw EmberError("sql: a row of " + std::to_string(row.size()) + " columns in table " + name +
+                       " of " + std::to_string(schema.size()));
     }
     for (size_t i = 0; i < row.size(); ++i) Bind(s.stmt, static_cast<int>(i + 1), row.get(i));
     if (sqlite3_step(s.stmt) != SQLITE_DONE) {
@@ -846,8 +869,8 @@ sqlite3_stmt* Database::Prepare(const std::string& query, std::vector<std::strin
   sqlite3_set_authorizer(db_, &Authorize, tables);
   sqlite3_stmt* stmt = nullptr;
   const char* tail = nullptr;
-  const int rc = sqlite3_prepare_v2(db_, query.c_str(), static_cast<int>(query.size()), &stmt,
-                                    &tail);
+  const int rc =
+      sqlite3_prepare_v2(db_, query.c_str(), static_cast<int>(query.size()), &stmt, &tail);
   sqlite3_set_authorizer(db_, nullptr, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = sqlite3_errmsg(db_);
@@ -935,14 +958,29 @@ std::string EscapeMeta(const std::string& s) {
   out.reserve(s.size());
   for (char c : s) {
     switch (c) {
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\f': out += "\\f"; break;
-      case '\b': out += "\\b"; break;
-      case '\v': out += "\\v"; break;
-      case '\a': out += "\\a"; break;
-      default: out.push_back(c);
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\v':
+        out += "\\v";
+        break;
+      case '\a':
+        out += "\\a";
+        break;
+      default:
+        out.push_back(c);
     }
   }
   return out;
@@ -1043,7 +1081,8 @@ namespace {
 // 64-bit, its reals double), with boolean, date and timestamp columns as such.
 DataType FileColumnType(const std::string& declared) {
   std::string d = text::Lower(text::Trim(declared));
-  if (auto paren = d.find('('); paren != std::string::npos) d = std::string(text::Trim(d.substr(0, paren)));
+  if (auto paren = d.find('('); paren != std::string::npos)
+    d = std::string(text::Trim(d.substr(0, paren)));
   if (d == "boolean" || d == "bool") return DataType::kBoolean;
   if (d == "date") return DataType::kDate;
   if (d == "timestamp" || d == "datetime") return DataType::kTimestamp;
@@ -1056,7 +1095,8 @@ DataType FileColumnType(const std::string& declared) {
       d.find("doub") != std::string::npos) {
     return DataType::kDouble;
   }
-  if (d.find("blob") != std::string::npos || d.empty()) return d.empty() ? DataType::kNull : DataType::kBinary;
+  if (d.find("blob") != std::string::npos || d.empty())
+    return d.empty() ? DataType::kNull : DataType::kBinary;
   return DataType::kNull;  // NUMERIC affinity: each value keeps its type
 }
 }  // namespace
@@ -1088,8 +1128,7 @@ std::vector<Row> ReadSqliteTable(const std::string& path, const std::string& tab
   }
   std::vector<std::string> columns;
   for (const auto& f : schema->fields()) columns.push_back(QuoteIdent(f.name));
-  const std::string query =
-      "SELECT " + absl::StrJoin(columns, ", ") + " FROM " + QuoteIdent(table);
+  const std::string query = "SELECT " + absl::StrJoin(columns, ", ") + " FROM " + QuoteIdent(table);
   Statement s;
   if (sqlite3_prepare_v2(db, query.c_str(), -1, &s.stmt, nullptr) != SQLITE_OK) {
     Fail(db, "read.sqlite: " + path + " (" + query + ")");

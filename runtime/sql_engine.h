@@ -5,9 +5,9 @@
 
 #include <cctype>
 #include <cstdint>
-#include <string_view>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/sql.h"
@@ -101,8 +101,8 @@ class Database {
   // A virtual table over `rows` (which must outlive the database), read in place: no copy,
   // and a hash index built on first use for each column a query looks up by equality
   // (kept for the process when `shared_key` >= 0: a broadcast's id).
-  void AttachRows(const std::string& name, const StructType& schema,
-                  const std::vector<Row>* rows, int64_t shared_key = -1);
+  void AttachRows(const std::string& name, const StructType& schema, const std::vector<Row>* rows,
+                  int64_t shared_key = -1);
   void Insert(const std::string& name, const StructType& schema, const std::vector<Row>& rows);
   // Prepares `query` only: EmberError with SQLite's message and the query when it is not
   // one valid read-only statement over the tables created so far.
@@ -141,8 +141,7 @@ namespace internal_sql {
 
 // Spark's showString over the first rows of a frame (`rows` may hold one more than `n`: then
 // "only showing top n rows" follows the table).
-std::string ShowString(const StructType& schema, const std::vector<Row>& rows, int n,
-                       int truncate);
+std::string ShowString(const StructType& schema, const std::vector<Row>& rows, int n, int truncate);
 
 // A table of a SQLite database file: its rows, and its columns into `schema` (read by their
 // declared types) unless `schema` already names the columns to read.

@@ -300,9 +300,9 @@ DataFrame Narrow(const FrameImpl& frame,
 // A shuffle of `parents` by their key columns into a program over the rows each reducer gets
 // (table i: parent i's rows).
 DataFrame Shuffled(const std::shared_ptr<SessionImpl>& session,
-                   const std::vector<const FrameImpl*>& parents,
-                   const std::vector<Program>& pre, const std::vector<std::vector<int32_t>>& keys,
-                   bool all_columns, int num_partitions, Program reduce) {
+                   const std::vector<const FrameImpl*>& parents, const std::vector<Program>& pre,
+                   const std::vector<std::vector<int32_t>>& keys, bool all_columns,
+                   int num_partitions, Program reduce) {
   std::vector<RddRef> refs;
   std::vector<std::shared_ptr<const ShuffleWriterOp>> writers;
   for (size_t i = 0; i < parents.size(); ++i) {
@@ -310,9 +310,9 @@ DataFrame Shuffled(const std::shared_ptr<SessionImpl>& session,
     writers.push_back(std::make_shared<RowShuffleWriter>(pre[i], keys[i], all_columns));
   }
   auto out = NewFrame(session, reduce.output);
-  out->rdd = ember::internal::MakeShuffledRdd(
-      std::move(refs), std::move(writers), std::make_shared<SqlReduceOp>(std::move(reduce)),
-      num_partitions);
+  out->rdd = ember::internal::MakeShuffledRdd(std::move(refs), std::move(writers),
+                                              std::make_shared<SqlReduceOp>(std::move(reduce)),
+                                              num_partitions);
   return DataFrame(out);
 }
 
@@ -367,10 +367,11 @@ std::vector<std::string> Tokens(const std::string& q) {
 // the static side.
 bool SplitsByPartition(const std::string& query, const std::string& view) {
   static const char* const kWhole[] = {
-      "group", "distinct", "order",  "limit",     "offset", "union", "intersect",
-      "except", "over",    "window", "having",    "right",  "full",  "count",
-      "sum",   "avg",      "min",    "max",       "total",  "group_concat",
-      "string_agg", "random", "randomblob", "changes", "last_insert_rowid"};
+      "group",      "distinct",  "order",      "limit",   "offset",
+      "union",      "intersect", "except",     "over",    "window",
+      "having",     "right",     "full",       "count",   "sum",
+      "avg",        "min",       "max",        "total",   "group_concat",
+      "string_agg", "random",    "randomblob", "changes", "last_insert_rowid"};
   const std::vector<std::string> tokens = Tokens(query);
   std::string bare = view;
   if (auto dot = bare.rfind('.'); dot != std::string::npos) bare = bare.substr(dot + 1);
@@ -405,8 +406,9 @@ using internal_sql::TableSpec;
 SparkSession SparkSession::Builder::getOrCreate() const {
   ember::internal::ContextCore* ctx = ember::internal::NewestLiveContext();
   if (ctx == nullptr) {
-    throw EmberError("SparkSession.getOrCreate: no StreamingContext is alive in this process; "
-                     "create one first");
+    throw EmberError(
+        "SparkSession.getOrCreate: no StreamingContext is alive in this process; "
+        "create one first");
   }
   const Conf& builder_conf = conf_;
   auto impl = std::static_pointer_cast<SessionImpl>(ctx->Attachment("sql.session", [&] {
@@ -498,9 +500,9 @@ DataFrame SparkSession::sql(const std::string& query) const {
   if (batch.empty()) {
     // Static tables only: one task over the broadcasts.
     auto f = internal_sql::NewFrame(impl_, p.output);
-    f->rdd = ember::internal::MakeNarrowRdd(
-        {ember::internal::MakeParallelRdd<Row>(impl_->ctx, {}, 1)},
-        std::make_shared<internal_sql::SqlMapOp>(std::move(p)));
+    f->rdd =
+        ember::internal::MakeNarrowRdd({ember::internal::MakeParallelRdd<Row>(impl_->ctx, {}, 1)},
+                                       std::make_shared<internal_sql::SqlMapOp>(std::move(p)));
     return DataFrame(f);
   }
   // One task over every batch view's rows.
@@ -508,8 +510,8 @@ DataFrame SparkSession::sql(const std::string& query) const {
   std::vector<Program> pre;
   std::vector<std::vector<int32_t>> keys;
   for (size_t i = 0; i < batch.size(); ++i) {
-    p.tables.push_back(TableSpec{batch[i].first, batch[i].second->schema,
-                                 static_cast<int32_t>(i), -1});
+    p.tables.push_back(
+        TableSpec{batch[i].first, batch[i].second->schema, static_cast<int32_t>(i), -1});
     parents.push_back(batch[i].second);
     pre.emplace_back();
     keys.emplace_back();
@@ -531,7 +533,8 @@ SparkSession DataFrame::sparkSession() const { return SparkSession(impl().sessio
 const StructType& DataFrame::schema() const {
   const FrameImpl& f = impl();
   bool dynamic = false;
-  for (const auto& field : f.schema.fields()) dynamic = dynamic || field.dataType == DataType::kNull;
+  for (const auto& field : f.schema.fields())
+    dynamic = dynamic || field.dataType == DataType::kNull;
   if (!dynamic) return f.schema;
   {
     absl::MutexLock lock(&f.mu);
@@ -543,8 +546,8 @@ const StructType& DataFrame::schema() const {
   std::vector<Row> first = take(1);
   for (size_t i = 0; i < fields.size(); ++i) {
     if (fields[i].dataType != DataType::kNull) continue;
-    fields[i].dataType = first.empty() || first[0].isNullAt(i) ? DataType::kString
-                                                               : first[0].get(i).type();
+    fields[i].dataType =
+        first.empty() || first[0].isNullAt(i) ? DataType::kString : first[0].get(i).type();
   }
   absl::MutexLock lock(&f.mu);
   if (!f.resolved) f.resolved = StructType(std::move(fields));
@@ -566,16 +569,14 @@ DataFrame DataFrame::select(const std::vector<std::string>& columns) const {
     list.push_back(internal_sql::Quote(impl().schema[i].name));
   }
   const std::string items = absl::StrJoin(list, ", ");
-  return internal_sql::Narrow(impl(), [&](const std::string& src) {
-    return "SELECT " + items + " FROM " + src;
-  });
+  return internal_sql::Narrow(
+      impl(), [&](const std::string& src) { return "SELECT " + items + " FROM " + src; });
 }
 
 DataFrame DataFrame::selectExpr(const std::vector<std::string>& expressions) const {
   const std::string items = absl::StrJoin(expressions, ", ");
-  return internal_sql::Narrow(impl(), [&](const std::string& src) {
-    return "SELECT " + items + " FROM " + src;
-  });
+  return internal_sql::Narrow(
+      impl(), [&](const std::string& src) { return "SELECT " + items + " FROM " + src; });
 }
 
 DataFrame DataFrame::filter(const std::string& condition) const {
@@ -597,9 +598,8 @@ DataFrame DataFrame::withColumn(const std::string& name, const std::string& expr
   }
   if (!replaced) list.push_back("(" + expression + ") AS " + internal_sql::Quote(name));
   const std::string items = absl::StrJoin(list, ", ");
-  return internal_sql::Narrow(impl(), [&](const std::string& src) {
-    return "SELECT " + items + " FROM " + src;
-  });
+  return internal_sql::Narrow(
+      impl(), [&](const std::string& src) { return "SELECT " + items + " FROM " + src; });
 }
 
 DataFrame DataFrame::withColumnRenamed(const std::string& existing, const std::string& name) const {
@@ -611,9 +611,8 @@ DataFrame DataFrame::withColumnRenamed(const std::string& existing, const std::s
     list.push_back(item);
   }
   const std::string items = absl::StrJoin(list, ", ");
-  return internal_sql::Narrow(impl(), [&](const std::string& src) {
-    return "SELECT " + items + " FROM " + src;
-  });
+  return internal_sql::Narrow(
+      impl(), [&](const std::string& src) { return "SELECT " + items + " FROM " + src; });
 }
 
 DataFrame DataFrame::drop(const std::vector<std::string>& columns) const {
@@ -682,7 +681,8 @@ DataFrame DataFrame::join(const DataFrame& other, const std::vector<std::string>
     if (how == "semi" || how == "anti") {
       std::vector<std::string> cols;
       for (const auto& f : l.schema.fields()) {
-        cols.push_back(L + "." + internal_sql::Quote(f.name) + " AS " + internal_sql::Quote(f.name));
+        cols.push_back(L + "." + internal_sql::Quote(f.name) + " AS " +
+                       internal_sql::Quote(f.name));
       }
       return "SELECT " + absl::StrJoin(cols, ", ") + " FROM " + Lfrom + " WHERE " +
              (how == "anti" ? "NOT " : "") + "EXISTS (SELECT 1 FROM " + Rfrom + " WHERE " +
@@ -690,12 +690,14 @@ DataFrame DataFrame::join(const DataFrame& other, const std::vector<std::string>
     }
     for (const auto& f : l.schema.fields()) {
       if (!is_key(f.name)) {
-        list.push_back(L + "." + internal_sql::Quote(f.name) + " AS " + internal_sql::Quote(f.name));
+        list.push_back(L + "." + internal_sql::Quote(f.name) + " AS " +
+                       internal_sql::Quote(f.name));
       }
     }
     for (const auto& f : r.schema.fields()) {
       if (!is_key(f.name)) {
-        list.push_back(R + "." + internal_sql::Quote(f.name) + " AS " + internal_sql::Quote(f.name));
+        list.push_back(R + "." + internal_sql::Quote(f.name) + " AS " +
+                       internal_sql::Quote(f.name));
       }
     }
     const char* kind = how == "left"    ? " LEFT JOIN "
@@ -705,19 +707,20 @@ DataFrame DataFrame::join(const DataFrame& other, const std::vector<std::string>
     return "SELECT " + absl::StrJoin(list, ", ") + " FROM " + Lfrom + kind + Rfrom + " ON " +
            on_clause;
   };
-  auto fix_nullability = [&](DataFrame out) {
-    // Outer joins make the other side's columns nullable.
-    auto* f = const_cast<FrameImpl*>(&out.impl());
-    std::vector<StructField> fields = f->schema.fields();
-    for (auto& field : fields) {
-      if (how == "full" || how == "left" || how == "right") field.nullable = true;
-    }
-    f->schema = StructType(std::move(fields));
-    if (f->pending) f->pending->output = f->schema;
-    return out;
+  auto fix_nullability = [&](DataFrame joined) {
+    if (how != "full" && how != "left" && how != "right") return joined;
+    // Outer joins make the columns nullable: the same plan under that schema.
+    const FrameImpl& j = joined.impl();
+    std::vector<StructField> fields = j.schema.fields();
+    for (auto& field : fields) field.nullable = true;
+    auto out = internal_sql::NewFrame(j.session, StructType(std::move(fields)));
+    out->rdd = j.rdd;
+    out->base = j.base;
+    out->pending = j.pending;
+    if (out->pending) out->pending->output = out->schema;
+    return DataFrame(out);
   };
-  const int64_t threshold =
-      l.session->conf.getInt("ember.sql.autoBroadcastJoinThreshold", 100000);
+  const int64_t threshold = l.session->conf.getInt("ember.sql.autoBroadcastJoinThreshold", 100000);
   auto small = [&](const FrameImpl& f) {
     return f.local && threshold >= 0 && static_cast<int64_t>(f.local->size()) <= threshold;
   };
@@ -739,8 +742,8 @@ DataFrame DataFrame::join(const DataFrame& other, const std::vector<std::string>
   Program reduce;
   reduce.tables = {TableSpec{"__left", l.schema, 0, -1}, TableSpec{"__right", r.schema, 1, -1}};
   reduce.query = query("__left", "__right", "__left", "__right");
-  reduce.output = internal_sql::OutputSchema(internal_sql::CheckProgram(reduce),
-                                             {&l.schema, &r.schema});
+  reduce.output =
+      internal_sql::OutputSchema(internal_sql::CheckProgram(reduce), {&l.schema, &r.schema});
   const int n = internal_sql::ShufflePartitions(*l.session, {l.Ref(), r.Ref()});
   return fix_nullability(internal_sql::Shuffled(l.session, {&l, &r}, {Program(), Program()},
                                                 {lkeys, rkeys}, false, n, std::move(reduce)));
@@ -812,15 +815,16 @@ std::vector<Row> DataFrame::collect() const {
   const FrameImpl& f = impl();
   if (f.local) return *f.local;
   return ember::internal::DecodeResults<Row>(ember::internal::RunJob(
-      ref(), std::make_shared<ember::internal::CollectOp<Row, ember::internal::EmptyStack<Row>>>()));
+      ref(),
+      std::make_shared<ember::internal::CollectOp<Row, ember::internal::EmptyStack<Row>>>()));
 }
 
 std::vector<Row> DataFrame::take(int64_t n) const {
   const FrameImpl& f = impl();
   if (f.local) {
-    return std::vector<Row>(f.local->begin(),
-                            f.local->begin() + std::min<int64_t>(std::max<int64_t>(n, 0),
-                                                                 f.local->size()));
+    return std::vector<Row>(
+        f.local->begin(),
+        f.local->begin() + std::min<int64_t>(std::max<int64_t>(n, 0), f.local->size()));
   }
   return Rdd<Row>(ref()).take(n);
 }
@@ -908,12 +912,13 @@ DataFrame GroupedData::agg(const std::vector<Aggregate>& aggregates) const {
       col = internal_sql::Quote(in[i].name);
       shown = in[i].name;
     }
-    if (star && fn != "count") throw EmberError("agg: " + fn + "(*) is not an aggregate; use a column");
+    if (star && fn != "count")
+      throw EmberError("agg: " + fn + "(*) is not an aggregate; use a column");
     const std::string name = !a.name.empty() ? a.name : fn + "(" + shown + ")";
     const std::string p = "__p" + std::to_string(next++);
     const std::string qp = internal_sql::Quote(p);
-    auto integral = type == DataType::kInt || type == DataType::kBigint ||
-                    type == DataType::kBoolean;
+    auto integral =
+        type == DataType::kInt || type == DataType::kBigint || type == DataType::kBoolean;
     DataType sum_type = integral ? DataType::kBigint
                         : (type == DataType::kFloat || type == DataType::kDouble)
                             ? DataType::kDouble
@@ -921,8 +926,8 @@ DataFrame GroupedData::agg(const std::vector<Aggregate>& aggregates) const {
     if (fn == "count") {
       partial_items.push_back("count(" + col + ") AS " + qp);
       partial_fields.push_back({p, DataType::kBigint, false});
-      final_items.push_back((global ? "coalesce(sum(" + qp + "), 0)" : "sum(" + qp + ")") +
-                            " AS " + internal_sql::Quote(name));
+      final_items.push_back((global ? "coalesce(sum(" + qp + "), 0)" : "sum(" + qp + ")") + " AS " +
+                            internal_sql::Quote(name));
       final_fields.push_back({name, DataType::kBigint, false});
     } else if (fn == "sum") {
       partial_items.push_back("sum(" + col + ") AS " + qp);
@@ -939,7 +944,8 @@ DataFrame GroupedData::agg(const std::vector<Aggregate>& aggregates) const {
       const std::string qn = internal_sql::Quote(pn);
       partial_items.push_back("sum(" + col + ") AS " + qp);
       partial_items.push_back("count(" + col + ") AS " + qn);
-      partial_fields.push_back({p, sum_type == DataType::kNull ? DataType::kDouble : sum_type, true});
+      partial_fields.push_back(
+          {p, sum_type == DataType::kNull ? DataType::kDouble : sum_type, true});
       partial_fields.push_back({pn, DataType::kBigint, false});
       final_items.push_back("CAST(sum(" + qp + ") AS REAL) / sum(" + qn + ") AS " +
                             internal_sql::Quote(name));

@@ -83,9 +83,12 @@ bool FromText(const std::string& text, DataType type, Value* out) {
       *out = Value::String(text);
       return true;
     case DataType::kBoolean: {
-      if (text::IEquals(t, "true")) *out = Value::Boolean(true);
-      else if (text::IEquals(t, "false")) *out = Value::Boolean(false);
-      else return false;
+      if (text::IEquals(t, "true"))
+        *out = Value::Boolean(true);
+      else if (text::IEquals(t, "false"))
+        *out = Value::Boolean(false);
+      else
+        return false;
       return true;
     }
     case DataType::kInt: {
@@ -214,7 +217,8 @@ DataFrame DataFrameReader::csv(const std::string& path) const {
       const auto& [line, fields] = records[r];
       if (!schema) {
         StructType s;
-        for (size_t i = 0; i < fields.size(); ++i) s.add("_c" + std::to_string(i), DataType::kString);
+        for (size_t i = 0; i < fields.size(); ++i)
+          s.add("_c" + std::to_string(i), DataType::kString);
         schema = s;
       }
       std::vector<Value> values(schema->size());
@@ -287,7 +291,8 @@ bool FromJson(const nlohmann::json& v, DataType type, Value* out) {
     case DataType::kFloat:
     case DataType::kDouble:
       if (!v.is_number()) return false;
-      *out = type == DataType::kFloat ? Value::Float(v.get<float>()) : Value::Double(v.get<double>());
+      *out =
+          type == DataType::kFloat ? Value::Float(v.get<float>()) : Value::Double(v.get<double>());
       return true;
     case DataType::kString:
     case DataType::kNull:

@@ -73,8 +73,8 @@ TEST(SqlFormatTest, ShowStringFollowsSparksLayout) {
             "| 22|  NU|    3.|\n"
             "+---+----+------+\n"
             "only showing top 2 rows\n");
-  EXPECT_EQ(internal_sql::ShowString(schema, rows, 1, 20).substr(
-                internal_sql::ShowString(schema, rows, 1, 20).rfind("only")),
+  EXPECT_EQ(internal_sql::ShowString(schema, rows, 1, 20)
+                .substr(internal_sql::ShowString(schema, rows, 1, 20).rfind("only")),
             "only showing top 1 row\n");
   // No rows: the header between rules.
   EXPECT_EQ(internal_sql::ShowString(StructType::fromDDL("x int"), {}, 20, 20),
@@ -166,7 +166,8 @@ TEST_F(SqlTest, CreateDataFrameTakesTuplesPairsRowsAndCodecStructs) {
   auto pairs = env_.ssc().parallelize<std::pair<std::string, int64_t>>({{"a", 7}}, 1);
   EXPECT_EQ(spark_.createDataFrame(pairs, "k STRING, n BIGINT").collect(),
             (std::vector<Row>{Row::of("a", int64_t{7})}));
-  auto rows = env_.ssc().parallelize<Row>({Row::of(1, "x"), Row::of(2, std::optional<std::string>())}, 2);
+  auto rows =
+      env_.ssc().parallelize<Row>({Row::of(1, "x"), Row::of(2, std::optional<std::string>())}, 2);
   DataFrame df = spark_.createDataFrame(rows, "id int, s string");
   EXPECT_EQ(df.count(), 2);
   EXPECT_EQ(df.collect()[1].isNullAt(1), true);
@@ -204,7 +205,10 @@ TEST_F(SqlTest, ARecordThatDoesNotFitTheSchemaNamesTheColumnAndValue) {
 TEST_F(SqlTest, TheSeedsJoinWithAStaticCsvTableShowsSparksTable) {
   std::string dir = TempDir();
   std::ofstream(dir + "/codes.csv") << "id,name\n1,one\n2,two\n3,three\n";
-  spark_.read().option("header", true).schema("id INT, name STRING").csv(dir + "/codes.csv")
+  spark_.read()
+      .option("header", true)
+      .schema("id INT, name STRING")
+      .csv(dir + "/codes.csv")
       .createOrReplaceTempView("codes");
   auto lines = env_.ssc().parallelize<std::string>({"1,10.5", "2,20.25", "9,1.0", "3,7"}, 2);
   auto parsed = lines.map([](const std::string& l) {
@@ -261,7 +265,8 @@ TEST_F(SqlTest, QueryErrorsNameTheEngineMessageAndTheQuery) {
   EXPECT_THROW(t.join(t, "id", "sideways"), EmberError);
   EXPECT_THROW(t.createTempView("t"), EmberError);
   // The session goes on.
-  EXPECT_EQ(spark_.sql("select id + 1 as x from t").collect(), std::vector<Row>{Row::of(int64_t{2})});
+  EXPECT_EQ(spark_.sql("select id + 1 as x from t").collect(),
+            std::vector<Row>{Row::of(int64_t{2})});
 }
 
 TEST_F(SqlTest, ReadersReadCsvJsonAndSqliteFiles) {
@@ -269,10 +274,13 @@ TEST_F(SqlTest, ReadersReadCsvJsonAndSqliteFiles) {
   std::ofstream(dir + "/plain.csv") << "1,\"a, quoted\"\n2,\"two\nlines\"\n";
   DataFrame plain = spark_.read().csv(dir + "/plain.csv");
   EXPECT_EQ(plain.columns(), (std::vector<std::string>{"_c0", "_c1"}));
-  EXPECT_EQ(plain.collect(), (std::vector<Row>{Row::of("1", "a, quoted"), Row::of("2", "two\nlines")}));
+  EXPECT_EQ(plain.collect(),
+            (std::vector<Row>{Row::of("1", "a, quoted"), Row::of("2", "two\nlines")}));
 
   std::ofstream(dir + "/bad.csv") << "id,amount\n1,2.5\nx,3\n4\n";
-  auto reader = [&] { return spark_.read().option("header", true).schema("id int, amount double"); };
+  auto reader = [&] {
+    return spark_.read().option("header", true).schema("id int, amount double");
+  };
   EXPECT_EQ(reader().csv(dir + "/bad.csv").collect(),
             (std::vector<Row>{Row::of(1, 2.5), Row::of(std::optional<int>(), 3.0),
                               Row::of(4, std::optional<double>())}));
@@ -320,8 +328,9 @@ TEST_F(SqlTest, ReadersReadCsvJsonAndSqliteFiles) {
             " |-- id: long (nullable = false)\n"
             " |-- name: string (nullable = true)\n"
             " |-- w: double (nullable = true)\n");
-  EXPECT_EQ(codes.collect(), (std::vector<Row>{Row::of(int64_t{1}, "one", 0.5),
-                                               Row::of(int64_t{2}, std::optional<std::string>(), 2.0)}));
+  EXPECT_EQ(codes.collect(),
+            (std::vector<Row>{Row::of(int64_t{1}, "one", 0.5),
+                              Row::of(int64_t{2}, std::optional<std::string>(), 2.0)}));
   DataFrame same = spark_.read()
                        .format("jdbc")
                        .option("url", "jdbc:sqlite:" + dir + "/codes.db")
@@ -346,15 +355,18 @@ TEST_F(SqlTest, GlobalViewsAndQueriesOverSeveralBatchViewsRunInOneTask) {
   EXPECT_TRUE(spark_.dropGlobalTempView("b"));
   EXPECT_THROW(spark_.sql("select * from global_temp.b"), EmberError);
   // Static tables only.
-  spark_.createDataFrame(std::vector<Row>{Row::of(3), Row::of(4)}, "n int").createOrReplaceTempView("s");
+  spark_.createDataFrame(std::vector<Row>{Row::of(3), Row::of(4)}, "n int")
+      .createOrReplaceTempView("s");
   EXPECT_EQ(spark_.sql("select sum(n) from s").collect(), std::vector<Row>{Row::of(int64_t{7})});
 }
 
 // ------------------------------------------------------------------- against a reference
 
-using Ref = std::vector<std::tuple<std::optional<int>, std::optional<std::string>, std::optional<double>>>;
+using Ref =
+    std::vector<std::tuple<std::optional<int>, std::optional<std::string>, std::optional<double>>>;
 
-Row ToRowOf(const std::tuple<std::optional<int>, std::optional<std::string>, std::optional<double>>& t) {
+Row ToRowOf(
+    const std::tuple<std::optional<int>, std::optional<std::string>, std::optional<double>>& t) {
   return Row::of(std::get<0>(t), std::get<1>(t), std::get<2>(t));
 }
 
@@ -397,7 +409,8 @@ TEST_P(SqlReferenceTest, OperationsEqualAStraightforwardReference) {
   {
     std::vector<Row> want;
     for (const Row& x : lrows) {
-      if (!x.isNullAt(2) && x.getDouble(2) > 1) want.push_back(Row::of(x.get(0), x.getDouble(2) * 2));
+      if (!x.isNullAt(2) && x.getDouble(2) > 1)
+        want.push_back(Row::of(x.get(0), x.getDouble(2) * 2));
     }
     DataFrame got = l.filter("v > 1").withColumn("w", "v * 2").select("k", "w");
     EXPECT_EQ(got.collect(), want);
@@ -421,12 +434,12 @@ TEST_P(SqlReferenceTest, OperationsEqualAStraightforwardReference) {
     for (const auto& [k, g] : groups) {
       std::optional<double> avg;
       if (std::get<1>(g) > 0) avg = *std::get<2>(g) / std::get<1>(g);
-      want.push_back(Row::of(k, std::get<0>(g), std::get<1>(g), std::get<2>(g), avg,
-                             std::get<3>(g), std::get<4>(g)));
+      want.push_back(Row::of(k, std::get<0>(g), std::get<1>(g), std::get<2>(g), avg, std::get<3>(g),
+                             std::get<4>(g)));
     }
     using namespace functions;
-    DataFrame got = l.groupBy("k").agg(count("*"), count("v"), sum("v"), avg("v"), min("v"),
-                                       max("v"));
+    DataFrame got =
+        l.groupBy("k").agg(count("*"), count("v"), sum("v"), avg("v"), min("v"), max("v"));
     EXPECT_EQ(got.columns(), (std::vector<std::string>{"k", "count(1)", "count(v)", "sum(v)",
                                                        "avg(v)", "min(v)", "max(v)"}));
     EXPECT_EQ(AsSet(got.collect()), AsSet(want));

@@ -37,8 +37,9 @@ Input MakeInput(const std::string& dir) {
   Input in;
   std::ofstream text(dir + "/input.txt");
   for (int i = 0; i < kLines; ++i) {
-    std::string line = i == kMalformedAt ? kMalformed
-                                         : std::to_string(i % 12) + "," + std::to_string(i % 7) + ".5";
+    std::string line = i == kMalformedAt
+                           ? kMalformed
+                           : std::to_string(i % 12) + "," + std::to_string(i % 7) + ".5";
     in.lines.push_back(line);
     text << line << "\n";
   }
@@ -116,7 +117,9 @@ void Check(const Input& in, const Output& out, const std::string& context) {
     }
     if (line == kMalformed) continue;
     const int id = std::stoi(line.substr(0, line.find(',')));
-    if (id < 10) want.insert(std::to_string(id) + " n" + std::to_string(id) + " " + line.substr(line.find(',') + 1));
+    if (id < 10)
+      want.insert(std::to_string(id) + " n" + std::to_string(id) + " " +
+                  line.substr(line.find(',') + 1));
   }
   EXPECT_TRUE(in_failed.empty()) << "the failed batch lists records never sent";
   EXPECT_EQ(out.rows, want) << context;
@@ -154,8 +157,8 @@ TEST(SqlExampleTest, SeedJoinShowsEveryBatchOnTwoExecutors) {
   ASSERT_TRUE(cluster.WaitForExecutors(2)) << cluster.driver().Stderr();
   std::unique_ptr<Subprocess> server;
   std::string port = StartServer(dir, &server);
-  Subprocess job(cluster.Submit({"--name", "sqljoin", "examples/libsql_join.so", "--",
-                                 in.codes_csv, "127.0.0.1", port, "500", "5000", "1000"}),
+  Subprocess job(cluster.Submit({"--name", "sqljoin", "examples/libsql_join.so", "--", in.codes_csv,
+                                 "127.0.0.1", port, "500", "5000", "1000"}),
                  dir, "submit");
   ASSERT_EQ(job.Wait(120s), 0) << job.Stderr() << cluster.driver().Stderr();
   Output out = Parse(job.Stdout());
