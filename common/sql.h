@@ -911,8 +911,9 @@ class SparkSession {
       conf_.setAppName(name);
       return *this;
     }
-    // The session of this process's running StreamingContext, made on first use: one per
-    // application, so that the same call from every foreachRDD finds the views it made.
+    // The session of this process's running StreamingContext, made on first use (its conf:
+    // the context's, with this builder's settings over it): one per application, so that the
+    // same call from every foreachRDD finds the views it made.
     SparkSession getOrCreate() const;
 
    private:

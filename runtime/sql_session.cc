@@ -410,12 +410,13 @@ SparkSession SparkSession::Builder::getOrCreate() const {
         "SparkSession.getOrCreate: no StreamingContext is alive in this process; "
         "create one first");
   }
-  const Conf& builder_conf = conf_;
   auto impl = std::static_pointer_cast<SessionImpl>(ctx->Attachment("sql.session", [&] {
     auto s = std::make_shared<SessionImpl>();
     s->ctx = ctx;
+    // The context's configuration, with what the first builder set over it (as Spark's
+    // builder options go into the new session's conf).
     s->conf = ctx->conf();
-    (void)builder_conf;
+    for (const auto& [key, value] : conf_.all()) s->conf.set(key, value);
     return std::static_pointer_cast<void>(s);
   }));
   return SparkSession(impl);

@@ -340,6 +340,25 @@ TEST_F(SqlTest, ReadersReadCsvJsonAndSqliteFiles) {
   EXPECT_THROW(spark_.read().sqlite(dir + "/codes.db", "nope"), EmberError);
 }
 
+TEST_F(SqlTest, TheSessionIsTheContextsAndKeepsTheFirstBuildersSettings) {
+  SparkSession again =
+      SparkSession::builder().config("ember.sql.shuffle.partitions", "7").getOrCreate();
+  spark_.createDataFrame(std::vector<Row>{Row::of(1)}, "id int").createOrReplaceTempView("one");
+  EXPECT_EQ(again.table("one").count(), 1);  // the same session
+  EXPECT_EQ(again.conf().get("ember.app.name"), "test");
+}
+
+TEST(SqlSessionTest, BuilderSettingsGoIntoANewSessionsConf) {
+  ManualStreams env(Seconds(1), "local[2]");
+  SparkSession s =
+      SparkSession::builder().config("ember.sql.shuffle.partitions", "3").getOrCreate();
+  EXPECT_EQ(s.conf().get("ember.sql.shuffle.partitions"), "3");
+  auto rows = env.ssc().parallelize<std::tuple<int, int>>({{1, 1}, {2, 2}, {1, 3}}, 2);
+  DataFrame counts = s.createDataFrame(rows, "k int, v int").groupBy("k").count();
+  EXPECT_EQ(internal::NumPartitions(counts.ref()), 3);
+  EXPECT_EQ(counts.count(), 2);
+}
+
 TEST_F(SqlTest, GlobalViewsAndQueriesOverSeveralBatchViewsRunInOneTask) {
   auto a = env_.ssc().parallelize<std::tuple<int, int>>({{1, 10}, {2, 20}, {1, 5}}, 3);
   auto b = env_.ssc().parallelize<std::tuple<int, std::string>>({{1, "x"}, {2, "y"}}, 2);
