@@ -222,16 +222,21 @@ TEST(MqttTest, EveryMessagePublishedReachesTheStreamOnce) {
     broker.Publish("c", "not subscribed");
     expected.emplace_back(topic, "m" + std::to_string(i));
   }
+  // Greet may have published "hello" more than once: only the other messages count.
+  auto published = [&] {
+    auto got = AllOf(out, env);
+    got.erase(std::remove(got.begin(), got.end(),
+                          std::make_pair(std::string("b"), std::string("hello"))),
+              got.end());
+    return got;
+  };
   ASSERT_TRUE(testing::WaitForCondition(
       [&] {
         env.RunBatches(1);
-        return AllOf(out, env).size() >= expected.size();
+        return published().size() >= expected.size();
       },
       30s));
-  auto got = AllOf(out, env);
-  got.erase(
-      std::remove(got.begin(), got.end(), std::make_pair(std::string("b"), std::string("hello"))),
-      got.end());
+  auto got = published();
   EXPECT_EQ(testing::Sorted(got), testing::Sorted(expected));
   env.ssc().stop();
 }
