@@ -29,15 +29,10 @@ namespace {
 
 using ember::bench::MeasureRun;
 using ember::bench::Run;
+using ember::testing::ListeningAddress;
 using ember::testing::MakeTempDir;
 using ember::testing::Subprocess;
 using namespace std::chrono_literals;
-
-std::string Address(const Subprocess& p) {
-  std::smatch m;
-  std::string out = p.Stdout();
-  return std::regex_search(out, m, std::regex(R"(listening on (\S+:\d+))")) ? m[1].str() : "";
-}
 
 void Report(const char* mode, const Run& r, double bytes_per_word) {
   double mb = static_cast<double>(r.words) * bytes_per_word / 1e6;
@@ -81,10 +76,9 @@ int main(int argc, char** argv) {
   {
     auto server = source("local-source");
     if (!server->WaitForOutput("listening on", 10s)) return 1;
-    std::string port = Address(*server).substr(Address(*server).rfind(':') + 1);
+    std::string port = ListeningAddress(*server).substr(ListeningAddress(*server).rfind(':') + 1);
     Subprocess job({"tools/ember-submit", "--master", "local[3]", "--log-level", "INFO",
-                    job_args[0], "--", "127.0.0.1",
-                    port, std::to_string(batch_ms), run_ms},
+                    job_args[0], "--", "127.0.0.1", port, std::to_string(batch_ms), run_ms},
                    dir, "local");
     if (job.Wait(std::chrono::seconds(seconds + 60)) != 0) {
       std::fprintf(stderr, "local run failed:\n%s\n", job.Stderr().c_str());
@@ -102,7 +96,7 @@ int main(int argc, char** argv) {
                        dir + "/work-" + tag, "--isolation", isolation},
                       dir, "driver-" + tag);
     if (!driver.WaitForOutput("listening on", 20s)) return false;
-    std::string address = Address(driver);
+    std::string address = ListeningAddress(driver);
     std::vector<std::unique_ptr<Subprocess>> executors;
     for (int i = 0; i < 2; ++i) {
       executors.push_back(std::make_unique<Subprocess>(
@@ -120,14 +114,14 @@ int main(int argc, char** argv) {
                                  "--vocabulary", "8", "--words-per-line", "10", "--rate", rate},
         dir, "source-" + tag);
     if (!server->WaitForOutput("listening on", 10s)) return false;
-    std::string port = Address(*server).substr(Address(*server).rfind(':') + 1);
+    std::string port = ListeningAddress(*server).substr(ListeningAddress(*server).rfind(':') + 1);
     Subprocess job({"tools/ember-submit", "--master", "ember://" + address, "--conf",
                     "ember.storage.replication=2", job_args[0], "--", "127.0.0.1", port,
                     std::to_string(run_batch_ms), std::to_string(run_seconds * 1000)},
                    dir, "job-" + tag);
     if (job.Wait(std::chrono::seconds(run_seconds + 60)) != 0) {
-      std::fprintf(stderr, "cluster run (%s) failed:\n%s\n%s\n", tag.c_str(),
-                   job.Stderr().c_str(), driver.Stderr().c_str());
+      std::fprintf(stderr, "cluster run (%s) failed:\n%s\n%s\n", tag.c_str(), job.Stderr().c_str(),
+                   driver.Stderr().c_str());
       return false;
     }
     // The batches' log lines are the application driver process's, on the daemon's stderr.
@@ -150,11 +144,12 @@ int main(int argc, char** argv) {
   auto per_batch_ms = [](const Run& r) {
     return r.batches > 0 ? 1000.0 * r.execution_s / static_cast<double>(r.batches) : 0.0;
   };
-  std::printf("trickle (10 lines/s, 200 ms batches): in-process %.2f ms, isolated %.2f ms of "
-              "processing per batch (%lld and %lld batches)\n",
-              per_batch_ms(in_process_trickle), per_batch_ms(isolated_trickle),
-              static_cast<long long>(in_process_trickle.batches),
-              static_cast<long long>(isolated_trickle.batches));
+  std::printf(
+      "trickle (10 lines/s, 200 ms batches): in-process %.2f ms, isolated %.2f ms of "
+      "processing per batch (%lld and %lld batches)\n",
+      per_batch_ms(in_process_trickle), per_batch_ms(isolated_trickle),
+      static_cast<long long>(in_process_trickle.batches),
+      static_cast<long long>(isolated_trickle.batches));
   std::printf("isolated/in-process: %.2f\n",
               rate(in_process) > 0 ? rate(isolated) / rate(in_process) : 0.0);
   std::printf("control cost: %+.2f ms per batch\n",

@@ -16,15 +16,10 @@
 
 namespace {
 
+using ember::testing::ListeningAddress;
 using ember::testing::MakeTempDir;
 using ember::testing::Subprocess;
 using namespace std::chrono_literals;
-
-std::string Address(const Subprocess& p) {
-  std::smatch m;
-  std::string out = p.Stdout();
-  return std::regex_search(out, m, std::regex(R"(listening on (\S+:\d+))")) ? m[1].str() : "";
-}
 
 struct Times {
   double sql_ms = 0, rdd_ms = 0;
@@ -102,7 +97,7 @@ int main(int argc, char** argv) {
       {"driver/ember-driver", "--port", "0", "--ui-port", "0", "--work-dir", dir + "/work"}, dir,
       "driver");
   if (!driver.WaitForOutput("listening on", 20s)) return 1;
-  const std::string address = Address(driver);
+  const std::string address = ListeningAddress(driver);
   std::vector<std::unique_ptr<Subprocess>> executors;
   for (int i = 0; i < 2; ++i) {
     executors.push_back(std::make_unique<Subprocess>(

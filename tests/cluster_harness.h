@@ -32,12 +32,7 @@ inline bool Eventually(const std::function<bool()>& ready, std::chrono::millisec
   return testing::WaitForCondition(ready, timeout, 50ms);
 }
 
-inline std::string ListeningAddress(const Subprocess& p) {
-  std::smatch m;
-  std::string out = p.Stdout();
-  if (!std::regex_search(out, m, std::regex(R"(listening on (\S+:\d+))"))) return "";
-  return m[1];
-}
+using testing::ListeningAddress;
 
 inline std::string PortOf(const std::string& address) {
   return address.substr(address.rfind(':') + 1);

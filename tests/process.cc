@@ -9,6 +9,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -93,6 +94,13 @@ int Subprocess::Wait(std::chrono::milliseconds timeout) {
 
 void Subprocess::Kill(int signal) {
   if (running()) ::kill(pid_, signal);
+}
+
+std::string ListeningAddress(const Subprocess& p) {
+  std::smatch m;
+  std::string out = p.Stdout();
+  if (!std::regex_search(out, m, std::regex(R"(listening on (\S+:\d+))"))) return "";
+  return m[1];
 }
 
 }  // namespace testing

@@ -15,8 +15,7 @@ namespace testing {
 class Subprocess {
  public:
   // Starts argv[0] with the arguments; output files live under `dir`.
-  Subprocess(const std::vector<std::string>& argv, const std::string& dir,
-             const std::string& name);
+  Subprocess(const std::vector<std::string>& argv, const std::string& dir, const std::string& name);
   ~Subprocess();
   Subprocess(const Subprocess&) = delete;
   Subprocess& operator=(const Subprocess&) = delete;
@@ -43,6 +42,8 @@ class Subprocess {
 
 std::string MakeTempDir(const std::string& prefix);
 std::string ReadFile(const std::string& path);
+// The host:port a daemon printed as "listening on HOST:PORT"; empty before it has.
+std::string ListeningAddress(const Subprocess& p);
 
 }  // namespace testing
 }  // namespace ember
