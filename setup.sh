@@ -12,14 +12,27 @@ PACKAGES=(
   librdkafka-dev
   # ZeroMQ: its SUB source (libzmq)
   libzmq3-dev
-  # MQTT: its source (libmosquitto), and the broker its tests start
-  libmosquitto-dev mosquitto
+  # MQTT: its source (libmosquitto at QoS 0 and 2; Ember's own client at QoS 1, on OpenSSL
+  # for ssl:// brokers), and the broker its tests start
+  libmosquitto-dev libssl-dev mosquitto
   # SQL over batches: the engine every query runs on (SQLite)
   libsqlite3-dev
+  # Hadoop's SequenceFiles: DefaultCodec and GzipCodec compression (zlib)
+  zlib1g-dev
+  # PostgreSQL: the sink's client (libpq), and the server its tests start
+  libpq-dev postgresql
   # the driver's web UI and REST API: HTTP server, JSON, charts served by the driver itself
   libcpp-httplib-dev nlohmann-json3-dev libjs-chart.js
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev python3
+  # the Spark interoperability test: real Spark (pyspark from PyPI, in a virtualenv) on Java 17
+  python3-venv openjdk-17-jre-headless
+  # the TLS tests' certificates, made at run time
+  openssl
+  # the partition tests' hosts: network namespaces, veth pairs and blackhole rules
+  iproute2
+  # the backpressure benchmark's chart (docs/backpressure.png)
+  gnuplot-nox
   # the compose test's base image, made without a registry (deploy/base-image.sh)
   debootstrap
   # the job template's builds in the toolkit test (tools/toolkit_test.sh)
@@ -37,10 +50,7 @@ for p in "${PACKAGES[@]}"; do
   fi
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
-  echo "setup: all ${#PACKAGES[@]} packages present"
-  exit 0
-fi
+install_packages() {
 
 echo "setup: installing ${missing[*]}"
 if [ "$(id -u)" -ne 0 ]; then
@@ -75,3 +85,26 @@ for p in "${missing[@]}"; do
   fi
 done
 echo "setup: installed ${#missing[@]} packages"
+}
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#PACKAGES[@]} packages present"
+else
+  install_packages
+fi
+
+# PyPI packages the tests use, in a virtualenv of their own (Debian's Python is externally
+# managed): pyspark, pinned, for tests/spark_interop_test.py.
+VENV="$HOME/.cache/ember-venv"
+PYSPARK_VERSION=3.5.3
+if ! "$VENV/bin/python" -c "import pyspark, sys; sys.exit(pyspark.__version__ != '$PYSPARK_VERSION')" \
+    2>/dev/null; then
+  echo "setup: installing pyspark $PYSPARK_VERSION into $VENV"
+  python3 -m venv "$VENV"
+  if ! "$VENV/bin/pip" install -q --disable-pip-version-check --timeout 60 \
+      "pyspark==$PYSPARK_VERSION"; then
+    echo "setup: error: pip could not install pyspark: is Python's package index reachable?" >&2
+    exit 1
+  fi
+fi
+echo "setup: pyspark $PYSPARK_VERSION present in $VENV"

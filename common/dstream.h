@@ -368,12 +368,37 @@ class DStream {
     });
     internal::NameLastOutput(node_, "saveAsTextFiles");
   }
-  // Every batch: a directory of object files (common/object_file.h; read with ReadObjectFiles).
+  // Every batch: a directory of object files, SequenceFiles of each record's encoding
+  // (common/object_file.h; read with ReadObjectFiles or StreamingContext::objectFileStream).
   void saveAsObjectFiles(const std::string& prefix, const std::string& suffix = "") const {
     foreachRDD([prefix, suffix](const Rdd<T, Stack>& rdd, Time t) {
       rdd.saveAsObjectFile(internal::BatchDirectory(prefix, suffix, t));
     });
     internal::NameLastOutput(node_, "saveAsObjectFiles");
+  }
+  // Pair streams, every batch: a directory `prefix-<batch time ms>[.suffix]` in a Hadoop
+  // output format (common/hadoop.h), e.g.
+  //   counts.saveAsHadoopFiles("out/counts", "seq", hadoop::SequenceFileOutputFormat{});
+  //   counts.saveAsHadoopFiles<hadoop::TextOutputFormat>("out/counts", "txt");
+  // Files are named part-00000... as Hadoop's old API names them.
+  template <typename Format>
+  void saveAsHadoopFiles(const std::string& prefix, const std::string& suffix,
+                         Format format = Format()) const {
+    EMBER_ASSERT_PAIR(T, "saveAsHadoopFiles");
+    foreachRDD([prefix, suffix, format](const Rdd<T, Stack>& rdd, Time t) {
+      rdd.saveAsHadoopFile(internal::BatchDirectory(prefix, suffix, t), format);
+    });
+    internal::NameLastOutput(node_, "saveAsHadoopFiles");
+  }
+  // The same with the new API's file names, part-r-00000...
+  template <typename Format>
+  void saveAsNewAPIHadoopFiles(const std::string& prefix, const std::string& suffix,
+                               Format format = Format()) const {
+    EMBER_ASSERT_PAIR(T, "saveAsNewAPIHadoopFiles");
+    foreachRDD([prefix, suffix, format](const Rdd<T, Stack>& rdd, Time t) {
+      rdd.saveAsNewAPIHadoopFile(internal::BatchDirectory(prefix, suffix, t), format);
+    });
+    internal::NameLastOutput(node_, "saveAsNewAPIHadoopFiles");
   }
 
   // Keeps each batch's RDD once computed, for the outputs that share it. Returns the

@@ -15,8 +15,8 @@ namespace ember {
 
 struct OutputOperationInfo {
   Time batchTime;
-  int id = 0;                 // the output operation's index, in registration order
-  std::string name;           // e.g. "print", "foreachRDD"
+  int id = 0;        // the output operation's index, in registration order
+  std::string name;  // e.g. "print", "foreachRDD"
   std::string description;
   int64_t startTime = -1;
   int64_t endTime = -1;
@@ -24,9 +24,20 @@ struct OutputOperationInfo {
   int64_t duration() const { return endTime < 0 || startTime < 0 ? -1 : endTime - startTime; }
 };
 
+// One receiver input stream's part of a batch (Spark's StreamInputInfo).
+struct StreamInputInfo {
+  int inputStreamId = 0;
+  int64_t numRecords = 0;  // records of this stream in the batch
+  // The rate limit in force once the batch completed, records per second: the smaller of
+  // ember.streaming.receiver.maxRate and backpressure's estimate; 0 when unlimited.
+  double rateLimit = 0;
+};
+
 struct BatchInfo {
   Time batchTime;
-  int64_t numRecords = 0;      // records received for this batch, all streams
+  int64_t numRecords = 0;  // records received for this batch, all streams
+  // Each receiver stream's records and rate limit, on completion.
+  std::map<int, StreamInputInfo> streamIdToInputInfo;
   int64_t submissionTime = 0;  // when the batch was generated
   int64_t processingStartTime = -1;
   int64_t processingEndTime = -1;

@@ -7,11 +7,20 @@
 //
 // The broker URL is tcp://HOST:PORT, or ssl://HOST:PORT with Options' TLS files. The client
 // reconnects by itself, with a growing delay, when the broker goes away, and subscribes again.
-// Delivery: libmosquitto acknowledges a QoS 1 message as it hands it over, before the receiver
-// has stored it, so a message in the receiver's memory when its process dies is lost (with
-// cleanSession = false and a fixed clientId, what was published while the receiver was away
-// is delivered when it is back).
+//
+// Delivery. At QoS 1 (the default) a message is acknowledged to the broker only after the
+// block holding it is stored (replicated, and logged when the write-ahead log is on) and the
+// driver knows of it (Receiver::storeReliably). With cleanSession = false and a fixed
+// clientId, the broker keeps the session: a receiver that dies (its executor killed) or loses
+// its connection is sent again what it had not acknowledged, with what was published
+// meanwhile, when it is back. Nothing is lost; a message stored but not yet acknowledged may
+// come twice. The broker sends at most max_inflight_messages (mosquitto: 20) unacknowledged
+// messages at a time, which bounds a block; its max_queued_messages (mosquitto: 1000) bounds
+// what it keeps for a receiver that is away.
+// QoS 0 and 2 use libmosquitto, which acknowledges a message as it hands it over: one in the
+// receiver's memory when its process dies is lost.
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -62,14 +71,19 @@ struct Options {
 
 namespace internal {
 
-// Implemented by the runtime on libmosquitto (runtime/message_buses.cc).
+// Implemented by the runtime (runtime/message_buses.cc).
 struct MqttSubscriber;
 // Null, and `error` set, when the URL or options are wrong; a broker that is not there yet is
-// retried in the background.
+// tried again.
 MqttSubscriber* MqttOpen(const std::string& url, const std::vector<std::string>& topics,
                          const mqtt::Options& options, std::string* error);
-// One message; false when none came within `timeout_ms`.
-bool MqttReceive(MqttSubscriber* s, std::string* topic, std::string* payload, int timeout_ms);
+// One message; false when none came within `timeout_ms`. `ack`: what acknowledges it once
+// stored (0 when the client acknowledged it already). `error`: why the connection failed, when
+// it did (it is tried again).
+bool MqttReceive(MqttSubscriber* s, std::string* topic, std::string* payload, int timeout_ms,
+                 uint64_t* ack, std::string* error);
+// Acknowledges stored messages to the broker.
+void MqttAcknowledge(MqttSubscriber* s, const std::vector<uint64_t>& acks);
 void MqttClose(MqttSubscriber* s);
 
 // What a message becomes: its payload as a string or as bytes, or (topic, payload).
@@ -88,17 +102,7 @@ class MqttReceiver : public Receiver<T> {
         this->restart("cannot subscribe to MQTT broker " + url_ + ": " + error);
         return;
       }
-      std::string topic, payload;
-      while (!this->isStopped()) {
-        if (!MqttReceive(s, &topic, &payload, 100)) continue;
-        if constexpr (kKind == MqttRecord::kText) {
-          this->store(std::move(payload));
-        } else if constexpr (kKind == MqttRecord::kBytes) {
-          this->store(T(payload.begin(), payload.end()));
-        } else {
-          this->store(std::make_pair(std::move(topic), std::move(payload)));
-        }
-      }
+      Run(s);
       MqttClose(s);
     });
   }
@@ -107,6 +111,56 @@ class MqttReceiver : public Receiver<T> {
   }
 
  private:
+  // At QoS 1 messages are gathered into a block of their own, stored reliably, and only then
+  // acknowledged: a block ends when no message came for 5 ms (the broker holds the rest back
+  // until it hears acknowledgements), at 10000 messages, or after 200 ms.
+  void Run(MqttSubscriber* s) {
+    const bool acknowledged_after_store = options_.qos == 1;
+    std::vector<T> block;
+    std::vector<uint64_t> acks;
+    auto block_start = std::chrono::steady_clock::now();
+    std::string topic, payload, error;
+    while (!this->isStopped()) {
+      uint64_t ack = 0;
+      bool got = MqttReceive(s, &topic, &payload, block.empty() ? 100 : 5, &ack, &error);
+      if (!error.empty()) this->reportError("MQTT broker " + url_ + ": " + error);
+      if (got) {
+        T record = Convert(std::move(topic), std::move(payload));
+        if (!acknowledged_after_store) {
+          this->store(std::move(record));
+          continue;
+        }
+        if (block.empty()) block_start = std::chrono::steady_clock::now();
+        block.push_back(std::move(record));
+        acks.push_back(ack);
+        if (block.size() < 10000 &&
+            std::chrono::steady_clock::now() - block_start < std::chrono::milliseconds(200)) {
+          continue;
+        }
+      }
+      if (block.empty()) continue;
+      // A store that failed is tried again (the broker would send these only to a new
+      // connection); a stopping receiver leaves them unacknowledged, for its next run.
+      while (!this->storeReliably(block)) {
+        if (this->isStopped()) return;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+      MqttAcknowledge(s, acks);
+      block.clear();
+      acks.clear();
+    }
+  }
+
+  static T Convert(std::string topic, std::string payload) {
+    if constexpr (kKind == MqttRecord::kText) {
+      return payload;
+    } else if constexpr (kKind == MqttRecord::kBytes) {
+      return T(payload.begin(), payload.end());
+    } else {
+      return std::make_pair(std::move(topic), std::move(payload));
+    }
+  }
+
   std::string url_;
   std::vector<std::string> topics_;
   mqtt::Options options_;

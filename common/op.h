@@ -34,7 +34,7 @@ struct Partition {
   }
 };
 
-// What a running task knows about itself; user code reaches it through TaskContext::get().
+// What a running task knows about itself: what result operators (saves, sinks) are given.
 struct TaskInfo {
   int64_t job_id = 0;
   int32_t stage_id = 0;
@@ -42,6 +42,29 @@ struct TaskInfo {
   int32_t attempt = 0;
   Time batch_time;
 };
+
+}  // namespace internal
+
+// Spark's TaskContext: the task running on this thread, for job code that needs its
+// partition (a marker keyed by batch and partition, a file per partition):
+//   rdd.foreachPartition([](const std::vector<T>& records) {
+//     int p = ember::TaskContext::get()->partitionId();  ...
+//   });
+// get() is null outside a task (on the driver, in a receiver).
+class TaskContext {
+ public:
+  explicit TaskContext(const internal::TaskInfo& info) : info_(info) {}
+  static const TaskContext* get();  // the runtime's (runtime/task_runner.cc)
+  int partitionId() const { return info_.partition; }
+  int stageId() const { return info_.stage_id; }
+  int attemptNumber() const { return info_.attempt; }
+  Time batchTime() const { return info_.batch_time; }  // the batch the task computes
+
+ private:
+  internal::TaskInfo info_;
+};
+
+namespace internal {
 
 class Op {
  public:

@@ -617,15 +617,37 @@ class Rdd {
     internal::RunJob(data.node_, std::make_shared<internal::ForeachPartitionOp<T, F>>(f));
   }
   // A directory `path` of part-NNNNN files, one line per record as print() shows it.
+  // Every saved directory is written under a hidden name and renamed whole, with _SUCCESS.
   void saveAsTextFile(const std::string& path) const {
-    Rdd<T> data = materialize();
-    internal::RunJob(data.node_, std::make_shared<internal::SaveTextOp<T>>(path));
-    internal::WriteSuccessMarker(path);
+    SaveDirectory(path, [](const std::string& dir) {
+      return std::make_shared<internal::SaveTextOp<T>>(dir);
+    });
   }
+  // A SequenceFile per partition of NullWritable keys and BytesWritable values holding each
+  // record's encoding (common/object_file.h).
   void saveAsObjectFile(const std::string& path) const {
-    Rdd<T> data = materialize();
-    internal::RunJob(data.node_, std::make_shared<internal::SaveObjectOp<T>>(path));
-    internal::WriteSuccessMarker(path);
+    SaveDirectory(path, [](const std::string& dir) {
+      return std::make_shared<internal::SaveObjectOp<T>>(dir);
+    });
+  }
+  // Pair RDDs in a Hadoop output format (common/hadoop.h): hadoop::TextOutputFormat or
+  // hadoop::SequenceFileOutputFormat{compression, codec}. The old API's file names
+  // (part-00000), as Spark's saveAsHadoopFile writes them.
+  template <typename Format>
+  void saveAsHadoopFile(const std::string& path, Format format = Format()) const {
+    SaveHadoop(path, "part-", format);
+  }
+  // The same with the new API's file names (part-r-00000).
+  template <typename Format>
+  void saveAsNewAPIHadoopFile(const std::string& path, Format format = Format()) const {
+    SaveHadoop(path, "part-r-", format);
+  }
+  // Spark's saveAsSequenceFile: uncompressed, or block-compressed with `codec`.
+  void saveAsSequenceFile(const std::string& path,
+                          std::optional<hadoop::Codec> codec = std::nullopt) const {
+    hadoop::SequenceFileOutputFormat format;
+    if (codec) format = {hadoop::CompressionType::kBlock, *codec};
+    saveAsHadoopFile(path, format);
   }
 
   // ------------------------------------------------------------------------------- engine
@@ -644,6 +666,23 @@ class Rdd {
  private:
   template <typename, typename>
   friend class Rdd;
+
+  template <typename MakeOp>
+  void SaveDirectory(const std::string& path, MakeOp make_op) const {
+    Rdd<T> data = materialize();
+    std::string temporary = internal::BeginOutputDirectory(path);
+    internal::RunJob(data.node_, make_op(temporary));
+    internal::CommitOutputDirectory(temporary, path);
+  }
+  template <typename Format>
+  void SaveHadoop(const std::string& path, const char* part_prefix, Format format) const {
+    EMBER_ASSERT_PAIR(T, "saveAsHadoopFile");
+    using K = typename T::first_type;
+    using V = typename T::second_type;
+    SaveDirectory(path, [&](const std::string& dir) {
+      return std::make_shared<internal::SaveHadoopOp<K, V, Format>>(dir, part_prefix, format);
+    });
+  }
 
   // Spark's defaults for an RDD's shuffle: ember.default.parallelism when set, else the
   // largest parent's partition count.

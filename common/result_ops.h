@@ -9,6 +9,7 @@
 
 #include "common/closure.h"
 #include "common/codec.h"
+#include "common/hadoop.h"
 #include "common/object_file.h"
 #include "common/op.h"
 #include "common/ops.h"
@@ -18,12 +19,12 @@
 namespace ember {
 namespace internal {
 
-// Writes `contents` to dir/part-NNNNN through a temporary name and a rename, so that a reader
-// never sees half a file and a re-run task replaces its own output. Throws on I/O errors; the
-// task boundary turns that into a failed task.
-void WritePartFile(const std::string& dir, int partition, const std::string& contents);
-// Marks a saved directory complete, as Hadoop's committer does: an empty _SUCCESS file.
-void WriteSuccessMarker(const std::string& dir);
+// Writes `contents` to dir/<prefix>NNNNN (part-00000, or Hadoop's new API's part-r-00000)
+// through a temporary name and a rename, so that a reader never sees half a file and a re-run
+// task replaces its own output. Throws on I/O errors; the task boundary turns that into a
+// failed task.
+void WritePartFile(const std::string& dir, int partition, const std::string& contents,
+                   const std::string& prefix = "part-");
 
 template <typename T, typename Stack = EmptyStack<T>>
 class CollectOp : public OpBase<CollectOp<T, Stack>, ResultOp> {
@@ -152,6 +153,95 @@ class SaveObjectOp : public OpBase<SaveObjectOp<T>, ResultOp> {
 
  private:
   std::string dir_;
+};
+
+// saveAsHadoopFile / saveAsNewAPIHadoopFile: a partition of (K, V) pairs as one Hadoop
+// output file, `part_prefix` + the partition in five digits (part-00000 or part-r-00000).
+template <typename K, typename V, typename Format>
+class SaveHadoopOp : public OpBase<SaveHadoopOp<K, V, Format>, ResultOp> {
+ public:
+  static constexpr bool kText = std::is_same_v<Format, hadoop::TextOutputFormat>;
+  static_assert(kText || std::is_same_v<Format, hadoop::SequenceFileOutputFormat>,
+                "saveAsHadoopFiles writes hadoop::TextOutputFormat or "
+                "hadoop::SequenceFileOutputFormat");
+
+  SaveHadoopOp(std::string dir, std::string part_prefix, Format format)
+      : dir_(std::move(dir)), part_prefix_(std::move(part_prefix)), format_(format) {}
+  std::string Run(const Partition& input, const TaskInfo& task) const override {
+    const auto& in = input.As<std::pair<K, V>>();
+    std::string bytes;
+    if constexpr (kText) {
+      for (const auto& [k, v] : in) AppendHadoopTextLine(k, v, &bytes);
+    } else {
+      bytes = EncodeSequenceFile(in, format_);
+    }
+    WritePartFile(dir_, task.partition, bytes, part_prefix_);
+    return "";
+  }
+  void SaveClosure(Writer& w) const override {
+    w.PutBytes(dir_);
+    w.PutBytes(part_prefix_);
+    if constexpr (!kText) {
+      w.PutVarint64(static_cast<uint64_t>(format_.compression));
+      w.PutVarint64(static_cast<uint64_t>(format_.codec));
+      w.PutVarint64(static_cast<uint64_t>(format_.level + 1));
+    }
+  }
+  static std::unique_ptr<Op> Load(Reader& r) {
+    std::string_view dir, prefix;
+    if (!r.GetBytes(&dir) || !r.GetBytes(&prefix)) return nullptr;
+    Format format;
+    if constexpr (!kText) {
+      uint64_t compression = 0, codec = 0, level = 0;
+      if (!r.GetVarint64(&compression) || !r.GetVarint64(&codec) || !r.GetVarint64(&level) ||
+          compression > 2 || codec > 1 || level > 10) {
+        return nullptr;
+      }
+      format.level = static_cast<int>(level) - 1;
+      format.compression = static_cast<hadoop::CompressionType>(compression);
+      format.codec = static_cast<hadoop::Codec>(codec);
+    }
+    return std::make_unique<SaveHadoopOp>(std::string(dir), std::string(prefix), format);
+  }
+
+ private:
+  std::string dir_;
+  std::string part_prefix_;
+  Format format_;
+};
+
+// Decodes a whole input file of a typed file stream: a SequenceFile of (K, V), a text file as
+// TextInputFormat's (offset, line) pairs, or an object file of T.
+template <typename K, typename V>
+class SequenceFileDecoder : public OpBase<SequenceFileDecoder<K, V>, DecoderOp>,
+                            public NoClosure<SequenceFileDecoder<K, V>> {
+ public:
+  bool Decode(std::string_view bytes, Partition* out) const override {
+    *out = Partition::Of(DecodeSequenceFile<K, V>(bytes, "input"));
+    return true;
+  }
+  void SaveClosure(Writer&) const override {}
+};
+class TextInputFormatDecoder : public OpBase<TextInputFormatDecoder, DecoderOp>,
+                               public NoClosure<TextInputFormatDecoder> {
+ public:
+  bool Decode(std::string_view bytes, Partition* out) const override {
+    *out = Partition::Of(SplitLinesWithOffsets(bytes));
+    return true;
+  }
+  void SaveClosure(Writer&) const override {}
+};
+template <typename T>
+class ObjectFileDecoder : public OpBase<ObjectFileDecoder<T>, DecoderOp>,
+                          public NoClosure<ObjectFileDecoder<T>> {
+ public:
+  bool Decode(std::string_view bytes, Partition* out) const override {
+    std::vector<T> records;
+    DecodeObjectFile(bytes, "input", &records);
+    *out = Partition::Of(std::move(records));
+    return true;
+  }
+  void SaveClosure(Writer&) const override {}
 };
 
 // Evenly spaced keys of a partition, for sortBy's range bounds.

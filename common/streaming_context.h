@@ -92,6 +92,37 @@ class StreamingContext {
                                   bool newFilesOnly = true);
   // Fixed-length binary records of new files, each as a std::string of `recordLength` bytes.
   DStream<std::string> binaryRecordsStream(const std::string& directory, int recordLength);
+  // New files read with a Hadoop input format (common/hadoop.h), by the rules above:
+  //   fileStream<int64_t, std::string, hadoop::TextInputFormat>(dir)      (offset, line)
+  //   fileStream<std::string, int64_t, hadoop::SequenceFileInputFormat>(dir)
+  // A SequenceFile whose classes are not K's and V's Writables fails its batch, naming both.
+  template <typename K, typename V, typename Format>
+  DStream<std::pair<K, V>> fileStream(const std::string& directory,
+                                      std::function<bool(const std::string& path)> filter = {},
+                                      bool newFilesOnly = true) {
+    std::shared_ptr<const internal::DecoderOp> decoder;
+    if constexpr (std::is_same_v<Format, hadoop::TextInputFormat>) {
+      static_assert(std::is_same_v<K, int64_t> && std::is_same_v<V, std::string>,
+                    "TextInputFormat's records are (int64_t offset, std::string line)");
+      decoder = std::make_shared<internal::TextInputFormatDecoder>();
+    } else {
+      static_assert(std::is_same_v<Format, hadoop::SequenceFileInputFormat>,
+                    "fileStream reads hadoop::TextInputFormat or hadoop::SequenceFileInputFormat");
+      EMBER_ASSERT_WRITABLE(K, "a SequenceFile's key");
+      EMBER_ASSERT_WRITABLE(V, "a SequenceFile's value");
+      decoder = std::make_shared<internal::SequenceFileDecoder<K, V>>();
+    }
+    return DStream<std::pair<K, V>>(
+        DecodedFileStream(directory, std::move(filter), newFilesOnly, std::move(decoder)));
+  }
+  // New object files (saveAsObjectFile's part files) of T records.
+  template <typename T>
+  DStream<T> objectFileStream(const std::string& directory,
+                              std::function<bool(const std::string& path)> filter = {},
+                              bool newFilesOnly = true) {
+    return DStream<T>(DecodedFileStream(directory, std::move(filter), newFilesOnly,
+                                        std::make_shared<internal::ObjectFileDecoder<T>>()));
+  }
 
   template <typename T>
   DStream<T> queueStream(std::shared_ptr<RddQueue<T>> queue, bool oneAtATime = true) {
@@ -183,6 +214,10 @@ class StreamingContext {
  private:
   internal::StreamRef ReceiverStream(std::shared_ptr<const internal::ReceiverFactoryOp> factory,
                                      std::shared_ptr<const internal::DecoderOp> decoder);
+  internal::StreamRef DecodedFileStream(const std::string& directory,
+                                        std::function<bool(const std::string&)> filter,
+                                        bool newFilesOnly,
+                                        std::shared_ptr<const internal::DecoderOp> decoder);
   std::shared_ptr<internal::ContextCore> core_;
 };
 

@@ -71,8 +71,9 @@ bool AppDriver::ContextActive() {
   return s != nullptr && s->ContextActive();
 }
 
-void AppDriver::OnBlock(const proto::ReportBlockRequest& request) {
-  if (auto s = CurrentServices()) s->OnBlock(request);
+int64_t AppDriver::OnBlock(const proto::ReportBlockRequest& request) {
+  auto s = CurrentServices();
+  return s != nullptr ? s->OnBlock(request) : 0;
 }
 
 void AppDriver::OnReceiverEvent(const proto::ReportReceiverEventRequest& request) {

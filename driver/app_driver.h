@@ -44,7 +44,8 @@ class AppDriver {
   bool ContextActive();
 
   // What executors report about the application's receivers.
-  void OnBlock(const proto::ReportBlockRequest& request);
+  // The processed-through time of ReportBlockReply (0: not known).
+  int64_t OnBlock(const proto::ReportBlockRequest& request);
   void OnReceiverEvent(const proto::ReportReceiverEventRequest& request);
 
  private:

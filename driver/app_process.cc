@@ -11,6 +11,7 @@
 #include <string>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "driver/app_driver.h"
 #include "driver/executor_registry.h"
@@ -21,6 +22,7 @@
 #include "runtime/runtime_hooks.h"
 #include "runtime/streaming_progress.h"
 #include "util/child_process.h"
+#include "util/repeated_warnings.h"
 
 namespace ember {
 namespace internal {
@@ -63,10 +65,24 @@ class Daemon {
       reported_tasks_ = tasks;
       reported_failed_ = failed;
     }
-    proto::ReportAppReply reply;
-    grpc::Status s = rpc::Call(*stub_, &proto::DriverLocal::Stub::ReportApp, request, &reply,
-                               {token_, rpc::Deadline::kControl});
-    if (!s.ok()) LOG(WARNING) << "cannot report to ember-driver: " << s.error_message();
+    // A phase must arrive (the daemon acts on it: a probe's load, the end); progress may wait
+    // for the next report, which then carries these task counts too.
+    const bool phase = request.phase() != proto::APP_PHASE_UNSPECIFIED;
+    grpc::Status s;
+    for (int attempt = 1;; ++attempt) {
+      proto::ReportAppReply reply;
+      s = rpc::Call(*stub_, &proto::DriverLocal::Stub::ReportApp, request, &reply,
+                    {token_, rpc::Deadline::kControl});
+      if (s.ok()) return;
+      if (!phase || attempt >= 10 || s.error_code() != grpc::StatusCode::UNAVAILABLE) break;
+      absl::SleepFor(absl::Milliseconds(50 * attempt));
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      reported_tasks_ -= request.tasks();
+      reported_failed_ -= request.failed_tasks();
+    }
+    WarnRepeated("report to ember-driver", "cannot report to ember-driver: " + s.error_message());
   }
 
   void ReportPhase(proto::AppPhase phase, const absl::Status& status = absl::OkStatus()) {
@@ -106,6 +122,7 @@ class Daemon {
           for (const auto& e : event.added())
             mirror->Adopt(e.executor_id(), e.address(), e.slots());
           for (const auto& id : event.lost()) mirror->MarkLost(id, event.reason());
+          for (const auto& h : event.health()) mirror->SetHealth(h.executor_id(), h.unhealthy());
           absl::MutexLock lock(&mu_);
           snapshot_ = true;
         }
@@ -158,9 +175,9 @@ class AppDriverService final : public proto::AppDriver::Service {
     return grpc::Status::OK;
   }
   grpc::Status ReportBlock(grpc::ServerContext* context, const proto::ReportBlockRequest* request,
-                           proto::ReportBlockReply*) override {
+                           proto::ReportBlockReply* reply) override {
     if (auto s = rpc::CheckSecret(context, token_); !s.ok()) return s;
-    driver_->OnBlock(*request);
+    reply->set_processed_through_ms(driver_->OnBlock(*request));
     return grpc::Status::OK;
   }
   grpc::Status ReportReceiverEvent(grpc::ServerContext* context,
@@ -199,6 +216,11 @@ int AppProcessMain() {
                  "started by ember-driver itself)\n";
     return 2;
   }
+  absl::Status tls = rpc::ConfigureTls(launch.tls());
+  if (!tls.ok()) {
+    std::cerr << "ember-driver --app-process: " << tls.message() << "\n";
+    return 1;
+  }
   // What the job prints with std::cout or printf reaches its followers promptly too.
   std::cout << std::unitbuf;
   setvbuf(stdout, nullptr, _IOLBF, 0);
@@ -206,6 +228,9 @@ int AppProcessMain() {
   Daemon daemon(launch);
   ExecutorRegistry::Options eo;
   eo.secret = launch.secret();
+  if (launch.heartbeat_timeout_ms() > 0) {
+    eo.heartbeat_timeout = absl::Milliseconds(launch.heartbeat_timeout_ms());
+  }
   eo.detect_loss = false;
   eo.on_unreachable = [&daemon](const std::string& id, const std::string& reason) {
     daemon.Unreachable(id, reason);
@@ -229,7 +254,8 @@ int AppProcessMain() {
   if (launch.probe()) return 0;
 
   AppDriverService service(driver->get(), launch.token());
-  std::unique_ptr<grpc::Server> server = rpc::StartServer(launch.listen_address(), {&service});
+  std::unique_ptr<grpc::Server> server = rpc::StartServer(launch.listen_address(), {&service},
+                                                          {launch.token(), rpc::kMaxRequestBytes});
   if (server == nullptr) {
     LOG(ERROR) << "application " << launch.app_id() << ": cannot listen on "
                << launch.listen_address();

@@ -68,8 +68,8 @@ void ThreadRunner::Stop(bool graceful) {
 
 bool ThreadRunner::ContextActive() { return driver_ != nullptr && driver_->ContextActive(); }
 
-void ThreadRunner::OnBlock(const proto::ReportBlockRequest& request) {
-  if (driver_ != nullptr) driver_->OnBlock(request);
+absl::StatusOr<int64_t> ThreadRunner::OnBlock(const proto::ReportBlockRequest& request) {
+  return driver_ != nullptr ? driver_->OnBlock(request) : 0;
 }
 
 void ThreadRunner::OnReceiverEvent(const proto::ReportReceiverEventRequest& request) {
@@ -100,6 +100,8 @@ absl::Status ProcessRunner::Start() {
   launch.set_listen_address(listen_address_);
   launch.set_token(process_.token);
   launch.set_secret(process_.secret);
+  launch.set_heartbeat_timeout_ms(absl::ToInt64Milliseconds(process_.heartbeat_timeout));
+  *launch.mutable_tls() = rpc::ConfiguredTlsFiles();
   launch.set_probe(options_.probe);
   launch.set_run_id(options_.run_id);
   stub_ = proto::AppDriver::NewStub(rpc::MakeChannel(listen_address_));
@@ -214,11 +216,15 @@ bool ProcessRunner::ContextActive() {
   return context_active_ && !exited_;
 }
 
-void ProcessRunner::OnBlock(const proto::ReportBlockRequest& request) {
+absl::StatusOr<int64_t> ProcessRunner::OnBlock(const proto::ReportBlockRequest& request) {
   proto::ReportBlockReply reply;
   grpc::Status s = rpc::Call(*stub_, &proto::AppDriver::Stub::ReportBlock, request, &reply,
                              {process_.token, rpc::Deadline::kControl});
-  if (!s.ok()) VLOG(1) << "block report for " << options_.app_id << ": " << s.error_message();
+  if (s.ok()) return reply.processed_through_ms();
+  if (Ended()) return 0;  // an ended run wants no more blocks
+  VLOG(1) << "block report for " << options_.app_id << ": " << s.error_message();
+  return absl::UnavailableError("the application's driver process did not take the block: " +
+                                s.error_message());
 }
 
 void ProcessRunner::OnReceiverEvent(const proto::ReportReceiverEventRequest& request) {

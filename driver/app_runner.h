@@ -62,7 +62,9 @@ class AppRunner {
   virtual bool ForceEnd() = 0;
   virtual bool ContextActive() = 0;
 
-  virtual void OnBlock(const proto::ReportBlockRequest& request) = 0;
+  // The run's processed-through time (ReportBlockReply), or Unavailable when the block did not
+  // reach the run (the executor tries again).
+  virtual absl::StatusOr<int64_t> OnBlock(const proto::ReportBlockRequest& request) = 0;
   virtual void OnReceiverEvent(const proto::ReportReceiverEventRequest& request) = 0;
   virtual absl::StatusOr<std::string> Broadcast(int64_t id) = 0;
   // What the run's process reports of itself (ProcessRunner only).
@@ -81,7 +83,7 @@ class ThreadRunner : public AppRunner {
   void Stop(bool graceful) override;
   bool ForceEnd() override { return false; }
   bool ContextActive() override;
-  void OnBlock(const proto::ReportBlockRequest& request) override;
+  absl::StatusOr<int64_t> OnBlock(const proto::ReportBlockRequest& request) override;
   void OnReceiverEvent(const proto::ReportReceiverEventRequest& request) override;
   absl::StatusOr<std::string> Broadcast(int64_t id) override;
 
@@ -109,6 +111,7 @@ class ProcessRunner : public AppRunner {
     std::string token;
     std::string secret;
     int64_t memory_limit_bytes = 0;  // ember.driver.memory
+    absl::Duration heartbeat_timeout = absl::Seconds(10);  // the daemon's registry's
     absl::Duration start_timeout = absl::Seconds(60);
   };
   ProcessRunner(Options options, Process process)
@@ -120,7 +123,7 @@ class ProcessRunner : public AppRunner {
   void Stop(bool graceful) override;
   bool ForceEnd() override;
   bool ContextActive() override;
-  void OnBlock(const proto::ReportBlockRequest& request) override;
+  absl::StatusOr<int64_t> OnBlock(const proto::ReportBlockRequest& request) override;
   void OnReceiverEvent(const proto::ReportReceiverEventRequest& request) override;
   absl::StatusOr<std::string> Broadcast(int64_t id) override;
   void OnReport(const proto::ReportAppRequest& request) override;

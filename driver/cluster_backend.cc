@@ -59,6 +59,10 @@ void AppServices::Init() {
       options_.executors->AddLossListener([weak](const ExecutorPtr& e, const std::string& reason) {
         if (auto self = weak.lock()) self->OnExecutorLost(e, reason);
       });
+  health_listener_ = options_.executors->AddHealthListener(
+      [weak](const ExecutorPtr& e, const std::string& unhealthy) {
+        if (auto self = weak.lock()) self->OnExecutorHealth(e, unhealthy);
+      });
 }
 
 void AppServices::Detach() {
@@ -71,6 +75,10 @@ void AppServices::Detach() {
   if (listener_ != 0) {
     options_.executors->RemoveLossListener(listener_);
     listener_ = 0;
+  }
+  if (health_listener_ != 0) {
+    options_.executors->RemoveHealthListener(health_listener_);
+    health_listener_ = 0;
   }
 }
 
@@ -113,7 +121,36 @@ std::vector<absl::StatusOr<proto::TaskResult>> AppServices::RunTasks(
   return results;
 }
 
-absl::StatusOr<proto::TaskResult> AppServices::RunOne(proto::TaskSpec task) {
+absl::StatusOr<proto::TaskResult> AppServices::RunOne(const proto::TaskSpec& task) {
+  // An executor a call cannot reach is not lost for that: a partition may heal within the
+  // heartbeat timeout, which alone decides. The task goes to another executor (the registry
+  // avoids this one meanwhile) or, needing this one, is tried again with backoff, until the
+  // executor answers or is declared lost, or has been unreachable for the whole timeout (then
+  // it is declared lost here: its heartbeats may pass where calls do not).
+  std::map<std::string, absl::Time> unreachable_since;
+  absl::Duration backoff = absl::Milliseconds(100);
+  while (true) {
+    ExecutorPtr e;
+    bool unreachable = false;
+    absl::StatusOr<proto::TaskResult> result = RunAttempt(task, &e, &unreachable);
+    if (!unreachable || stopping_) return result;
+    absl::Time now = absl::Now();
+    absl::Time since = unreachable_since.emplace(e->id, now).first->second;
+    if (now - since >= options_.executors->heartbeat_timeout()) {
+      options_.executors->Unreachable(
+          e->id, absl::StrCat("unreachable for ", absl::FormatDuration(now - since), ": ",
+                              result.status().message()));
+      return result;  // the scheduler runs it again elsewhere
+    }
+    VLOG(1) << "task " << task.partition() << " of stage " << task.stage_id()
+            << ": trying again after " << result.status().message();
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Seconds(1));
+  }
+}
+
+absl::StatusOr<proto::TaskResult> AppServices::RunAttempt(proto::TaskSpec task, ExecutorPtr* used,
+                                                          bool* unreachable) {
   std::vector<std::string> preferred;
   CollectBlockLocations(task.root(), &preferred);
   // A state partition is updated where it is kept; one that is seeded may go anywhere.
@@ -167,14 +204,17 @@ absl::StatusOr<proto::TaskResult> AppServices::RunOne(proto::TaskSpec task) {
   grpc::Status status = e->stub->RunTask(&call, request, &reply);
   options_.executors->EndCall(e, &call);
   options_.executors->ReleaseSlot(e);
+  *used = e;
   if (!status.ok()) {
     std::string why = status.error_message();
-    if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
-      options_.executors->Unreachable(e->id, "unreachable: " + why);
+    if (status.error_code() == grpc::StatusCode::UNAVAILABLE && options_.executors->IsAlive(e)) {
+      options_.executors->CallFailed(e);
+      *unreachable = true;
     }
     return absl::UnavailableError(
         absl::StrCat("task lost with executor ", e->id, " (", e->address, "): ", why));
   }
+  options_.executors->CallSucceeded(e);
   if (reply.error_code() != 0) {
     std::string message = absl::StrCat(reply.error(), " [on executor ", e->id, "]");
     if (reply.failure() == proto::TASK_FAILURE_STATE_LOST) return StateLostStatus(message);
@@ -212,11 +252,12 @@ void AppServices::ReleaseShuffle(int shuffle_id) {
   map_outputs_.erase(shuffle_id);
 }
 
-void AppServices::EndBatchCleanup(const std::string& state_run) {
+void AppServices::EndBatchCleanup(const std::string& state_run, int64_t blocks_before_ms) {
   proto::CleanupRequest request;
   request.set_app_id(options_.app_id);
   request.set_clear_cache(true);
   request.set_state_run(state_run);
+  request.set_blocks_before_ms(blocks_before_ms);
   {
     absl::MutexLock lock(&mu_);
     for (int id : released_shuffles_) request.add_shuffle_ids(id);
@@ -253,6 +294,7 @@ absl::Status AppServices::StartReceivers(const std::vector<proto::OpSpec>& facto
 
 void AppServices::KeeperLoop() {
   while (true) {
+    MoveReceivers();
     std::vector<int> to_place;
     {
       absl::MutexLock lock(&mu_);
@@ -289,10 +331,12 @@ bool AppServices::PlaceOne(int stream_id) {
     request.set_incarnation(r.incarnation);
     *request.mutable_factory() = r.factory;
     request.set_block_interval_ms(settings_.block_interval_ms);
+    request.set_batch_interval_ms(settings_.batch_interval_ms);
     request.set_restart_delay_ms(settings_.restart_delay_ms);
     request.set_replication(options_.replication);
     request.set_wal_dir(settings_.wal_dir);
     request.set_max_rate(settings_.max_rate);
+    request.set_max_buffered_bytes(settings_.max_buffered_bytes);
     request.set_rate(r.rate);
     for (const auto& other : options_.executors->Alive()) {
       if (other == e) continue;
@@ -312,13 +356,21 @@ bool AppServices::PlaceOne(int stream_id) {
     s = grpc::Status(grpc::StatusCode::UNAVAILABLE, "executor lost");
   }
   std::string error;
+  bool unreachable = false;
   if (!s.ok()) {
     error = "cannot start receiver on executor " + e->id + ": " + s.error_message();
     if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
-      options_.executors->Unreachable(e->id, "unreachable: " + s.error_message());
+      // Not lost for that (the heartbeat timeout decides): the next try goes elsewhere.
+      options_.executors->CallFailed(e);
+      unreachable = true;
     }
   } else if (reply.error_code() != 0) {
     error = "receiver could not start on executor " + e->id + ": " + reply.error();
+    if (reply.error_code() == static_cast<int>(absl::StatusCode::kUnavailable)) {
+      // It cannot store blocks now: the next try goes elsewhere.
+      options_.executors->CallFailed(e);
+      unreachable = true;
+    }
   }
   absl::MutexLock lock(&mu_);
   Receiver& r = receivers_[stream_id];
@@ -328,26 +380,31 @@ bool AppServices::PlaceOne(int stream_id) {
     r.failures = 0;
     LOG(INFO) << "app " << options_.app_id << ": receiver for stream " << stream_id
               << " placed on executor " << e->id << " (" << e->address << ")";
+    if (r.rate != request.rate()) {
+      // Backpressure's estimate changed while the receiver was starting.
+      double rate = r.rate;
+      mu_.Unlock();
+      UpdateReceiverRate(stream_id, rate);
+      mu_.Lock();
+    }
     return true;
   }
   options_.executors->ReleaseReceiver(e);
   if (error.empty()) {
     // Started, but the stream was stopped or the executor lost meanwhile: undo.
     if (!current) {
-      proto::StopReceiverRequest sr;
-      sr.set_app_id(options_.app_id);
-      sr.set_stream_id(stream_id);
-      sr.set_incarnation(request.incarnation());
-      sr.set_reason("superseded");
-      proto::StopReceiverReply ignored;
       mu_.Unlock();
-      rpc::Call(*e->stub, &proto::Executor::Stub::StopReceiver, sr, &ignored,
-                {options_.executors->secret(), rpc::Deadline::kReceiver});
+      StopReceiverOn(e, stream_id, request.incarnation(), "superseded").IgnoreError();
       mu_.Lock();
     }
     return false;
   }
   LOG(WARNING) << "app " << options_.app_id << ": " << error;
+  if (unreachable) {
+    r.next_try = absl::Now() + absl::Milliseconds(200);
+    if (tracker_ != nullptr) tracker_->OnEvent(stream_id, proto::RECEIVER_ERROR, error);
+    return false;
+  }
   ++r.failures;
   r.next_try = absl::Now() + FromMs(std::max<int64_t>(200, settings_.restart_delay_ms));
   if (tracker_ != nullptr) tracker_->OnEvent(stream_id, proto::RECEIVER_ERROR, error);
@@ -397,12 +454,69 @@ void AppServices::OnExecutorLost(const ExecutorPtr& e, const std::string& reason
   keeper_wake_ = true;
 }
 
-void AppServices::OnBlock(const proto::ReportBlockRequest& request) {
+grpc::Status AppServices::StopReceiverOn(const ExecutorPtr& e, int stream_id, int64_t incarnation,
+                                         const std::string& reason) {
+  proto::StopReceiverRequest request;
+  request.set_app_id(options_.app_id);
+  request.set_stream_id(stream_id);
+  request.set_incarnation(incarnation);
+  request.set_reason(reason);
+  proto::StopReceiverReply reply;
+  return rpc::Call(*e->stub, &proto::Executor::Stub::StopReceiver, request, &reply,
+                   {options_.executors->secret(), rpc::Deadline::kReceiver});
+}
+
+void AppServices::OnExecutorHealth(const ExecutorPtr& e, const std::string& unhealthy) {
+  if (unhealthy.empty()) return;
+  absl::MutexLock lock(&mu_);
+  for (auto& [id, r] : receivers_) {
+    if (r.executor == e) {
+      r.move = unhealthy;
+      keeper_wake_ = true;
+    }
+  }
+}
+
+void AppServices::MoveReceivers() {
+  struct Move {
+    int stream_id;
+    int64_t incarnation;
+    ExecutorPtr from;
+    std::string why;
+  };
+  std::vector<Move> moves;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [id, r] : receivers_) {
+      if (r.move.empty()) continue;
+      if (r.executor != nullptr) moves.push_back({id, r.incarnation, r.executor, r.move});
+      r.move.clear();
+    }
+  }
+  for (const auto& m : moves) {
+    std::string message = "executor " + m.from->id + " (" + m.from->address +
+                          ") cannot store blocks: " + m.why + "; the receiver moves";
+    LOG(WARNING) << "app " << options_.app_id << ": stream " << m.stream_id << ": " << message;
+    // Stopped first, under its incarnation: its last block, reported while it stops, counts.
+    grpc::Status s = StopReceiverOn(m.from, m.stream_id, m.incarnation, message);
+    if (!s.ok()) VLOG(1) << "stopping receiver " << m.stream_id << ": " << s.error_message();
+    absl::MutexLock lock(&mu_);
+    Receiver& r = receivers_[m.stream_id];
+    if (r.incarnation != m.incarnation || r.executor != m.from) continue;
+    options_.executors->ReleaseReceiver(r.executor);
+    r.executor = nullptr;
+    r.next_try = absl::Now();
+    if (tracker_ != nullptr)
+      tracker_->OnEvent(m.stream_id, proto::RECEIVER_ERROR, message, m.from->id);
+  }
+}
+
+int64_t AppServices::OnBlock(const proto::ReportBlockRequest& request) {
   absl::MutexLock lock(&mu_);
   auto it = receivers_.find(request.block().stream_id());
   if (tracker_ == nullptr || it == receivers_.end() ||
       it->second.incarnation != request.incarnation()) {
-    return;  // a stale receiver (its executor was declared lost) or a stopped stream
+    return 0;  // a stale receiver (its executor was declared lost) or a stopped stream
   }
   ReceivedBlock b;
   b.stream_id = request.block().stream_id();
@@ -411,7 +525,7 @@ void AppServices::OnBlock(const proto::ReportBlockRequest& request) {
   b.time = Time(request.block().time_ms());
   for (const auto& where : request.block().locations()) b.locations.push_back(where);
   b.wal_path = request.block().wal_path();
-  tracker_->OnBlock(b);
+  return tracker_->OnBlock(b);
 }
 
 void AppServices::OnReceiverEvent(const proto::ReportReceiverEventRequest& request) {
@@ -430,8 +544,7 @@ void AppServices::OnReceiverEvent(const proto::ReportReceiverEventRequest& reque
   if (request.process_died() && r.executor != nullptr) {
     // Its task process died with it: placed again (the executor starts a new process) after
     // the restart delay, as a receiver that asked for a restart.
-    tracker_->OnEvent(request.stream_id(), proto::RECEIVER_STOPPED, message,
-                      request.executor_id());
+    tracker_->OnEvent(request.stream_id(), proto::RECEIVER_STOPPED, message, request.executor_id());
     options_.executors->ReleaseReceiver(r.executor);
     r.executor = nullptr;
     r.next_try = absl::Now() + FromMs(settings_.restart_delay_ms);
@@ -452,14 +565,7 @@ void AppServices::StopReceivers() {
   if (keeper_.joinable()) keeper_.join();
   // Their last blocks come back through OnBlock while these calls wait.
   for (auto& [id, r] : placed) {
-    proto::StopReceiverRequest request;
-    request.set_app_id(options_.app_id);
-    request.set_stream_id(id);
-    request.set_incarnation(r.incarnation);
-    request.set_reason("streaming context stopped");
-    proto::StopReceiverReply reply;
-    grpc::Status s = rpc::Call(*r.executor->stub, &proto::Executor::Stub::StopReceiver, request,
-                               &reply, {options_.executors->secret(), rpc::Deadline::kReceiver});
+    grpc::Status s = StopReceiverOn(r.executor, id, r.incarnation, "streaming context stopped");
     if (!s.ok()) {
       LOG(WARNING) << "app " << options_.app_id << ": stopping receiver " << id << " on "
                    << r.executor->id << ": " << s.error_message();

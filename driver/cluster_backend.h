@@ -56,7 +56,7 @@ class AppServices : public ContextServices,
   void StopReceivers() override;
   void RemoveBlocks(std::vector<std::string> ids) override;
   void ReleaseShuffle(int shuffle_id) override;
-  void EndBatchCleanup(const std::string& state_run) override;
+  void EndBatchCleanup(const std::string& state_run, int64_t blocks_before_ms = 0) override;
   void Emit(const std::string& text) override { options_.emit(text); }
   // Replicated on executors, blocks outlive a driver restart.
   bool BlocksOutliveTheDriver() const override { return true; }
@@ -69,7 +69,8 @@ class AppServices : public ContextServices,
   int TaskSlots() const override { return options_.executors->TotalSlots(); }
 
   // From the driver service: what executors report about this app's receivers.
-  void OnBlock(const proto::ReportBlockRequest& request);
+  // The tracker's processed-through time (0: not known).
+  int64_t OnBlock(const proto::ReportBlockRequest& request);
   void OnReceiverEvent(const proto::ReportReceiverEventRequest& request);
 
   // Stops the context (a kill): pending slot waits give up.
@@ -83,12 +84,22 @@ class AppServices : public ContextServices,
     int failures = 0;      // consecutive failed placements
     absl::Time next_try;
     bool given_up = false;
-    double rate = 0;       // backpressure's, sent with each start and update
+    double rate = 0;   // backpressure's, sent with each start and update
+    std::string move;  // why it must move off its executor (it cannot store blocks)
   };
 
-  absl::StatusOr<proto::TaskResult> RunOne(proto::TaskSpec task);
+  absl::StatusOr<proto::TaskResult> RunOne(const proto::TaskSpec& task);
+  // One try on one executor (`used`); `unreachable` when the call could not reach it.
+  absl::StatusOr<proto::TaskResult> RunAttempt(proto::TaskSpec task, ExecutorPtr* used,
+                                               bool* unreachable);
   void AddMapLocations(proto::ComputeNode* node) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnExecutorLost(const ExecutorPtr& e, const std::string& reason);
+  void OnExecutorHealth(const ExecutorPtr& e, const std::string& unhealthy);
+  // Stops run `incarnation` of the stream's receiver on `e`; returns once it has stopped.
+  grpc::Status StopReceiverOn(const ExecutorPtr& e, int stream_id, int64_t incarnation,
+                              const std::string& reason);
+  // Stops the receivers marked to move (on the keeper's thread), then lets them be placed.
+  void MoveReceivers();
   void KeeperLoop();
   bool PlaceOne(int stream_id);
   std::vector<ExecutorPtr> Targets() const;
@@ -103,6 +114,7 @@ class AppServices : public ContextServices,
   absl::Mutex ctx_mu_;
   std::atomic<bool> stopping_{false};
   int listener_ = 0;
+  int health_listener_ = 0;
 
   mutable absl::Mutex mu_;
   // shuffle id -> address of the executor holding each map's output

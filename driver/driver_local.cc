@@ -39,12 +39,27 @@ grpc::Status DriverLocalService::WatchExecutors(grpc::ServerContext* context,
     absl::MutexLock lock(&queue->mu);
     queue->events.push_back(std::move(event));
   });
+  int health =
+      executors_->AddHealthListener([queue](const ExecutorPtr& e, const std::string& unhealthy) {
+        proto::ExecutorEvent event;
+        auto* info = event.add_health();
+        info->set_executor_id(e->id);
+        info->set_unhealthy(unhealthy);
+        absl::MutexLock lock(&queue->mu);
+        queue->events.push_back(std::move(event));
+      });
   proto::ExecutorEvent snapshot;
   for (const auto& e : executors_->Alive()) {
     auto* info = snapshot.add_added();
     info->set_executor_id(e->id);
     info->set_address(e->address);
     info->set_slots(e->slots);
+  }
+  for (const auto& info : executors_->Infos()) {
+    if (!info.alive() || info.unhealthy().empty()) continue;
+    auto* health_info = snapshot.add_health();
+    health_info->set_executor_id(info.executor_id());
+    health_info->set_unhealthy(info.unhealthy());
   }
   bool open = writer->Write(snapshot);
   while (open && !context->IsCancelled()) {
@@ -62,6 +77,7 @@ grpc::Status DriverLocalService::WatchExecutors(grpc::ServerContext* context,
   }
   executors_->RemoveAddListener(added);
   executors_->RemoveLossListener(lost);
+  executors_->RemoveHealthListener(health);
   return grpc::Status::OK;
 }
 

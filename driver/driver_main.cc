@@ -19,8 +19,8 @@
 #include "driver/job_registry.h"
 #include "driver/web_ui.h"
 #include "rpc/rpc.h"
-#include "util/child_process.h"
 #include "runtime/streaming_progress.h"
+#include "util/child_process.h"
 #include "util/log_level.h"
 #include "util/properties.h"
 
@@ -43,6 +43,12 @@ Options:
   --secret-file FILE      the cluster secret (first line; the file must be private to its
                           owner); every call must carry it
   --allow-insecure        accept a non-loopback --bind without a secret
+  --tls-cert FILE         TLS on every TCP connection (ember.tls.cert): this driver's
+  --tls-key FILE          certificate chain and key (PEM); plaintext clients are refused
+  --tls-ca FILE           the CA of the executors' and clients' certificates: mutual TLS,
+                          a client without a certificate it signed is refused
+  --tls-server-name NAME  the name executors' certificates carry, when the addresses the
+                          driver dials them at are not in them
   --recover               start again the applications an earlier run of the driver left
                           running in --work-dir, each recovering from its checkpoint (default)
   --no-recover            do not
@@ -57,7 +63,7 @@ Options:
   --help                  this text
 
 Configuration keys read by the driver:
-  ember.executor.heartbeatInterval  how often executors heartbeat (default 1s)
+  ember.executor.heartbeatInterval  how often executors heartbeat (default 500ms)
   ember.executor.heartbeatTimeout   an executor silent this long is lost (default 10s)
   ember.driver.isolation            as --isolation
   ember.driver.memory, ember.executor.memory, ember.driver.maxRestarts,
@@ -116,10 +122,13 @@ int main(int argc, char** argv) {
                                     "--log-level"};
     bool valued = false;
     for (const char* f : kValued) valued = valued || a == f;
-    if (!valued) return Usage("unknown option " + a);
+    const char* tls_key = ember::rpc::TlsFlagKey(a);
+    if (!valued && tls_key == nullptr) return Usage("unknown option " + a);
     if (i + 1 >= argc) return Usage(a + " needs a value");
     std::string v = argv[++i];
-    if (a == "--bind") {
+    if (tls_key != nullptr) {
+      confs.emplace_back(tls_key, v);
+    } else if (a == "--bind") {
       bind = v;
     } else if (a == "--port") {
       if (!ParsePort(v, &port)) return Usage("--port takes a port number, not " + v);
@@ -154,6 +163,15 @@ int main(int argc, char** argv) {
     if (!s.ok()) return Usage(std::string(s.status().message()));
     secret = *s;
   }
+  const ember::rpc::TlsOptions tls =
+      ember::rpc::TlsOptionsFrom([&](const std::string& k) { return conf.get(k, ""); });
+  if (tls.enabled()) {
+    if (tls.cert_file.empty()) {
+      return Usage("TLS on the driver needs its certificate and key (--tls-cert, --tls-key)");
+    }
+    absl::Status s = ember::rpc::ConfigureTls(tls);
+    if (!s.ok()) return Usage(std::string(s.message()));
+  }
   if (!ember::rpc::IsLoopbackAddress(bind) && secret.empty() && !allow_insecure) {
     std::cerr << "ember-driver: refusing to listen on " << bind
               << " without a cluster secret: a job plugin is code, and anyone who can reach "
@@ -165,7 +183,8 @@ int main(int argc, char** argv) {
   ember::internal::ExecutorRegistry::Options eo;
   try {
     eo.heartbeat_interval = absl::Milliseconds(
-        conf.getDuration("ember.executor.heartbeatInterval", ember::Seconds(1)).milliseconds());
+        conf.getDuration("ember.executor.heartbeatInterval", ember::Milliseconds(500))
+            .milliseconds());
     eo.heartbeat_timeout = absl::Milliseconds(
         conf.getDuration("ember.executor.heartbeatTimeout", ember::Seconds(10)).milliseconds());
   } catch (const std::exception& e) {
@@ -224,7 +243,9 @@ int main(int argc, char** argv) {
   jobs = std::make_unique<ember::internal::JobRegistry>(jo);
   // The applications' driver processes reach the daemon here.
   ember::internal::DriverLocalService local(executors.get(), jobs.get(), jo.local_token);
-  std::unique_ptr<grpc::Server> local_server = ember::rpc::StartServer(jo.local_address, {&local});
+  // Their reports carry what job code failed with, however long: the larger request limit.
+  std::unique_ptr<grpc::Server> local_server = ember::rpc::StartServer(
+      jo.local_address, {&local}, {jo.local_token, ember::rpc::kMaxMessageBytes});
   if (local_server == nullptr) {
     std::cerr << "ember-driver: cannot serve its application processes on " << jo.local_address
               << "\n";
@@ -232,14 +253,15 @@ int main(int argc, char** argv) {
   }
   ember::internal::DriverService service(executors.get(), jobs.get(), secret);
   int selected = 0;
-  std::unique_ptr<grpc::Server> server = ember::rpc::StartServer(host_port, {&service}, &selected);
+  std::unique_ptr<grpc::Server> server = ember::rpc::StartServer(
+      host_port, {&service}, {secret, ember::rpc::kMaxRequestBytes}, &selected);
   if (server == nullptr || selected == 0) {
     std::cerr << "ember-driver: cannot listen on " << host_port
               << " (is the port in use, or the address not local?)\n";
     return 1;
   }
-  std::string address = (host_port.substr(0, host_port.rfind(':'))) + ":" +
-                        std::to_string(selected);
+  std::string address =
+      (host_port.substr(0, host_port.rfind(':'))) + ":" + std::to_string(selected);
   // Jobs see the real address as their master (the port may have been chosen just now).
   jobs->SetDriverUrl("ember://" + address);
   ember::internal::WebUi::Options uo;
@@ -257,8 +279,12 @@ int main(int argc, char** argv) {
                      {"blocks", e.blocks()},
                      {"blockBytes", e.block_bytes()},
                      {"receivers", e.receivers()},
+                     {"orphanBlocksRemoved", e.orphan_blocks_removed()},
                      {"lastHeartbeat", ember::internal::IsoTime(e.last_heartbeat_ms())},
-                     {"state", e.alive() ? "alive" : "lost"}});
+                     {"unhealthy", e.unhealthy()},
+                     {"state", !e.alive()              ? "lost"
+                               : e.unhealthy().empty() ? "alive"
+                                                       : "unhealthy"}});
     }
     return out;
   };
@@ -275,6 +301,8 @@ int main(int argc, char** argv) {
       LOG(INFO) << "ember-driver: started again " << recovered.size()
                 << " application(s) of the previous run";
     }
+  } else {
+    jobs->SkipRecovery();
   }
   LOG(INFO) << "ember-driver listening on " << address << ", work directory " << work_dir
             << (secret.empty() ? ", no cluster secret" : ", cluster secret required");

@@ -1,7 +1,8 @@
 #pragma once
 // The driver's gRPC service (proto/cluster.proto, service Driver): executors register,
 // heartbeat and report blocks and receiver events; ember-submit submits, follows, kills and
-// inspects applications. Every method checks the cluster secret first and validates its
+// inspects applications. The server refuses a call without the cluster secret before reading
+// its request (rpc::StartServer); every method checks the secret again, and validates its
 // request (INVALID_ARGUMENT, changing nothing) before acting.
 
 #include <string>
@@ -35,12 +36,18 @@ class DriverService final : public proto::Driver::Service {
                               proto::FetchBroadcastReply* reply) override;
   grpc::Status SubmitJob(grpc::ServerContext* context, const proto::SubmitJobRequest* request,
                          proto::SubmitJobReply* reply) override;
+  grpc::Status SubmitJobUpload(grpc::ServerContext* context,
+                               grpc::ServerReader<proto::SubmitJobPiece>* reader,
+                               proto::SubmitJobReply* reply) override;
   grpc::Status WatchJob(grpc::ServerContext* context, const proto::WatchJobRequest* request,
                         grpc::ServerWriter<proto::JobEvent>* writer) override;
   grpc::Status KillJob(grpc::ServerContext* context, const proto::KillJobRequest* request,
                        proto::KillJobReply* reply) override;
   grpc::Status UpgradeJob(grpc::ServerContext* context, const proto::UpgradeJobRequest* request,
                           proto::UpgradeJobReply* reply) override;
+  grpc::Status UpgradeJobUpload(grpc::ServerContext* context,
+                                grpc::ServerReader<proto::UpgradeJobPiece>* reader,
+                                proto::UpgradeJobReply* reply) override;
   grpc::Status Status(grpc::ServerContext* context, const proto::StatusRequest* request,
                       proto::StatusReply* reply) override;
 

@@ -66,12 +66,7 @@ void ExecutorRegistry::Adopt(const std::string& id, const std::string& address, 
 }
 
 void ExecutorRegistry::NotifyAdded(const ExecutorPtr& e) {
-  std::vector<AddListener> listeners;
-  {
-    absl::MutexLock lock(&listeners_mu_);
-    for (const auto& [token, l] : add_listeners_) listeners.push_back(l);
-  }
-  for (const auto& l : listeners) l(e);
+  for (const auto& l : add_listeners_.Get()) l(e);
 }
 
 void ExecutorRegistry::Unreachable(const std::string& id, const std::string& reason) {
@@ -81,20 +76,33 @@ void ExecutorRegistry::Unreachable(const std::string& id, const std::string& rea
 
 bool ExecutorRegistry::Heartbeat(const proto::HeartbeatRequest& request,
                                  proto::HeartbeatReply* reply) {
-  absl::MutexLock lock(&mu_);
-  auto it = executors_.find(request.executor_id());
-  if (it == executors_.end() || !it->second->alive) {
+  if (request.fenced()) {
+    MarkLost(request.executor_id(),
+             "it stopped its work, having reached no driver for the "
+             "heartbeat timeout");
     reply->set_reregister(true);
     return false;
   }
-  it->second->last_heartbeat = absl::Now();
-  it->second->stats = request;
-  for (const auto& [id, e] : executors_) {
-    if (!e->alive || id == request.executor_id()) continue;
-    auto* peer = reply->add_peers();
-    peer->set_executor_id(id);
-    peer->set_address(e->address);
+  bool health_changed = false;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = executors_.find(request.executor_id());
+    if (it == executors_.end() || !it->second->alive) {
+      reply->set_reregister(true);
+      return false;
+    }
+    it->second->last_heartbeat = absl::Now();
+    it->second->stats = request;
+    health_changed = it->second->unhealthy != request.unhealthy();
+    for (const auto& [id, e] : executors_) {
+      // Replicas go to the executors that can store them.
+      if (!e->alive || id == request.executor_id() || !e->unhealthy.empty()) continue;
+      auto* peer = reply->add_peers();
+      peer->set_executor_id(id);
+      peer->set_address(e->address);
+    }
   }
+  if (health_changed) SetHealth(request.executor_id(), request.unhealthy());
   return true;
 }
 
@@ -119,11 +127,7 @@ void ExecutorRegistry::MarkLost(const std::string& id, const std::string& reason
 
 void ExecutorRegistry::NotifyLost(const std::vector<ExecutorPtr>& lost, const std::string& reason) {
   if (lost.empty()) return;
-  std::vector<LossListener> listeners;
-  {
-    absl::MutexLock lock(&listeners_mu_);
-    for (const auto& [token, l] : listeners_) listeners.push_back(l);
-  }
+  std::vector<LossListener> listeners = loss_listeners_.Get();
   for (const auto& e : lost) {
     Monitor::Global().CountExecutorLoss();
     LOG(WARNING) << "Lost executor " << e->id << " at " << e->address << ": " << reason;
@@ -166,9 +170,12 @@ ExecutorPtr ExecutorRegistry::AcquireSlot(const std::vector<std::string>& prefer
       if (!any_alive) return nullptr;
     }
     ExecutorPtr best;
+    absl::Time now = absl::Now();
+    // An executor that needs a particular one (its state) waits for it, reachable or not.
+    bool others = !only_preferred && AnyUnavoided(now);
     for (const std::string& where : preferred) {
       for (const auto& [id, e] : executors_) {
-        if (e->alive && e->address == where && e->busy < e->slots) {
+        if (Usable(*e, others, now) && e->address == where && e->busy < e->slots) {
           best = e;
           break;
         }
@@ -178,7 +185,7 @@ ExecutorPtr ExecutorRegistry::AcquireSlot(const std::vector<std::string>& prefer
     if (best == nullptr && !only_preferred) {
       double least = 2;
       for (const auto& [id, e] : executors_) {
-        if (!e->alive || e->busy >= e->slots) continue;
+        if (!Usable(*e, others, now) || e->busy >= e->slots) continue;
         double load = static_cast<double>(e->busy) / e->slots;
         if (load < least) {
           least = load;
@@ -190,7 +197,6 @@ ExecutorPtr ExecutorRegistry::AcquireSlot(const std::vector<std::string>& prefer
       ++best->busy;
       return best;
     }
-    absl::Time now = absl::Now();
     if (now >= deadline || (cancelled && cancelled())) return nullptr;
     // Woken by a released slot or a registration; re-checks cancellation now and then, and
     // never sleeps past the deadline.
@@ -217,11 +223,58 @@ void ExecutorRegistry::EndCall(const ExecutorPtr& e, grpc::ClientContext* call) 
   e->calls.erase(call);
 }
 
+void ExecutorRegistry::SetHealth(const std::string& id, const std::string& unhealthy) {
+  ExecutorPtr e;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = executors_.find(id);
+    if (it == executors_.end() || !it->second->alive || it->second->unhealthy == unhealthy) return;
+    e = it->second;
+    e->unhealthy = unhealthy;
+  }
+  if (unhealthy.empty()) {
+    LOG(INFO) << "Executor " << id << " at " << e->address << " stores blocks again";
+  } else {
+    LOG(WARNING) << "Executor " << id << " at " << e->address
+                 << " cannot store blocks; its receivers move, and it gets no replicas: "
+                 << unhealthy;
+  }
+  for (const auto& l : health_listeners_.Get()) l(e, unhealthy);
+}
+
+void ExecutorRegistry::CallFailed(const ExecutorPtr& e) {
+  absl::MutexLock lock(&mu_);
+  e->avoid_until = absl::Now() + std::min(options_.heartbeat_timeout, kAvoidFor);
+}
+
+void ExecutorRegistry::CallSucceeded(const ExecutorPtr& e) {
+  absl::MutexLock lock(&mu_);
+  e->avoid_until = absl::InfinitePast();
+}
+
+bool ExecutorRegistry::AnyUnavoided(absl::Time now) const {
+  for (const auto& [id, e] : executors_) {
+    if (e->alive && e->avoid_until <= now) return true;
+  }
+  return false;
+}
+
+bool ExecutorRegistry::Usable(const ExecutorRecord& e, bool others_usable, absl::Time now) const {
+  return e.alive && (!others_usable || e.avoid_until <= now);
+}
+
 ExecutorPtr ExecutorRegistry::PlaceReceiver(const std::string& avoid) {
   absl::MutexLock lock(&mu_);
   ExecutorPtr best;
+  absl::Time now = absl::Now();
+  bool others = AnyUnavoided(now);
+  bool any_healthy = false;
   for (const auto& [id, e] : executors_) {
-    if (!e->alive) continue;
+    any_healthy |= Usable(*e, others, now) && e->unhealthy.empty();
+  }
+  for (const auto& [id, e] : executors_) {
+    // A receiver needs somewhere to store its blocks.
+    if (!Usable(*e, others, now) || (any_healthy && !e->unhealthy.empty())) continue;
     if (best == nullptr || (best->id == avoid && id != avoid) ||
         (id != avoid && e->receivers < best->receivers)) {
       best = e;
@@ -281,31 +334,11 @@ std::vector<proto::ExecutorInfo> ExecutorRegistry::Infos() const {
     info.set_last_heartbeat_ms(absl::ToUnixMillis(e->last_heartbeat));
     info.set_alive(e->alive);
     info.set_receivers(std::max(e->receivers, e->stats.receivers()));
+    info.set_orphan_blocks_removed(e->stats.orphan_blocks_removed());
+    info.set_unhealthy(e->unhealthy);
     out.push_back(std::move(info));
   }
   return out;
-}
-
-int ExecutorRegistry::AddLossListener(LossListener listener) {
-  absl::MutexLock lock(&listeners_mu_);
-  listeners_[++next_listener_] = std::move(listener);
-  return next_listener_;
-}
-
-void ExecutorRegistry::RemoveLossListener(int token) {
-  absl::MutexLock lock(&listeners_mu_);
-  listeners_.erase(token);
-}
-
-int ExecutorRegistry::AddAddListener(AddListener listener) {
-  absl::MutexLock lock(&listeners_mu_);
-  add_listeners_[++next_listener_] = std::move(listener);
-  return next_listener_;
-}
-
-void ExecutorRegistry::RemoveAddListener(int token) {
-  absl::MutexLock lock(&listeners_mu_);
-  add_listeners_.erase(token);
 }
 
 }  // namespace internal

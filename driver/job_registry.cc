@@ -12,10 +12,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/errors.h"
+#include "driver/progress_events.h"
 #include "proto/names.h"
 #include "rpc/call.h"
 #include "rpc/rpc.h"
-#include "driver/progress_events.h"
 #include "runtime/plugin_file.h"
 #include "util/durable_file.h"
 #include "util/file_names.h"
@@ -195,6 +195,7 @@ std::shared_ptr<AppRunner> JobRegistry::MakeRunner(App* app, bool probe) {
     p.daemon_address = options_.local_address;
     p.token = options_.local_token;
     p.secret = options_.executors->secret();
+    p.heartbeat_timeout = options_.executors->heartbeat_timeout();
     p.memory_limit_bytes = app->driver_memory;
     std::string run_id = o.run_id;
     runner = std::make_shared<ProcessRunner>(std::move(o), std::move(p));
@@ -236,9 +237,9 @@ void JobRegistry::RunApp(const std::shared_ptr<App>& app) {
       bool stopping = app->killed || app->driver_shutdown || app->upgrading;
       if (!end.crashed || stopping) break;
       if (app->restarts >= app->max_restarts) {
-        end.error += absl::StrCat(" (restarted ", app->restarts,
-                                  app->restarts == 1 ? " time" : " times",
-                                  ", ember.driver.maxRestarts)");
+        end.error +=
+            absl::StrCat(" (restarted ", app->restarts, app->restarts == 1 ? " time" : " times",
+                         ", ember.driver.maxRestarts)");
         break;
       }
       backoff = app->restart_backoff * (int64_t{1} << std::min(app->restarts, 5));
@@ -444,14 +445,18 @@ absl::Status JobRegistry::Upgrade(const std::string& app_id, const std::string& 
                                              std::string(back.status().message())));
 }
 
-absl::Status JobRegistry::Watch(const std::string& app_id, int64_t offset, bool follow,
+absl::Status JobRegistry::Watch(const std::string& app_id, int64_t offset, const std::string& run,
+                                bool follow,
                                 const std::function<bool(const proto::JobEvent&)>& write,
                                 const std::function<bool()>& cancelled) {
   auto app = Find(app_id);
   if (app == nullptr) return absl::NotFoundError("no application " + app_id);
   if (offset < 0) return absl::InvalidArgumentError("negative output offset");
+  // An offset into an earlier driver's output: this driver's output from its start.
+  if (!run.empty() && run != app->output_run) offset = 0;
   while (true) {
     proto::JobEvent event;
+    event.set_run(app->output_run);
     bool finished;
     {
       absl::MutexLock lock(&app->mu);
@@ -556,10 +561,11 @@ absl::StatusOr<std::string> JobRegistry::Broadcast(const std::string& app_id, in
   return absl::NotFoundError("no broadcast variable " + std::to_string(id));
 }
 
-void JobRegistry::OnBlock(const proto::ReportBlockRequest& request) {
+absl::StatusOr<int64_t> JobRegistry::OnBlock(const proto::ReportBlockRequest& request) {
   auto app = Find(request.app_id());
-  if (app == nullptr) return;
-  if (auto runner = CurrentRunner(app.get())) runner->OnBlock(request);
+  if (app == nullptr) return 0;
+  if (auto runner = CurrentRunner(app.get())) return runner->OnBlock(request);
+  return 0;
 }
 
 void JobRegistry::OnReceiverEvent(const proto::ReportReceiverEventRequest& request) {
@@ -620,7 +626,28 @@ std::vector<std::string> JobRegistry::RecoverAll() {
       std::ofstream(dir / "ended") << "FAILED\n";
     }
   }
+  absl::MutexLock lock(&mu_);
+  recovered_ = true;
   return recovered;
+}
+
+void JobRegistry::SkipRecovery() {
+  absl::MutexLock lock(&mu_);
+  recovered_ = true;
+}
+
+bool JobRegistry::LiveApps(std::vector<std::string>* ids) const {
+  std::vector<std::shared_ptr<App>> apps;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!recovered_) return false;
+    for (const auto& [id, a] : apps_) apps.push_back(a);
+  }
+  for (const auto& a : apps) {
+    absl::MutexLock lock(&a->mu);
+    if (a->state == proto::APP_RUNNING || a->state == proto::APP_KILLING) ids->push_back(a->id);
+  }
+  return true;
 }
 
 void JobRegistry::Shutdown() {

@@ -29,6 +29,7 @@
 #include "driver/executor_registry.h"
 #include "proto/cluster.pb.h"
 #include "proto/isolation.pb.h"
+#include "rpc/rpc.h"
 #include "runtime/streaming_progress.h"
 
 namespace ember {
@@ -64,6 +65,11 @@ class JobRegistry {
   // Starts again every application of the work directory that had not ended (finished,
   // failed, or killed by a user) when the driver stopped. Returns their ids.
   std::vector<std::string> RecoverAll();
+  // Without recovery: the applications known now are all there are (LiveApps answers).
+  void SkipRecovery();
+  // The applications not ended (running or being killed); false until RecoverAll or
+  // SkipRecovery ran, while applications of the previous run may still be started again.
+  bool LiveApps(std::vector<std::string>* ids) const;
   // The state after the kill (KILLED, or the end state of an application that had ended).
   absl::StatusOr<proto::AppState> Kill(const std::string& app_id, bool graceful = false);
   // Stops a running application gracefully and starts it again, under its id, with `plugin`:
@@ -76,16 +82,25 @@ class JobRegistry {
   // Calls `write` with the output from `offset` on and, once the job has ended, a final event;
   // without `follow`, returns at the end of the output so far. Stops when `write` returns
   // false or `cancelled` returns true.
-  absl::Status Watch(const std::string& app_id, int64_t offset, bool follow,
+  // `run` is the output generation `offset` counts in (empty: the current one); events carry
+  // the current generation, which changes when the driver starts again.
+  absl::Status Watch(const std::string& app_id, int64_t offset, const std::string& run, bool follow,
                      const std::function<bool(const proto::JobEvent&)>& write,
                      const std::function<bool()>& cancelled);
+  absl::Status Watch(const std::string& app_id, int64_t offset, bool follow,
+                     const std::function<bool(const proto::JobEvent&)>& write,
+                     const std::function<bool()>& cancelled) {
+    return Watch(app_id, offset, "", follow, write, cancelled);
+  }
   absl::Status Status(const std::string& app_id, proto::StatusReply* reply);
   // The plugin's bytes, and the application's task process memory limit.
   absl::Status FillPlugin(const std::string& app_id, proto::FetchPluginReply* reply);
   // A broadcast variable of `app_id` (empty: of any application).
   absl::StatusOr<std::string> Broadcast(const std::string& app_id, int64_t id);
 
-  void OnBlock(const proto::ReportBlockRequest& request);
+  // The run's processed-through time, or Unavailable when the block did not reach the
+  // application's run.
+  absl::StatusOr<int64_t> OnBlock(const proto::ReportBlockRequest& request);
   void OnReceiverEvent(const proto::ReportReceiverEventRequest& request);
   // What an application's driver process reports: its phase and its progress.
   void OnReport(const proto::ReportAppRequest& request);
@@ -115,6 +130,8 @@ class JobRegistry {
     int64_t ended_ms ABSL_GUARDED_BY(mu) = 0;
     std::string output ABSL_GUARDED_BY(mu);
     int64_t output_base ABSL_GUARDED_BY(mu) = 0;  // bytes dropped from the front
+    // The output's generation: new with every driver process, whose output starts empty.
+    std::string output_run = rpc::NewToken().substr(0, 16);
     bool killed ABSL_GUARDED_BY(mu) = false;
     bool driver_shutdown ABSL_GUARDED_BY(mu) = false;  // killed because the driver stops
     bool upgrading ABSL_GUARDED_BY(mu) = false;        // stopped to start again with a new plugin
@@ -143,6 +160,7 @@ class JobRegistry {
   mutable absl::Mutex mu_;
   int next_app_ ABSL_GUARDED_BY(mu_) = 0;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  bool recovered_ ABSL_GUARDED_BY(mu_) = false;
   std::string driver_url_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::shared_ptr<App>> apps_ ABSL_GUARDED_BY(mu_);
   // Every run by its id, for its process's reports (a probe's included).

@@ -77,7 +77,10 @@ bool WaitFor(const std::function<bool()>& ready) {
 struct Fixture {
   explicit Fixture(const std::string& app_id, const std::string& name = "monitored")
       : env(Seconds(1), "local[3]",
-            testing::ManualConf().set("ember.app.id", app_id).setAppName(name)) {}
+            testing::ManualConf()
+                .set("ember.app.id", app_id)
+                .set("ember.streaming.receiver.maxRate", "5000")
+                .setAppName(name)) {}
   ManualStreams env;
 };
 
@@ -232,6 +235,9 @@ TEST(MonitoringTest, RestApiReportsKnownRecordsAndDelays) {
   ASSERT_EQ(receivers.size(), 1u);
   EXPECT_EQ(receivers[0]["isActive"], true);
   EXPECT_EQ(receivers[0]["executorId"], "driver");
+  EXPECT_EQ(receivers[0]["rateLimit"], 5000.0);  // ember.streaming.receiver.maxRate
+  ASSERT_EQ(receivers[0]["eventRates"].size(), 3u);
+  EXPECT_EQ(receivers[0]["eventRates"][0][1], 5.0);  // the stream's own records, per second
 
   // Unknown applications, batches and paths: 404 with a JSON error.
   EXPECT_TRUE(Get(c, "/api/v1/applications/nope/streaming/statistics", 404).contains("error"));
@@ -252,6 +258,9 @@ TEST(MonitoringTest, RestApiReportsKnownRecordsAndDelays) {
   auto metrics = c.Get("/metrics");
   ASSERT_TRUE(metrics);
   EXPECT_NE(metrics->body.find("ember_streaming_batches_total{app=\"rest-app\"} 3"),
+            std::string::npos)
+      << metrics->body;
+  EXPECT_NE(metrics->body.find("ember_receiver_rate_limit{app=\"rest-app\",stream=\"0\"} 5000"),
             std::string::npos)
       << metrics->body;
   EXPECT_NE(metrics->body.find("ember_streaming_records_total{app=\"rest-app\"} 5"),
@@ -291,8 +300,11 @@ TEST(MonitoringTest, ThousandRetainedBatchesServeQuickly) {
   internal::WebUi::Options o;
   o.port = 0;
   o.executors = [] {
-    return nlohmann::json::array(
-        {{{"id", "exec-1"}, {"blocks", 3}, {"blockBytes", 300}, {"state", "alive"}}});
+    return nlohmann::json::array({{{"id", "exec-1"},
+                                   {"blocks", 3},
+                                   {"blockBytes", 300},
+                                   {"orphanBlocksRemoved", 7},
+                                   {"state", "alive"}}});
   };
   auto ui = internal::WebUi::Start(o);
   ASSERT_TRUE(ui.ok()) << ui.status();
@@ -315,6 +327,8 @@ TEST(MonitoringTest, ThousandRetainedBatchesServeQuickly) {
   ASSERT_TRUE(metrics);
   EXPECT_NE(metrics->body.find("ember_executor_blocks{executor=\"exec-1\"} 3"), std::string::npos);
   EXPECT_NE(metrics->body.find("ember_executor_block_bytes{executor=\"exec-1\"} 300"),
+            std::string::npos);
+  EXPECT_NE(metrics->body.find("ember_executor_orphan_blocks_removed_total{executor=\"exec-1\"} 7"),
             std::string::npos);
 }
 

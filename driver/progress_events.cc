@@ -37,6 +37,12 @@ proto::BatchInfoProto ToProto(const ember::BatchInfo& b) {
   p.set_processing_start_time(b.processingStartTime);
   p.set_processing_end_time(b.processingEndTime);
   for (const auto& [id, op] : b.outputOperationInfos) *p.add_operations() = ToProto(op);
+  for (const auto& [id, in] : b.streamIdToInputInfo) {
+    proto::StreamInputProto* out = p.add_inputs();
+    out->set_stream_id(in.inputStreamId);
+    out->set_num_records(in.numRecords);
+    out->set_rate_limit(in.rateLimit);
+  }
   return p;
 }
 
@@ -48,6 +54,12 @@ ember::BatchInfo FromProto(const proto::BatchInfoProto& p) {
   b.processingStartTime = p.processing_start_time();
   b.processingEndTime = p.processing_end_time();
   for (const auto& op : p.operations()) b.outputOperationInfos[op.id()] = FromProto(op);
+  for (const auto& in : p.inputs()) {
+    StreamInputInfo& info = b.streamIdToInputInfo[in.stream_id()];
+    info.inputStreamId = in.stream_id();
+    info.numRecords = in.num_records();
+    info.rateLimit = in.rate_limit();
+  }
   return b;
 }
 

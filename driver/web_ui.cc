@@ -83,7 +83,8 @@ async function refresh() {
       ['Executor', 'Address', 'Slots', 'Running tasks', 'Blocks', 'Bytes stored',
        'Receivers', 'Last heartbeat', 'State'],
       ex.map(e => [e.id, e.address, e.slots, e.runningTasks, e.blocks, e.blockBytes,
-                   e.receivers, e.lastHeartbeat, e.state]));
+                   e.receivers, e.lastHeartbeat,
+                   e.unhealthy ? e.state + ': ' + e.unhealthy : e.state]));
     document.getElementById('error').textContent = '';
   } catch (e) { document.getElementById('error').textContent = e.message; }
 }
@@ -189,9 +190,12 @@ async function refresh() {
     setHist('procHist', done.map(b => b.processingTime));
     setHist('totalHist', done.map(b => b.totalDelay));
     fillTable(document.getElementById('receivers'),
-      ['Stream', 'Name', 'Status', 'Executor', 'Host', 'Avg rate (records/s)', 'Last error time', 'Last error'],
+      ['Stream', 'Name', 'Status', 'Executor', 'Host', 'Avg rate (records/s)',
+       'Rate limit (records/s)', 'Last error time', 'Last error'],
       receivers.map(r => [r.streamId, r.streamName, r.isActive ? 'ACTIVE' : 'INACTIVE', r.executorId,
                           r.executorHost, r.avgEventRate === null ? '-' : r.avgEventRate.toFixed(1),
+                          r.rateLimit === null || r.rateLimit === undefined ? 'none'
+                                                                            : r.rateLimit.toFixed(0),
                           r.lastErrorTime || '-', r.lastErrorMessage || '']));
     const active = batches.filter(b => b.status !== 'COMPLETED');
     document.getElementById('nactive').textContent = active.length;
@@ -312,9 +316,8 @@ void WebUi::Routes() {
   s.Get("/", html(kIndexHtml));
   s.Get(R"(/apps/([^/]+)/?)", html(kStreamingHtml));
   s.Get(R"(/apps/([^/]+)/batch/(\d+))", html(kBatchHtml));
-  s.Get("/static/ui.css", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content(kCss, "text/css");
-  });
+  s.Get("/static/ui.css",
+        [](const httplib::Request&, httplib::Response& res) { res.set_content(kCss, "text/css"); });
   s.Get("/static/common.js", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(kCommonJs, "application/javascript");
   });
@@ -366,7 +369,8 @@ void WebUi::Routes() {
           if (app == nullptr) return NotFound(res, "no application " + req.matches[1].str());
           int64_t t = 0;
           if (!ParseTime(req.matches[2], &t)) {
-            return NotFound(res, "no batch " + req.matches[2].str() + " (batch ids are times in ms)");
+            return NotFound(res,
+                            "no batch " + req.matches[2].str() + " (batch ids are times in ms)");
           }
           auto body = req.matches[3].length() > 0 ? app->Operations(t) : app->Batch(t);
           if (!body) return NotFound(res, "no batch " + std::to_string(t) + " in " + app->app_id());
@@ -380,15 +384,26 @@ void WebUi::Routes() {
       std::string blocks = "# TYPE ember_executor_blocks gauge\n";
       std::string bytes = "# TYPE ember_executor_block_bytes gauge\n";
       std::string alive = "# TYPE ember_executor_alive gauge\n";
+      std::string orphans = "# TYPE ember_executor_orphan_blocks_removed_total counter\n";
+      std::string healthy = "# TYPE ember_executor_healthy gauge\n";
       for (const auto& e : executors()) {
         std::string label = "{executor=\"" + PromEscape(e.value("id", "")) + "\"}";
-        if (e["blocks"].is_number()) blocks += "ember_executor_blocks" + label + " " + e["blocks"].dump() + "\n";
+        if (e["blocks"].is_number())
+          blocks += "ember_executor_blocks" + label + " " + e["blocks"].dump() + "\n";
         if (e["blockBytes"].is_number()) {
           bytes += "ember_executor_block_bytes" + label + " " + e["blockBytes"].dump() + "\n";
         }
-        alive += "ember_executor_alive" + label + (e.value("state", "") == "alive" ? " 1\n" : " 0\n");
+        std::string state = e.value("state", "");
+        alive += "ember_executor_alive" + label + (state != "lost" ? " 1\n" : " 0\n");
+        // A live executor that can store blocks.
+        if (state != "lost")
+          healthy += "ember_executor_healthy" + label + (state == "alive" ? " 1\n" : " 0\n");
+        if (e.contains("orphanBlocksRemoved") && e["orphanBlocksRemoved"].is_number()) {
+          orphans += "ember_executor_orphan_blocks_removed_total" + label + " " +
+                     e["orphanBlocksRemoved"].dump() + "\n";
+        }
       }
-      out += blocks + bytes + alive;
+      out += blocks + bytes + alive + healthy + orphans;
     }
     res.set_content(out, "text/plain; version=0.0.4");
   });

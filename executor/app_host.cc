@@ -65,6 +65,9 @@ absl::StatusOr<std::shared_ptr<const std::string>> AppHost::FetchBlock(
                    tried.empty() ? "nowhere else" : absl::StrJoin(tried, ", ")));
 }
 
+// Tries of a shuffle fetch that fails on the way before its map outputs count as missing.
+constexpr int kShuffleFetchTries = 4;
+
 absl::StatusOr<std::vector<std::string>> AppHost::FetchShuffleBuckets(const proto::ShuffleRef& ref,
                                                                       int reduce_id) {
   if (ref.num_maps() < 0 || ref.num_maps() > 1000000) {
@@ -91,33 +94,49 @@ absl::StatusOr<std::vector<std::string>> AppHost::FetchShuffleBuckets(const prot
     buckets[static_cast<size_t>(m)] = (*b)[static_cast<size_t>(reduce_id)];
   }
   for (const auto& [where, maps] : remote) {
-    grpc::ClientContext call;
-    rpc::Prepare(&call, {options_.secret, rpc::Deadline::kTransfer});
     proto::FetchShuffleRequest request;
     request.set_app_id(options_.app_id);
     request.set_shuffle_id(ref.shuffle_id());
     request.set_reduce_id(reduce_id);
     for (int m : maps) request.add_map_ids(m);
-    auto reader = options_.peers->Stub(where)->FetchShuffle(&call, request);
-    proto::ShuffleChunk chunk;
-    std::set<int> complete;
-    while (reader->Read(&chunk)) {
-      int m = chunk.map_id();
-      if (m < 0 || m >= ref.num_maps()) continue;
-      if (chunk.missing()) {
-        call.TryCancel();
-        reader->Finish().IgnoreError();
-        return missing(m, "executor " + where + " no longer has it");
+    // A fetch that fails on the way (a lost connection) is tried again, as Spark's
+    // spark.shuffle.io.maxRetries: recomputing the map outputs costs a whole stage. An output
+    // the executor says it no longer has is missing at once.
+    absl::Duration backoff = absl::Milliseconds(100);
+    for (int attempt = 1;; ++attempt) {
+      for (int m : maps) buckets[static_cast<size_t>(m)].clear();
+      grpc::ClientContext call;
+      rpc::Prepare(&call, {options_.secret, rpc::Deadline::kTransfer});
+      auto reader = options_.peers->Stub(where)->FetchShuffle(&call, request);
+      proto::ShuffleChunk chunk;
+      std::set<int> complete;
+      while (reader->Read(&chunk)) {
+        int m = chunk.map_id();
+        if (m < 0 || m >= ref.num_maps()) continue;
+        if (chunk.missing()) {
+          call.TryCancel();
+          reader->Finish().IgnoreError();
+          return missing(m, "executor " + where + " no longer has it");
+        }
+        buckets[static_cast<size_t>(m)] += chunk.data();
+        if (chunk.last()) complete.insert(m);
       }
-      buckets[static_cast<size_t>(m)] += chunk.data();
-      if (chunk.last()) complete.insert(m);
-    }
-    grpc::Status s = reader->Finish();
-    for (int m : maps) {
-      if (!complete.count(m)) {
-        return missing(m, "executor " + where + " unreachable: " +
-                              (s.ok() ? "stream ended early" : s.error_message()));
+      grpc::Status s = reader->Finish();
+      int incomplete = -1;
+      for (int m : maps) {
+        if (!complete.count(m)) {
+          incomplete = m;
+          break;
+        }
       }
+      if (incomplete < 0) break;
+      if (attempt >= kShuffleFetchTries) {
+        return missing(incomplete,
+                       absl::StrCat("executor ", where, " unreachable after ", attempt,
+                                    " tries: ", s.ok() ? "stream ended early" : s.error_message()));
+      }
+      absl::SleepFor(backoff);
+      backoff *= 2;
     }
   }
   return buckets;

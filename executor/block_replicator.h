@@ -1,7 +1,9 @@
 #pragma once
 // Where a received block goes on an executor before it is reported: this executor's block
 // store, then `replication - 1` live peers, each copy made before Store returns, so that a
-// block is reported only once it has its copies. Thread-safe.
+// block is reported only once it has its copies. When this executor's store cannot take it (a
+// full disk), its copies all go to peers: a receiver loses nothing while it is being moved
+// off an executor that cannot store blocks. Thread-safe.
 
 #include <atomic>
 #include <functional>
@@ -32,8 +34,9 @@ class BlockReplicator {
   explicit BlockReplicator(Options options) : options_(std::move(options)) {}
 
   // Stores the block here and on peers (the live ones, else `initial_peers`, those the
-  // receiver was started with); returns the addresses holding a copy, this executor first.
-  // Fewer copies than asked for is logged, not an error: the block is stored.
+  // receiver was started with); returns the addresses holding a copy, this executor first
+  // when it holds one. Fewer copies than asked for is logged, not an error: the block is
+  // stored. An error only when no copy could be made anywhere (the local store's).
   absl::StatusOr<std::vector<std::string>> Store(const std::string& id, std::string bytes,
                                                  int replication,
                                                  const std::vector<proto::Peer>& initial_peers);

@@ -42,6 +42,11 @@ Options:
   --secret-file FILE   the cluster secret (first line; the file must be private to its owner);
                        an executor bound beyond loopback needs it, or --allow-insecure
   --allow-insecure     accept a non-loopback --bind without a secret (a trusted network)
+  --tls-cert FILE      TLS on every TCP connection (ember.tls.cert): this executor's
+  --tls-key FILE       certificate chain and key (PEM), for its server and, with mutual TLS,
+                       as the client of the driver and its peers
+  --tls-ca FILE        the CA of the driver's and peers' certificates; mutual TLS
+  --tls-server-name N  the name the driver's and peers' certificates carry
   --isolation MODE     process (default): each application's code in a process of its own;
                        thread: in the executor's process (no isolation; for debugging and
                        benchmarks)
@@ -100,14 +105,17 @@ int main(int argc, char** argv) {
       allow_insecure = true;
       continue;
     }
+    const char* tls_key = ember::rpc::TlsFlagKey(a);
     if (a != "--driver" && a != "--bind" && a != "--advertise" && a != "--properties-file" &&
         a != "--port" && a != "--data-dir" && a != "--slots" && a != "--secret-file" &&
-        a != "--conf" && a != "--isolation" && a != "--log-level") {
+        a != "--conf" && a != "--isolation" && a != "--log-level" && tls_key == nullptr) {
       return Usage("unknown option " + a);
     }
     if (i + 1 >= argc) return Usage(a + " needs a value");
     std::string v = argv[++i];
-    if (a == "--driver") {
+    if (tls_key != nullptr) {
+      confs[tls_key] = v;
+    } else if (a == "--driver") {
       o.driver = v;
     } else if (a == "--bind") {
       bind = v;
@@ -205,6 +213,17 @@ int main(int argc, char** argv) {
     if (!s.ok()) return Usage(std::string(s.status().message()));
     o.secret = *s;
   }
+  const ember::rpc::TlsOptions tls = ember::rpc::TlsOptionsFrom([&](const std::string& k) {
+    auto it = keys.find(k);
+    return it == keys.end() ? std::string() : it->second;
+  });
+  if (tls.enabled()) {
+    if (tls.cert_file.empty()) {
+      return Usage("TLS on an executor needs its certificate and key (--tls-cert, --tls-key)");
+    }
+    absl::Status s = ember::rpc::ConfigureTls(tls);
+    if (!s.ok()) return Usage(std::string(s.message()));
+  }
   // As the driver: tasks and receivers are a job's code, and a block store is its data.
   if (!ember::rpc::IsLoopbackAddress(bind) && o.secret.empty() && !allow_insecure) {
     std::cerr << "ember-executor: refusing to listen on " << bind
@@ -223,8 +242,10 @@ int main(int argc, char** argv) {
   }
   std::string host = bind.find(':') != std::string::npos ? "[" + bind + "]" : bind;
   int selected = 0;
+  // Tasks carry their inline partitions, and replicas whole blocks: the larger request limit.
   std::unique_ptr<grpc::Server> grpc_server =
-      ember::rpc::StartServer(host + ":" + std::to_string(port), {server->get()}, &selected);
+      ember::rpc::StartServer(host + ":" + std::to_string(port), {server->get()},
+                              {o.secret, ember::rpc::kMaxMessageBytes}, &selected);
   if (grpc_server == nullptr || selected == 0) {
     std::cerr << "ember-executor: cannot listen on " << host << ":" << port << "\n";
     return 1;

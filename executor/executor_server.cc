@@ -4,7 +4,9 @@
 
 #include <filesystem>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "executor/task_process_app.h"
 #include "rpc/call.h"
 #include "rpc/rpc.h"
@@ -21,7 +23,7 @@ namespace {
 constexpr int kMaxIdBytes = 512;
 
 grpc::Status Invalid(const std::string& message) {
-  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message);
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, rpc::BoundedMessage(message));
 }
 
 bool ValidId(const std::string& id) { return !id.empty() && id.size() <= kMaxIdBytes; }
@@ -43,10 +45,10 @@ bool DepthOk(const proto::ComputeNode& node, int depth) {
 
 }  // namespace
 
-#define EMBER_CHECK_SECRET(context, secret)                   \
-  do {                                                        \
-    grpc::Status auth = rpc::CheckSecret((context), secret);  \
-    if (!auth.ok()) return auth;                              \
+#define EMBER_CHECK_SECRET(context, secret)                  \
+  do {                                                       \
+    grpc::Status auth = rpc::CheckSecret((context), secret); \
+    if (!auth.ok()) return auth;                             \
   } while (0)
 
 // ExecutorLocal: what the task processes ask of their executor.
@@ -61,8 +63,8 @@ class ExecutorServer::LocalService final : public proto::ExecutorLocal::Service 
     std::vector<proto::Peer> initial(request->initial_peers().begin(),
                                      request->initial_peers().end());
     auto where = server_->replicator_->Store(
-        request->block_id(), std::move(*const_cast<proto::StoreBlockRequest*>(request)
-                                              ->mutable_data()),
+        request->block_id(),
+        std::move(*const_cast<proto::StoreBlockRequest*>(request)->mutable_data()),
         request->replication(), initial);
     if (!where.ok()) return rpc::ToGrpc(where.status());
     for (auto& w : *where) reply->add_locations(std::move(w));
@@ -72,6 +74,7 @@ class ExecutorServer::LocalService final : public proto::ExecutorLocal::Service 
   grpc::Status GetBlock(grpc::ServerContext* context, const proto::GetBlockRequest* request,
                         proto::GetBlockReply* reply) override {
     EMBER_CHECK_SECRET(context, server_->local_token_);
+    EMBER_CHECK_SIZE(request, rpc::kControlRequestBytes);
     return server_->GetBlockHere(*request, reply);
   }
 
@@ -106,13 +109,8 @@ absl::StatusOr<std::unique_ptr<ExecutorServer>> ExecutorServer::Create(Options o
   auto store = RocksDbBlockStore::Open(o);
   if (!store.ok()) return store.status();
   server->blocks_ = std::move(*store);
-  std::vector<std::string> old = server->blocks_->ListBlockIds("");
-  if (!old.empty()) {
-    // The driver that allocated them no longer knows this executor (it registers anew).
-    absl::Status s = server->blocks_->TryRemove(old);
-    LOG(INFO) << "removed " << old.size() << " block(s) left by an earlier run"
-              << (s.ok() ? "" : ": " + s.ToString());
-  }
+  // The driver that allocated them no longer knows this executor (it registers anew).
+  server->RemoveStored(server->blocks_->ListBlockIds(""), "left by an earlier run");
   // Old plugin copies are never loaded again.
   for (const auto& entry :
        std::filesystem::directory_iterator(server->options_.data_dir + "/plugins", ec)) {
@@ -136,8 +134,19 @@ absl::StatusOr<std::unique_ptr<ExecutorServer>> ExecutorServer::Create(Options o
       request->set_running_tasks(self->running_tasks_);
     }
     request->set_blocks(static_cast<int64_t>(self->blocks_->size()));
+    request->set_unhealthy(self->Health());
+    absl::MutexLock lock(&self->mu_);
+    request->set_orphan_blocks_removed(self->orphan_blocks_removed_);
   };
-  l.on_forgotten = [self] { self->DropAllApps("the driver forgot this executor"); };
+  l.on_forgotten = [self] {
+    self->DropAllApps("the driver forgot this executor");
+    // As at start: the driver no longer knows where these blocks are; it registers anew.
+    self->RemoveStored(self->blocks_->ListBlockIds(""), "of the earlier registration");
+  };
+  l.on_fenced = [self](const std::string& reason) { self->DropAllApps("fenced: " + reason); };
+  l.on_live_apps = [self](const std::vector<std::string>& live, absl::Time asked) {
+    self->ForgetEndedApps(live, asked);
+  };
   self->link_ = std::make_unique<DriverLink>(std::move(l));
   BlockReplicator::Options r;
   r.local = self->blocks_.get();
@@ -151,7 +160,9 @@ absl::StatusOr<std::unique_ptr<ExecutorServer>> ExecutorServer::Create(Options o
     self->local_address_ = rpc::NewLocalAddress("executor");
     self->local_token_ = rpc::NewToken();
     self->local_service_ = std::make_unique<LocalService>(self);
-    self->local_server_ = rpc::StartServer(self->local_address_, {self->local_service_.get()});
+    // Received blocks come whole: the larger request limit.
+    self->local_server_ = rpc::StartServer(self->local_address_, {self->local_service_.get()},
+                                           {self->local_token_, rpc::kMaxMessageBytes});
     if (self->local_server_ == nullptr) {
       return absl::UnavailableError("cannot serve the task processes on " + self->local_address_);
     }
@@ -194,8 +205,14 @@ void ExecutorServer::Shutdown() {
 
 std::string ExecutorServer::executor_id() const { return link_->executor_id(); }
 
+namespace {
+// Block ids start with their application's id: "APP/INCARNATION/input-STREAM-TIME".
+std::string AppOfBlock(const std::string& id) { return id.substr(0, id.find('/')); }
+}  // namespace
+
 void ExecutorServer::CountBlock(const std::string& id, int64_t bytes) {
   absl::MutexLock lock(&mu_);
+  block_apps_.emplace(AppOfBlock(id), absl::Now());
   auto [it, inserted] = block_bytes_.emplace(id, bytes);
   if (!inserted) {
     total_block_bytes_ -= it->second;
@@ -291,6 +308,7 @@ absl::StatusOr<std::shared_ptr<AppHandle>> ExecutorServer::StartHandle(App* app)
   o.launch.set_executor_id(link_->executor_id());
   o.launch.set_driver(options_.driver);
   o.launch.set_secret(options_.secret);
+  *o.launch.mutable_tls() = rpc::ConfiguredTlsFiles();
   o.launch.set_parent_address(local_address_);
   o.launch.set_token(local_token_);
   o.launch.set_log_level(options_.log_level);
@@ -357,6 +375,91 @@ void ExecutorServer::DropApp(const std::string& app_id, const std::string& reaso
   if (handle != nullptr) handle->Shutdown(reason);
 }
 
+std::string ExecutorServer::Health() {
+  absl::Status failure = blocks_->failure();
+  if (failure.ok()) return "";
+  // Reopened once the data directory has room again (checked every few seconds).
+  absl::Time now = absl::Now();
+  {
+    absl::MutexLock lock(&mu_);
+    if (now < next_store_check_) return std::string(failure.message());
+    next_store_check_ = now + absl::Seconds(2);
+  }
+  if (blocks_->free_bytes() >= blocks_->options().min_free_bytes + kFreeBytesToReopen) {
+    absl::Status reopened = blocks_->Reopen();
+    if (reopened.ok()) return "";
+    LOG(WARNING) << "the block store cannot be reopened yet: " << reopened;
+  }
+  return std::string(blocks_->failure().message());
+}
+
+int64_t ExecutorServer::RemoveStored(const std::vector<std::string>& ids, const std::string& what) {
+  if (ids.empty()) return 0;
+  absl::Status s = blocks_->TryRemove(ids);
+  if (!s.ok()) {
+    LOG(WARNING) << "cannot remove " << ids.size() << " block(s) " << what << ": " << s;
+    return 0;
+  }
+  UncountBlocks(ids);
+  LOG(INFO) << "removed " << ids.size() << " block(s) " << what;
+  return static_cast<int64_t>(ids.size());
+}
+
+int64_t ExecutorServer::RemoveBlocksOf(const std::set<std::string>& apps) {
+  int64_t removed = 0;
+  for (const auto& app : apps) {
+    removed += RemoveStored(blocks_->ListBlockIds(app + "/"), "of application " + app);
+    absl::MutexLock lock(&mu_);
+    block_apps_.erase(app);
+  }
+  return removed;
+}
+
+namespace {
+// The time in a block's id, "APP/INCARNATION/input-STREAM-TIME[-rN]"; -1 when it has none.
+int64_t TimeOfBlock(const std::string& id) {
+  size_t at = id.find("/input-");
+  if (at == std::string::npos) return -1;
+  std::vector<std::string> parts = absl::StrSplit(id.substr(at + 7), '-');
+  int64_t t = -1;
+  if (parts.size() < 2 || !absl::SimpleAtoi(parts[1], &t)) return -1;
+  return t;
+}
+}  // namespace
+
+void ExecutorServer::RemoveBlocksBefore(const std::string& app, int64_t before_ms) {
+  int64_t young = absl::ToUnixMillis(absl::Now()) - 2 * link_->heartbeat_timeout_ms();
+  int64_t cutoff = std::min(before_ms, young);
+  std::vector<std::string> old;
+  for (auto& id : blocks_->ListBlockIds(app + "/")) {
+    int64_t t = TimeOfBlock(id);
+    if (t >= 0 && t <= cutoff) old.push_back(std::move(id));
+  }
+  int64_t n = RemoveStored(
+      old, absl::StrCat("of ", app, " received before ", cutoff, " ms, which no batch needs"));
+  absl::MutexLock lock(&mu_);
+  orphan_blocks_removed_ += n;
+}
+
+void ExecutorServer::ForgetEndedApps(const std::vector<std::string>& live, absl::Time asked) {
+  std::set<std::string> running(live.begin(), live.end());
+  std::vector<std::string> drop;
+  std::set<std::string> orphans;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, app] : apps_) {
+      if (!running.count(id) && app->created < asked) drop.push_back(id);
+    }
+    for (const auto& [app, since] : block_apps_) {
+      if (!running.count(app) && since < asked) orphans.insert(app);
+    }
+  }
+  for (const auto& id : drop) DropApp(id, "the driver no longer runs the application");
+  int64_t n = RemoveBlocksOf(orphans);
+  absl::MutexLock lock(&mu_);
+  orphan_blocks_removed_ += n;
+}
+
 void ExecutorServer::DropAllApps(const std::string& reason) {
   std::vector<std::string> ids;
   {
@@ -384,8 +487,8 @@ void ExecutorServer::ReportEvent(const proto::ReportReceiverEventRequest& reques
   proto::ReportReceiverEventRequest r = request;
   r.set_executor_id(link_->executor_id());
   proto::ReportReceiverEventReply ignored;
-  grpc::Status s = rpc::Call(link_->stub(), &proto::Driver::Stub::ReportReceiverEvent, r,
-                             &ignored, {options_.secret, rpc::Deadline::kControl});
+  grpc::Status s = rpc::Call(link_->stub(), &proto::Driver::Stub::ReportReceiverEvent, r, &ignored,
+                             {options_.secret, rpc::Deadline::kControl});
   if (!s.ok()) LOG(WARNING) << "cannot report a lost receiver: " << s.error_message();
 }
 
@@ -422,6 +525,7 @@ grpc::Status ExecutorServer::FetchShuffle(grpc::ServerContext* context,
                                           const proto::FetchShuffleRequest* request,
                                           grpc::ServerWriter<proto::ShuffleChunk>* writer) {
   EMBER_CHECK_SECRET(context, options_.secret);
+  EMBER_CHECK_SIZE(request, rpc::kControlRequestBytes);
   if (!ValidId(request->app_id()) || request->reduce_id() < 0) {
     return Invalid("malformed shuffle fetch");
   }
@@ -430,6 +534,8 @@ grpc::Status ExecutorServer::FetchShuffle(grpc::ServerContext* context,
     absl::Status s = handle->FetchShuffle(*request, write);
     if (absl::IsCancelled(s)) return grpc::Status::CANCELLED;
     if (s.ok()) return grpc::Status::OK;
+    // The process lives: the call failed on the way, and the reducer tries again.
+    if (handle->usable()) return rpc::ToGrpc(s);
     // The process died while it answered: its outputs are gone.
   }
   for (int m : request->map_ids()) {
@@ -471,6 +577,7 @@ grpc::Status ExecutorServer::GetBlock(grpc::ServerContext* context,
                                       const proto::GetBlockRequest* request,
                                       proto::GetBlockReply* reply) {
   EMBER_CHECK_SECRET(context, options_.secret);
+  EMBER_CHECK_SIZE(request, rpc::kControlRequestBytes);
   return GetBlockHere(*request, reply);
 }
 
@@ -478,6 +585,7 @@ grpc::Status ExecutorServer::RemoveBlocks(grpc::ServerContext* context,
                                           const proto::RemoveBlocksRequest* request,
                                           proto::RemoveBlocksReply*) {
   EMBER_CHECK_SECRET(context, options_.secret);
+  EMBER_CHECK_SIZE(request, rpc::kMaxRequestBytes);
   std::vector<std::string> ids(request->block_ids().begin(), request->block_ids().end());
   for (const auto& id : ids) {
     if (!ValidId(id)) return Invalid("empty or oversized block id");
@@ -490,14 +598,18 @@ grpc::Status ExecutorServer::RemoveBlocks(grpc::ServerContext* context,
 grpc::Status ExecutorServer::Cleanup(grpc::ServerContext* context,
                                      const proto::CleanupRequest* request, proto::CleanupReply*) {
   EMBER_CHECK_SECRET(context, options_.secret);
+  EMBER_CHECK_SIZE(request, rpc::kMaxRequestBytes);
   if (!ValidId(request->app_id())) return Invalid("cleanup without an application id");
   if (request->app_ended()) {
     DropApp(request->app_id(), "the application ended");
+    RemoveBlocksOf({request->app_id()});
     return grpc::Status::OK;
   }
   if (std::shared_ptr<AppHandle> handle = RunningHandle(request->app_id())) {
     handle->Cleanup(*request);
   }
+  if (request->blocks_before_ms() > 0)
+    RemoveBlocksBefore(request->app_id(), request->blocks_before_ms());
   return grpc::Status::OK;
 }
 
@@ -507,11 +619,19 @@ grpc::Status ExecutorServer::StartReceiver(grpc::ServerContext* context,
                                            const proto::StartReceiverRequest* request,
                                            proto::StartReceiverReply* reply) {
   EMBER_CHECK_SECRET(context, options_.secret);
+  EMBER_CHECK_SIZE(request, rpc::kMaxRequestBytes);
   if (!ValidId(request->app_id()) || request->stream_id() < 0 || request->incarnation() <= 0 ||
       request->block_interval_ms() <= 0 || request->restart_delay_ms() < 0 ||
-      request->factory().key().empty() || !(request->max_rate() >= 0) ||
-      !(request->rate() >= 0)) {
+      request->factory().key().empty() || !(request->max_rate() >= 0) || !(request->rate() >= 0) ||
+      request->max_buffered_bytes() < 0 || request->batch_interval_ms() < 0) {
     return Invalid("malformed receiver start");
+  }
+  if (absl::Status failure = blocks_->failure(); !failure.ok()) {
+    // Unavailable: the driver places the receiver elsewhere.
+    reply->set_error_code(static_cast<int>(absl::StatusCode::kUnavailable));
+    reply->set_error("executor " + link_->executor_id() +
+                     " cannot store blocks: " + std::string(failure.message()));
+    return grpc::Status::OK;
   }
   auto handle = HandleFor(request->app_id());
   absl::Status started = handle.ok() ? (*handle)->StartReceiver(*request) : handle.status();
@@ -526,6 +646,7 @@ grpc::Status ExecutorServer::StopReceiver(grpc::ServerContext* context,
                                           const proto::StopReceiverRequest* request,
                                           proto::StopReceiverReply*) {
   EMBER_CHECK_SECRET(context, options_.secret);
+  EMBER_CHECK_SIZE(request, rpc::kControlRequestBytes);
   if (!ValidId(request->app_id()) || request->stream_id() < 0) {
     return Invalid("malformed receiver stop");
   }
@@ -539,6 +660,7 @@ grpc::Status ExecutorServer::UpdateReceiverRate(grpc::ServerContext* context,
                                                 const proto::UpdateReceiverRateRequest* request,
                                                 proto::UpdateReceiverRateReply*) {
   EMBER_CHECK_SECRET(context, options_.secret);
+  EMBER_CHECK_SIZE(request, rpc::kControlRequestBytes);
   if (!ValidId(request->app_id()) || request->stream_id() < 0 || !(request->rate() >= 0)) {
     return Invalid("malformed receiver rate");
   }

@@ -12,6 +12,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -37,7 +38,7 @@ class ExecutorServer final : public proto::Executor::Service {
     int slots = 1;
     std::string secret;
     Isolation isolation = Isolation::kProcess;
-    std::string program;  // this executable, for the task processes
+    std::string program;    // this executable, for the task processes
     std::string log_level;  // the task processes' (empty: glog's default)
   };
   // Opens the block store (removing blocks an earlier run left behind) and starts the
@@ -77,6 +78,7 @@ class ExecutorServer final : public proto::Executor::Service {
   class LocalService;
   struct App {
     std::string id;
+    absl::Time created = absl::Now();
     // One fetch or start at a time; later callers wait for it (heartbeats never do: they
     // read `handle` under its own lock).
     absl::Mutex start_mu;
@@ -98,6 +100,24 @@ class ExecutorServer final : public proto::Executor::Service {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(app->start_mu);
   void DropApp(const std::string& app_id, const std::string& reason);
   void DropAllApps(const std::string& reason);
+  // Why this executor cannot store blocks (its block store failed), empty when it can; a
+  // failed store is reopened here once the data directory has kFreeBytesToReopen more free
+  // than the store keeps free.
+  std::string Health();
+  static constexpr uint64_t kFreeBytesToReopen = 16 << 20;
+  // Removes `ids` from the store and the accounting, logging them as `what`; their number (0
+  // when the store could not remove them, which is logged).
+  int64_t RemoveStored(const std::vector<std::string>& ids, const std::string& what);
+  // Removes the blocks (own and replicas) of the applications in `apps`; their number.
+  int64_t RemoveBlocksOf(const std::set<std::string>& apps);
+  // Removes the application's blocks received at or before `before_ms` and older than twice
+  // the heartbeat timeout (a block whose report is still on its way is younger: its receiver
+  // would have fenced itself); counted as orphans.
+  void RemoveBlocksBefore(const std::string& app, int64_t before_ms);
+  // The driver runs `live` (answering a heartbeat sent at `asked`): whatever this executor
+  // held before then of any other application is an orphan (its end was not heard, during a
+  // partition say) and goes.
+  void ForgetEndedApps(const std::vector<std::string>& live, absl::Time asked);
   int Receivers();
   void ReportEvent(const proto::ReportReceiverEventRequest& request);
   grpc::Status GetBlockHere(const proto::GetBlockRequest& request, proto::GetBlockReply* reply);
@@ -119,6 +139,10 @@ class ExecutorServer final : public proto::Executor::Service {
   std::map<std::string, std::shared_ptr<App>> apps_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, int64_t> block_bytes_ ABSL_GUARDED_BY(mu_);
   int64_t total_block_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  // The applications with blocks here, and when the first of them came.
+  std::map<std::string, absl::Time> block_apps_ ABSL_GUARDED_BY(mu_);
+  int64_t orphan_blocks_removed_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time next_store_check_ ABSL_GUARDED_BY(mu_);
   int plugin_fetches_ ABSL_GUARDED_BY(mu_) = 0;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
 

@@ -2,8 +2,12 @@
 
 #include <glog/logging.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "rpc/call.h"
+#include "rpc/rpc.h"
+#include "util/repeated_warnings.h"
 
 namespace ember {
 namespace internal {
@@ -49,8 +53,7 @@ absl::Status ReceiverHost::Start(const proto::StartReceiverRequest& request,
                                  std::unique_ptr<ReceiverBase> receiver) {
   const int stream = request.stream_id();
   const int64_t incarnation = request.incarnation();
-  StopWhere([stream](int s, const Running&) { return s == stream; },
-            "superseded by a newer start");
+  StopWhere([stream](int s, const Running&) { return s == stream; }, "superseded by a newer start");
 
   auto running = std::make_shared<Running>();
   running->incarnation = incarnation;
@@ -63,12 +66,16 @@ absl::Status ReceiverHost::Start(const proto::StartReceiverRequest& request,
   o.stream_id = stream;
   o.clock = running->clock.get();
   o.block_interval = Milliseconds(request.block_interval_ms());
+  o.batch_interval = Milliseconds(request.batch_interval_ms());
   o.restart_delay_ms = request.restart_delay_ms();
   o.store = sink;
   o.block_prefix = absl::StrCat(options_.app_id, "/", incarnation, "/");
   o.wal_dir = request.wal_dir();
   o.max_rate = request.max_rate();
-  o.report = [this, incarnation, sink](const ReceivedBlock& b) { Report(incarnation, sink, b); };
+  o.max_buffered_bytes = request.max_buffered_bytes();
+  o.report = [this, incarnation, sink](const ReceivedBlock& b) {
+    return Report(incarnation, sink, b);
+  };
   o.on_event = [this, incarnation](int s, proto::ReceiverEvent event, const std::string& message) {
     ReportEvent(incarnation, s, event, message);
   };
@@ -85,7 +92,7 @@ absl::Status ReceiverHost::Start(const proto::StartReceiverRequest& request,
   return absl::OkStatus();
 }
 
-void ReceiverHost::Report(int64_t incarnation, Sink* sink, const ReceivedBlock& b) {
+int64_t ReceiverHost::Report(int64_t incarnation, Sink* sink, const ReceivedBlock& b) {
   proto::ReportBlockRequest r;
   r.set_app_id(options_.app_id);
   r.set_incarnation(incarnation);
@@ -98,17 +105,35 @@ void ReceiverHost::Report(int64_t incarnation, Sink* sink, const ReceivedBlock& 
   if (!b.block_id.empty()) {
     for (auto& where : sink->TakeLocations(b.block_id)) block->add_locations(where);
   }
-  // The block is stored (and replicated): the driver must hear of it. Retry briefly.
-  for (int attempt = 0; attempt < 5; ++attempt) {
-    proto::ReportBlockReply ignored;
-    grpc::Status s = rpc::Call(*options_.driver, &proto::Driver::Stub::ReportBlock, r, &ignored,
+  // The block is stored (and replicated): the driver must hear of it. While the receiver
+  // runs, that is tried until it succeeds, through a partition of any length (the receiver
+  // meanwhile takes no more records: its source is held back); a partition as long as the
+  // heartbeat timeout fences the executor, which stops the receiver. A stopped receiver's last
+  // block is tried for a few seconds.
+  absl::Duration backoff = absl::Milliseconds(50);
+  absl::Time give_up = absl::Now() + absl::Seconds(3);
+  for (int failures = 1;; ++failures) {
+    proto::ReportBlockReply reply;
+    grpc::Status s = rpc::Call(*options_.driver, &proto::Driver::Stub::ReportBlock, r, &reply,
                                {options_.secret, rpc::Deadline::kControl});
-    if (s.ok()) return;
-    if (attempt == 4) {
-      LOG(WARNING) << "cannot report block " << b.block_id
-                   << " to the driver: " << s.error_message();
+    if (s.ok()) return reply.processed_through_ms();
+    WarnRepeated("report block",
+                 absl::StrCat("cannot report block ", b.block_id, " to the driver (", failures,
+                              " tries, still trying): ", s.error_message()));
+    if (!IsRunning(b.stream_id, incarnation) && absl::Now() >= give_up) {
+      LOG(WARNING) << "receiver for stream " << b.stream_id << " stopped: block " << b.block_id
+                   << " was never reported (" << s.error_message() << ")";
+      return 0;
     }
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Seconds(1));
   }
+}
+
+bool ReceiverHost::IsRunning(int stream_id, int64_t incarnation) const {
+  absl::MutexLock lock(&mu_);
+  auto it = receivers_.find(stream_id);
+  return it != receivers_.end() && it->second->incarnation == incarnation;
 }
 
 void ReceiverHost::ReportEvent(int64_t incarnation, int stream, proto::ReceiverEvent event,
@@ -119,20 +144,21 @@ void ReceiverHost::ReportEvent(int64_t incarnation, int stream, proto::ReceiverE
   r.set_incarnation(incarnation);
   r.set_executor_id(options_.executor_id ? options_.executor_id() : "");
   r.set_event(event);
-  r.set_message(message);
+  // Job code's message, cut well below what the driver reads (rpc::kMaxRequestBytes).
+  r.set_message(rpc::BoundedMessage(message, 64 << 10));
   proto::ReportReceiverEventReply ignored;
   grpc::Status s = rpc::Call(*options_.driver, &proto::Driver::Stub::ReportReceiverEvent, r,
                              &ignored, {options_.secret, rpc::Deadline::kControl});
   if (!s.ok()) {
-    LOG(WARNING) << "cannot report receiver event " << proto::ReceiverEvent_Name(event) << ": "
-                 << s.error_message();
+    WarnRepeated("report receiver event",
+                 absl::StrCat("cannot report receiver event ", proto::ReceiverEvent_Name(event),
+                              ": ", s.error_message()));
   }
 }
 
 void ReceiverHost::Stop(int stream_id, int64_t incarnation, const std::string& reason) {
-  StopWhere(
-      [&](int s, const Running& r) { return s == stream_id && r.incarnation == incarnation; },
-      reason);
+  StopWhere([&](int s, const Running& r) { return s == stream_id && r.incarnation == incarnation; },
+            reason);
 }
 
 void ReceiverHost::SetRate(int stream_id, int64_t incarnation, double rate) {

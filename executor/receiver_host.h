@@ -65,7 +65,11 @@ class ReceiverHost {
   // Removes the receivers `pick` selects and stops them, outside the lock.
   void StopWhere(const std::function<bool(int stream, const Running&)>& pick,
                  const std::string& reason);
-  void Report(int64_t incarnation, Sink* sink, const ReceivedBlock& b);
+  // Reports a block or watermark to the driver; the driver's processed-through time (0: not
+  // known).
+  int64_t Report(int64_t incarnation, Sink* sink, const ReceivedBlock& b);
+  // Not stopped (nor superseded).
+  bool IsRunning(int stream_id, int64_t incarnation) const;
   void ReportEvent(int64_t incarnation, int stream, proto::ReceiverEvent event,
                    const std::string& message);
 

@@ -286,6 +286,65 @@ TEST_F(RocksDbBlockStoreTest, FailedWriteKeepsEarlierBlocksReadable) {
   ASSERT_OK(store->Put("input-0-later", "x"));
 }
 
+// After a failed write the store is failed: writes and removals are refused without reaching
+// RocksDB (whose later log writes would abort the process), reads go on, and Reopen, once the
+// cause is gone, takes writes again with every block kept.
+TEST_F(RocksDbBlockStoreTest, AFailedStoreRefusesWritesUntilReopened) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  for (int i = 0; i < 10; ++i) ASSERT_OK(store->Put(absl::StrCat("input-0-", i), "early"));
+  EXPECT_TRUE(store->failure().ok());
+
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &saved), 0);
+  rlimit limited = saved;
+  limited.rlim_cur = 1 << 20;
+  auto old_handler = signal(SIGXFSZ, SIG_IGN);
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &limited), 0) << strerror(errno);
+  absl::Status failed = store->Put("input-0-big", std::string(4 << 20, 'y'));
+  // Refused while the cause lasts, and (unlike RocksDB's own refusals) without a write.
+  absl::Status refused = store->Put("input-0-next", "x");
+  absl::Status removal = store->TryRemove({"input-0-1"});
+  for (int i = 0; i < 100; ++i) EXPECT_FALSE(store->Put(absl::StrCat("more-", i), "x").ok());
+  setrlimit(RLIMIT_FSIZE, &saved);
+  signal(SIGXFSZ, old_handler);
+
+  ASSERT_FALSE(failed.ok());
+  EXPECT_FALSE(store->failure().ok());
+  EXPECT_THAT(std::string(store->failure().message()), HasSubstr("put block input-0-big"));
+  EXPECT_FALSE(refused.ok());
+  EXPECT_THAT(std::string(refused.message()), HasSubstr("takes no writes since a write failed"));
+  EXPECT_FALSE(removal.ok());
+  // Still refused once the cause is gone, until reopened; reads go on meanwhile.
+  EXPECT_FALSE(store->Put("input-0-later", "x").ok());
+  EXPECT_EQ(Read(*store, "input-0-1"), "early");
+  EXPECT_EQ(store->size(), 10u);
+
+  ASSERT_OK(store->Reopen());
+  EXPECT_TRUE(store->failure().ok());
+  EXPECT_EQ(store->size(), 10u);
+  EXPECT_EQ(Read(*store, "input-0-1"), "early");
+  EXPECT_FALSE(Has(*store, "input-0-big"));
+  ASSERT_OK(store->Put("input-0-later", "x"));
+  ASSERT_OK(store->TryRemove({"input-0-1"}));
+  EXPECT_EQ(store->size(), 10u);
+}
+
+// A Put that would leave less than min_free_bytes free fails the store before RocksDB
+// writes anything.
+TEST_F(RocksDbBlockStoreTest, APutThatWouldFillTheDiskFailsTheStoreFirst) {
+  RocksDbBlockStore::Options options = DefaultOptions();
+  options.min_free_bytes = uint64_t{1} << 60;  // more than any disk has
+  auto store = Open(options);
+  ASSERT_NE(store, nullptr);
+  absl::Status refused = store->Put("input-0-1", "x");
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted) << refused;
+  EXPECT_THAT(std::string(refused.message()), HasSubstr("No space left on device"));
+  EXPECT_FALSE(store->failure().ok());
+  EXPECT_EQ(store->size(), 0u);
+  EXPECT_FALSE(Has(*store, "input-0-1"));
+}
+
 TEST_F(RocksDbBlockStoreTest, OpenErrorsNameThePath) {
   RocksDbBlockStore::Options options;
   EXPECT_EQ(RocksDbBlockStore::Open(options).status().code(), absl::StatusCode::kInvalidArgument);

@@ -133,6 +133,11 @@ int TaskProcessMain() {
     return 2;
   }
   if (!launch.log_level().empty()) SetLogLevel(launch.log_level()).IgnoreError();
+  absl::Status tls = rpc::ConfigureTls(launch.tls());
+  if (!tls.ok()) {
+    std::cerr << "ember-executor --task-process: " << tls.message() << "\n";
+    return 1;
+  }
   auto local = proto::ExecutorLocal::NewStub(rpc::MakeChannel(launch.parent_address()));
   auto driver = proto::Driver::NewStub(rpc::MakeChannel(launch.driver()));
   ExecutorBlocks blocks(local.get(), launch.token());
@@ -179,15 +184,18 @@ int TaskProcessMain() {
   std::string fallback_id = launch.executor_id();
   o.receivers.executor_id = [local_stub, token, fallback_id] {
     proto::ExecutorIdReply reply;
-    grpc::Status s = rpc::Call(*local_stub, &proto::ExecutorLocal::Stub::ExecutorId,
-                               proto::ExecutorIdRequest(), &reply, {token, rpc::Deadline::kControl});
+    grpc::Status s =
+        rpc::Call(*local_stub, &proto::ExecutorLocal::Stub::ExecutorId, proto::ExecutorIdRequest(),
+                  &reply, {token, rpc::Deadline::kControl});
     return s.ok() ? reply.executor_id() : fallback_id;
   };
   auto host = AppHost::Create(std::move(o));
   if (!host.ok()) LOG(ERROR) << "task process of " << app_id << ": " << host.status();
   TaskService service(host.ok() ? host->get() : nullptr,
                       host.ok() ? absl::OkStatus() : host.status(), token);
-  std::unique_ptr<grpc::Server> server = rpc::StartServer(launch.listen_address(), {&service});
+  // The executor forwards tasks with their inline partitions: the larger request limit.
+  std::unique_ptr<grpc::Server> server =
+      rpc::StartServer(launch.listen_address(), {&service}, {token, rpc::kMaxMessageBytes});
   if (server == nullptr) {
     LOG(ERROR) << "task process of " << app_id << ": cannot listen on " << launch.listen_address();
     return 1;

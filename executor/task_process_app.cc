@@ -85,8 +85,9 @@ void TaskProcessApp::OnExit(const ExitStatus& status) {
 
 std::string TaskProcessApp::Failure(const grpc::Status& call) {
   ExitStatus status;
-  // A broken call is how the process's death shows first; its status follows at once.
-  if (child_->WaitFor(absl::Seconds(2), &status)) {
+  // A broken call is how the process's death shows first; its status follows at once (a
+  // process that lives, the call lost on the way, costs this wait).
+  if (child_->WaitFor(absl::Milliseconds(500), &status)) {
     return absl::StrCat("the task process of ", options_.launch.app_id(),
                         " died: ", status.ToString());
   }
@@ -105,10 +106,17 @@ int TaskProcessApp::receivers() const {
 }
 
 void TaskProcessApp::RunTask(const proto::RunTaskRequest& request, proto::RunTaskReply* reply) {
-  grpc::ClientContext call;
-  rpc::Prepare(&call, {options_.launch.token(), rpc::Deadline::kUnbounded});
-  grpc::Status s = stub_->RunTask(&call, request, reply);
-  if (s.ok()) return;
+  grpc::Status s;
+  // A call lost on the way to a process that lives is sent again (a task may run twice:
+  // tasks are idempotent, a state update that ran already gives its outputs again).
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    grpc::ClientContext call;
+    rpc::Prepare(&call, {options_.launch.token(), rpc::Deadline::kUnbounded});
+    s = stub_->RunTask(&call, request, reply);
+    if (s.ok()) return;
+    if (s.error_code() != grpc::StatusCode::UNAVAILABLE || !usable()) break;
+    absl::SleepFor(absl::Milliseconds(20 * attempt));
+  }
   reply->Clear();
   // Not a lost state (the driver retries the task; a lost state partition shows at the
   // retry, which finds no slot for it, and is rebuilt then).

@@ -7,6 +7,8 @@ namespace rpc {
 
 absl::Duration DeadlineOf(Deadline deadline) {
   switch (deadline) {
+    case Deadline::kHeartbeat:
+      return absl::Milliseconds(500);
     case Deadline::kControl:
       return absl::Seconds(5);
     case Deadline::kPeerBlock:

@@ -20,7 +20,8 @@ namespace ember {
 namespace rpc {
 
 enum class Deadline {
-  kControl,    // registration, heartbeats, block and receiver reports, cleanups: small, frequent
+  kControl,    // registration, block and receiver reports, cleanups: small, frequent
+  kHeartbeat,  // a heartbeat: short, so that a lost one is retried well inside the timeout
   kPeerBlock,  // one block copied to or read from another executor
   kReceiver,   // starting or stopping a receiver (its onStart/onStop run inside the call)
   kBroadcast,  // a broadcast variable's bytes from the driver

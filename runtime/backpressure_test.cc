@@ -7,11 +7,14 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "common/ember.h"
+#include "runtime/overload_job.h"
 #include "runtime/testing.h"
 #include "tests/wait.h"
 
@@ -20,40 +23,18 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::atomic<int64_t> stored{0};
-
-// Stores as fast as it may, in chunks of `chunk`, up to `limit` records (0: no end).
-class Flood : public Receiver<int64_t> {
- public:
-  Flood(int64_t chunk, int64_t limit) : chunk_(chunk), limit_(limit) {}
-  void onStart() override {
-    thread_ = std::thread([this] {
-      int64_t next = 0;
-      while (!isStopped() && (limit_ == 0 || next < limit_)) {
-        std::vector<int64_t> records;
-        for (int64_t i = 0; i < chunk_; ++i) records.push_back(next++);
-        store(std::move(records));
-        stored.fetch_add(chunk_);
-      }
-    });
-  }
-  void onStop() override {
-    if (thread_.joinable()) thread_.join();
-  }
-
- private:
-  int64_t chunk_, limit_;
-  std::thread thread_;
-};
+using testing::CompletedBatches;
+using testing::Flood;
+using testing::flood_stored;
 
 TEST(RateLimitTest, MaxRateHoldsAReceiverThatStoresFasterWithinTenPercent) {
-  stored = 0;
+  flood_stored = 0;
   Conf conf = testing::ManualConf().set("ember.streaming.receiver.maxRate", "200");
   testing::ManualStreams env(Seconds(1), "local[2]", conf);
   env.ssc().receiverStream<Flood>(int64_t{10}, int64_t{600}).count().print();
   auto start = std::chrono::steady_clock::now();
   env.ssc().start();
-  ASSERT_TRUE(testing::WaitForCondition([] { return stored.load() >= 600; }, 20s));
+  ASSERT_TRUE(testing::WaitForCondition([] { return flood_stored.load() >= 600; }, 20s));
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   // 600 records at 200 a second: 3 s (nothing saved up at the start).
   EXPECT_GT(seconds, 2.7);
@@ -61,48 +42,21 @@ TEST(RateLimitTest, MaxRateHoldsAReceiverThatStoresFasterWithinTenPercent) {
   env.ssc().stop();
 }
 
-// What a run's batches looked like.
-class Batches : public StreamingListener {
- public:
-  void onBatchCompleted(const BatchInfo& b) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    batches_.push_back(b);
-  }
-  std::vector<BatchInfo> get() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return batches_;
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<BatchInfo> batches_;
-};
-
 // Runs a flood of 100,000 records a second through a job that spends about 50 us per record
 // on two task slots (about 40,000 a second), for `seconds`; returns the completed batches, and
 // the records the job counted against those stored.
 std::vector<BatchInfo> Overload(bool backpressure, int seconds, int64_t* counted) {
-  stored = 0;
+  flood_stored = 0;
   Conf conf = testing::ManualConf("local[3]");
   conf.set("ember.streaming.backpressure.enabled", backpressure ? "true" : "false")
       .set("ember.streaming.backpressure.initialRate", "2000")
       .set("ember.streaming.receiver.maxRate", "100000")
       .set("ember.streaming.blockInterval", "100ms");
   StreamingContext ssc(conf, Milliseconds(500));
-  auto listener = std::make_shared<Batches>();
+  auto listener = std::make_shared<CompletedBatches>();
   ssc.addStreamingListener(listener);
   auto total = std::make_shared<std::atomic<int64_t>>(0);
-  ssc.receiverStream<Flood>(int64_t{100}, int64_t{0})
-      .map([](int64_t x) {
-        auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
-        while (std::chrono::steady_clock::now() < until) {
-        }
-        return x;
-      })
-      .count()
-      .foreachRDD([total](const auto& rdd, Time) {
-        for (int64_t n : rdd.collect()) total->fetch_add(n);
-      });
+  testing::AddOverloadedJob(ssc, total);
   ssc.start();
   ssc.awaitTerminationOrTimeout(seconds * 1000);
   // Gracefully (every record stored is processed) only where the backlog is small.
@@ -132,8 +86,57 @@ TEST(BackpressureTest, AnOverloadedJobStopsFallingBehindAndLosesNothing) {
     if (limited[i].processingDelay() >= 600) ++slow;
   }
   EXPECT_LE(slow * 10, settled) << slow << " of " << settled << " batches took 600 ms or more";
+  // Each completed batch carries the stream's records and the limit in force (what the UI's
+  // receivers table and /metrics show): backpressure's estimate, once it has one.
+  for (size_t i = 8; i < limited.size(); ++i) {
+    auto in = limited[i].streamIdToInputInfo.find(0);
+    ASSERT_NE(in, limited[i].streamIdToInputInfo.end()) << "batch " << i;
+    EXPECT_EQ(in->second.numRecords, limited[i].numRecords) << "batch " << i;
+    EXPECT_GT(in->second.rateLimit, 0) << "batch " << i;
+    EXPECT_LT(in->second.rateLimit, 100000) << "batch " << i;
+  }
+  // Without backpressure the limit in force is maxRate's.
+  for (const auto& b : unlimited) EXPECT_EQ(b.streamIdToInputInfo.at(0).rateLimit, 100000);
   // Every record the receiver stored was counted (the graceful stop drains them).
-  EXPECT_EQ(counted, stored.load());
+  EXPECT_EQ(counted, flood_stored.load());
+}
+
+// A flood at maxRate 20,000 records a second into a job that spends 500 us on each (about 4,000
+// a second on two slots), for `seconds`, with ember.streaming.receiver.maxBufferedBytes
+// `bound`; returns the records stored but not yet counted at the end, and counts what a
+// graceful stop then drains into `*counted`.
+int64_t Backlog(const std::string& bound, int seconds, int64_t* counted) {
+  flood_stored = 0;
+  Conf conf = testing::ManualConf("local[3]");
+  conf.set("ember.streaming.receiver.maxRate", "20000")
+      .set("ember.streaming.receiver.maxBufferedBytes", bound)
+      .set("ember.streaming.blockInterval", "100ms");
+  StreamingContext ssc(conf, Milliseconds(500));
+  auto total = std::make_shared<std::atomic<int64_t>>(0);
+  testing::AddOverloadedJob(ssc, total, std::chrono::microseconds(500));
+  ssc.start();
+  ssc.awaitTerminationOrTimeout(seconds * 1000);
+  int64_t backlog = flood_stored.load() - total->load();
+  ssc.stop(true, /*stopGracefully=*/bound != "0");
+  *counted = total->load();
+  return backlog;
+}
+
+TEST(BufferedBytesTest, AReceiverAheadOfItsJobWaitsOnceItsBlocksHoldTheBound) {
+  int64_t counted = 0;
+  // Unbounded, the receiver runs 16,000 records a second ahead of the job.
+  int64_t unbounded = Backlog("0", 4, &counted);
+  EXPECT_GT(unbounded, 40000) << "the job kept up: no overload to test";
+  // 64 KB holds 8,192 records (8 bytes each): with the block being cut and the batch being
+  // processed, the receiver stays within about 12,000 records of the job, and goes on as
+  // batches complete.
+  int64_t bounded = Backlog("64k", 6, &counted);
+  EXPECT_LT(bounded, 20000);
+  std::printf("records stored ahead of the job: %lld unbounded, %lld under 64k\n",
+              static_cast<long long>(unbounded), static_cast<long long>(bounded));
+  EXPECT_GT(counted, 15000) << "the receiver did not go on as batches completed";
+  // Nothing was dropped: the graceful stop counted every record stored.
+  EXPECT_EQ(counted, flood_stored.load());
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include "runtime/local_backend.h"
 #include "runtime/runtime_hooks.h"
 #include "util/log_level.h"
+#include "util/rate_limiter.h"
 #include "util/task_status.h"
 
 namespace ember {
@@ -162,14 +163,22 @@ ContextCore::ContextCore(Conf conf, Duration batch_interval, std::shared_ptr<Clo
   if (t.block_interval.milliseconds() <= 0) {
     throw EmberError("ember.streaming.blockInterval must be positive");
   }
+  t.batch_interval = batch_interval_;
   t.restart_delay_ms =
       conf_.getDuration("ember.streaming.receiverRestartDelay", Seconds(2)).milliseconds();
   t.services = services_.get();
   t.max_rate = conf_.getInt("ember.streaming.receiver.maxRate", 0);
   if (t.max_rate < 0) throw EmberError("ember.streaming.receiver.maxRate must not be negative");
+  receiver_max_rate_ = t.max_rate;
+  t.max_buffered_bytes =
+      conf_.getSizeAsBytes("ember.streaming.receiver.maxBufferedBytes", int64_t{256} << 20);
+  if (t.max_buffered_bytes < 0) {
+    throw EmberError("ember.streaming.receiver.maxBufferedBytes must not be negative");
+  }
   backpressure_ = conf_.getBoolean("ember.streaming.backpressure.enabled", false);
   if (backpressure_) {
-    initial_rate_ = static_cast<double>(conf_.getInt("ember.streaming.backpressure.initialRate", 0));
+    initial_rate_ =
+        static_cast<double>(conf_.getInt("ember.streaming.backpressure.initialRate", 0));
     t.initial_rate = initial_rate_;
     rate_options_ = PidRateEstimator::FromConf(conf_, batch_interval_.milliseconds());
   }
@@ -310,10 +319,29 @@ void ContextCore::PostBatchEvent(const BatchInfo& info, BatchEvent event) {
     case BatchEvent::kStarted:
       bus_->Post([b](StreamingListener& l) { l.onBatchStarted(b); });
       break;
-    case BatchEvent::kCompleted:
-      if (backpressure_) UpdateRates(info);
+    case BatchEvent::kCompleted: {
+      tracker_->MarkProcessed(info.batch_time);
+      for (int id = 0; id < tracker_->num_streams(); ++id) {
+        StreamInputInfo& in = b.streamIdToInputInfo[id];
+        in.inputStreamId = id;
+        for (const auto& block : tracker_->BlocksOfBatch(id, info.batch_time)) {
+          in.numRecords += block.records;
+        }
+      }
+      if (backpressure_) UpdateRates(info, b.streamIdToInputInfo);
+      {
+        // The limit in force from now on, as the receivers' supervisors combine them.
+        absl::MutexLock lock(&rate_mu_);
+        for (auto& [id, in] : b.streamIdToInputInfo) {
+          auto rate = receiver_rates_.find(id);
+          in.rateLimit =
+              CombinedRateLimit(static_cast<double>(receiver_max_rate_),
+                                rate != receiver_rates_.end() ? rate->second : initial_rate_);
+        }
+      }
       bus_->Post([b](StreamingListener& l) { l.onBatchCompleted(b); });
       break;
+    }
   }
 }
 
@@ -351,7 +379,8 @@ StreamRef ContextCore::AddFileStream(FileInputStream::Options options) {
   return stream;
 }
 
-void ContextCore::UpdateRates(const BatchInfo& info) {
+void ContextCore::UpdateRates(const BatchInfo& info,
+                              const std::map<int, StreamInputInfo>& receiver_inputs) {
   if (info.processing_start_ms < 0 || info.processing_end_ms < 0) return;
   const int64_t t = info.batch_time.milliseconds();
   const int64_t processing = info.processing_end_ms - info.processing_start_ms;
@@ -367,14 +396,14 @@ void ContextCore::UpdateRates(const BatchInfo& info) {
     if (e == nullptr) e = std::make_unique<PidRateEstimator>(rate_options_);
     return e->Compute(info.processing_end_ms, records, processing, scheduling);
   };
-  for (int id = 0; id < tracker_->num_streams(); ++id) {
-    int64_t records = 0;
-    for (const auto& b : tracker_->BlocksOfBatch(id, info.batch_time)) records += b.records;
+  for (const auto& [id, in] : receiver_inputs) {
     // Keyed by the tracker's stream id (a small integer, never a real address).
-    auto rate = estimate(reinterpret_cast<const void*>(static_cast<intptr_t>(id + 1)), records);
+    auto rate =
+        estimate(reinterpret_cast<const void*>(static_cast<intptr_t>(id + 1)), in.numRecords);
     if (rate) {
       VLOG(1) << "backpressure: receiver stream " << id << " limited to " << *rate << " records/s";
       services_->UpdateReceiverRate(id, *rate);
+      receiver_rates_[id] = *rate;
     }
   }
   for (auto& k : kafka) {
@@ -435,7 +464,11 @@ void ContextCore::Start() {
     throw EmberError("operator registry key " + collisions[0] +
                      " is used by two different operators; rename one enclosing function");
   }
-  services_->ReserveSlotsForReceivers(tracker_->num_streams());
+  // A receiver is a thread of its own, not a task slot: local[N] runs N tasks at once beside
+  // it, unless Spark's reservation is asked for.
+  if (conf_.getBoolean("ember.local.reserveReceiverSlots", false)) {
+    services_->ReserveSlotsForReceivers(tracker_->num_streams());
+  }
   dag_ = std::make_unique<DagScheduler>(services_->backend(), max_failures_);
 
   int64_t interval = batch_interval_.milliseconds();
@@ -613,9 +646,10 @@ void ContextCore::CleanupBatch(Time t) {
   WriteMetadata(t);
   // Dropping RDDs no window needs any more releases their shuffles; their blocks go too.
   for (StreamNode* s : streams) s->ClearOld(t);
-  std::vector<std::string> released = tracker_->ReleaseThrough(keep_from - input_remember_);
+  Time release_through = keep_from - input_remember_;
+  std::vector<std::string> released = tracker_->ReleaseThrough(release_through);
   if (!released.empty()) services_->RemoveBlocks(std::move(released));
-  services_->EndBatchCleanup(run_id_);
+  services_->EndBatchCleanup(run_id_, release_through.milliseconds());
 }
 
 void ContextCore::ReportError(const std::string& message) {

@@ -19,8 +19,8 @@
 #include "runtime/dag_scheduler.h"
 #include "runtime/job_scheduler.h"
 #include "runtime/listener_bus.h"
-#include "runtime/rate_estimator.h"
 #include "runtime/local_services.h"
+#include "runtime/rate_estimator.h"
 #include "runtime/receiver_tracker.h"
 #include "runtime/stream_graph.h"
 #include "runtime/streaming_progress.h"
@@ -134,8 +134,9 @@ class ContextCore : public std::enable_shared_from_this<ContextCore> {
   // Copies the application's submission (plugin included) into the checkpoint directory when
   // it is new or changed.
   void KeepSubmission(const std::string& dir) ABSL_EXCLUSIVE_LOCKS_REQUIRED(meta_mu_);
-  // Backpressure: each input stream's new rate after a completed batch.
-  void UpdateRates(const BatchInfo& info);
+  // Backpressure: a new rate per input stream from the completed batch (`receiver_inputs`:
+  // each receiver stream's records in it).
+  void UpdateRates(const BatchInfo& info, const std::map<int, StreamInputInfo>& receiver_inputs);
   void PostBatchEvent(const BatchInfo& info, BatchEvent event);
   void PostReceiverEvent(const ReceiverStatus& status, proto::ReceiverEvent event);
 
@@ -174,6 +175,10 @@ class ContextCore : public std::enable_shared_from_this<ContextCore> {
   PidRateEstimator::Options rate_options_;
   absl::Mutex rate_mu_;
   std::map<const void*, std::unique_ptr<PidRateEstimator>> estimators_ ABSL_GUARDED_BY(rate_mu_);
+  // ember.streaming.receiver.maxRate, and the newest estimate sent to each receiver stream:
+  // the limit in force is the smaller (as the receivers' supervisors apply them).
+  int64_t receiver_max_rate_ = 0;
+  std::map<int, double> receiver_rates_ ABSL_GUARDED_BY(rate_mu_);
   struct Stateful {
     StreamNode* stream;
     StatefulStream state;
@@ -183,7 +188,8 @@ class ContextCore : public std::enable_shared_from_this<ContextCore> {
   std::string checkpoint_dir_ ABSL_GUARDED_BY(mu_);
   const std::string run_id_;
   uint64_t creation_ = 0;  // orders the live contexts (NewestLiveContext)
-  std::map<std::string, std::shared_ptr<void>> attachments_ ABSL_GUARDED_BY(mu_);  // tells this run's state keys from an earlier run's
+  std::map<std::string, std::shared_ptr<void>> attachments_
+      ABSL_GUARDED_BY(mu_);  // tells this run's state keys from an earlier run's
   int next_state_key_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::string> graph_shape_ ABSL_GUARDED_BY(mu_);
   int64_t completed_ms_ ABSL_GUARDED_BY(mu_) = -1;       // every batch up to it has completed

@@ -24,12 +24,17 @@ class ReceiverTracker;
 // How a context's receivers run.
 struct ReceiverSettings {
   int64_t block_interval_ms = 200;
+  // The batch interval: blocks are also cut at its multiples, so that no block spans two
+  // batches and a batch never waits for a block interval to end (0: block interval only).
+  int64_t batch_interval_ms = 0;
   int64_t restart_delay_ms = 2000;
   std::string wal_dir;  // the write-ahead log's directory; empty: no log
   // ember.streaming.receiver.maxRate (records per second; 0: none), and the rate each starts
   // at under backpressure (ember.streaming.backpressure.initialRate; 0: none).
   double max_rate = 0;
   double initial_rate = 0;
+  // ember.streaming.receiver.maxBufferedBytes (0: no bound).
+  int64_t max_buffered_bytes = 0;
 };
 
 class ContextServices {
@@ -54,7 +59,9 @@ class ContextServices {
   virtual void ReleaseShuffle(int shuffle_id) = 0;
   // Called at the end of each batch's cleanup: drops cached partitions and released shuffles.
   // `state_run`: the context's run; executors drop state kept for earlier runs.
-  virtual void EndBatchCleanup(const std::string& state_run) = 0;
+  // `blocks_before_ms`: no block received before this time is needed any more (0: unknown);
+  // executors drop those the driver never heard of (replicas of unreported blocks).
+  virtual void EndBatchCleanup(const std::string& state_run, int64_t blocks_before_ms = 0) = 0;
   // The job's driver-side output (print()).
   virtual void Emit(const std::string& text) = 0;
   // Whether received blocks may outlive this process (they do on executors), for recovery.

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "util/repeated_warnings.h"
 
 namespace ember {
 namespace internal {
@@ -25,7 +26,8 @@ std::string Name(const std::string& topic, int32_t partition) {
 // librdkafka's own log lines, through glog.
 void LogLine(const rd_kafka_t*, int level, const char* facility, const char* message) {
   if (level <= 4) {
-    LOG(WARNING) << "kafka " << facility << ": " << message;
+    // A broker down is reported on every reconnect attempt: one line per kind per 10 s.
+    WarnRepeated(absl::StrCat("kafka ", facility), absl::StrCat("kafka ", facility, ": ", message));
   } else {
     VLOG(1) << "kafka " << facility << ": " << message;
   }

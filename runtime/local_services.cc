@@ -33,10 +33,9 @@ void LocalServices::ReserveSlotsForReceivers(int receivers) {
   if (receivers == 0) return;
   if (options_.slots <= receivers) {
     LOG(WARNING) << "master " << options_.master << " has " << options_.slots
-                 << " slot(s) and the job has " << receivers << " receiver(s): no slot is left "
-                 << "to process the received data (Spark would not process it at all). Use "
-                 << "local[n] with n > " << receivers
-                 << "; Ember runs tasks on one extra slot meanwhile.";
+                 << " slot(s) and the job has " << receivers << " receiver(s): with "
+                 << "ember.local.reserveReceiverSlots no slot is left to process the received "
+                 << "data (Spark would not process it at all); Ember runs tasks on one slot.";
   }
   BuildBackend(std::max(1, options_.slots - receivers));
 }
@@ -55,11 +54,13 @@ absl::Status LocalServices::StartReceivers(const std::vector<proto::OpSpec>& fac
       o.stream_id = static_cast<int>(id);
       o.clock = options_.clock;
       o.block_interval = Milliseconds(settings.block_interval_ms);
+      o.batch_interval = Milliseconds(settings.batch_interval_ms);
       o.restart_delay_ms = settings.restart_delay_ms;
       o.store = &blocks_;
       o.wal_dir = settings.wal_dir;
       o.max_rate = settings.max_rate;
-      o.report = [tracker](const ReceivedBlock& b) { tracker->OnBlock(b); };
+      o.report = [tracker](const ReceivedBlock& b) { return tracker->OnBlock(b); };
+      o.max_buffered_bytes = settings.max_buffered_bytes;
       o.on_event = [tracker](int s, proto::ReceiverEvent e, const std::string& m) {
         tracker->OnEvent(s, e, m);
       };

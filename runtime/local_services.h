@@ -41,7 +41,7 @@ class LocalServices final : public ContextServices {
   void StopReceivers() override;
   void RemoveBlocks(std::vector<std::string> ids) override { blocks_.Remove(ids); }
   void ReleaseShuffle(int shuffle_id) override { shuffles_.RemoveShuffle(shuffle_id); }
-  void EndBatchCleanup(const std::string&) override { cache_.Clear(); }
+  void EndBatchCleanup(const std::string&, int64_t) override { cache_.Clear(); }
   void Emit(const std::string& text) override { options_.sink(text); }
   bool BlocksOutliveTheDriver() const override { return false; }
   void Attach() override {}

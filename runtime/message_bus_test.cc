@@ -14,6 +14,7 @@
 #include "common/mqtt.h"
 #include "common/zeromq.h"
 #include "runtime/testing.h"
+#include "tests/mosquitto_broker.h"
 #include "tests/process.h"
 #include "tests/wait.h"
 
@@ -123,63 +124,7 @@ TEST(ZeroMQTest, TheConverterGetsTheWholeMessage) {
 
 // ----------------------------------------------------------------------------------- MQTT
 
-// A port the system chose just now (mosquitto is given it on its command line).
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
-// A real mosquitto broker on loopback, and a client that publishes to it with QoS 1.
-class Broker {
- public:
-  Broker() : dir_(testing::MakeTempDir("mqtt")), port_(FreePort()) {
-    Start();
-    mosquitto_lib_init();
-    client_ = mosquitto_new("publisher", true, nullptr);
-    mosquitto_reconnect_delay_set(client_, 1, 2, false);
-    EXPECT_TRUE(testing::WaitForCondition(
-        [&] { return mosquitto_connect(client_, "127.0.0.1", port_, 30) == MOSQ_ERR_SUCCESS; },
-        20s));
-    mosquitto_loop_start(client_);
-  }
-  ~Broker() {
-    mosquitto_loop_stop(client_, true);
-    mosquitto_destroy(client_);
-  }
-  void Start() {
-    // A listener on loopback; the user it runs as stays (a test's sandbox may not switch).
-    std::string conf = dir_ + "/mosquitto.conf";
-    std::ofstream(conf) << "listener " << port_ << " 127.0.0.1\nallow_anonymous true\n"
-                        << "user " << (getuid() == 0 ? "root" : "mosquitto") << "\n";
-    process_ = std::make_unique<testing::Subprocess>(
-        std::vector<std::string>{"/usr/sbin/mosquitto", "-c", conf}, dir_,
-        "mosquitto" + std::to_string(++starts_));
-    ASSERT_TRUE(process_->WaitForOutput("running", 20s, /*in_stderr=*/true)) << process_->Stderr();
-  }
-  void Restart() {
-    process_.reset();  // SIGKILL
-    Start();
-  }
-  std::string url() const { return "tcp://127.0.0.1:" + std::to_string(port_); }
-  void Publish(const std::string& topic, const std::string& payload) {
-    mosquitto_publish(client_, nullptr, topic.c_str(), static_cast<int>(payload.size()),
-                      payload.data(), 1, false);
-  }
-
- private:
-  std::string dir_;
-  int port_;
-  int starts_ = 0;
-  std::unique_ptr<testing::Subprocess> process_;
-  mosquitto* client_ = nullptr;
-};
+using Broker = testing::MosquittoBroker;
 
 // What a collector holds over every batch so far.
 template <typename T>
@@ -209,6 +154,7 @@ bool Greet(Broker& broker, const std::string& topic, const T& greeting,
 
 TEST(MqttTest, EveryMessagePublishedReachesTheStreamOnce) {
   Broker broker;
+  ASSERT_TRUE(broker.ok()) << broker.Log();
   testing::ManualStreams env(Seconds(1));
   testing::Collector<std::pair<std::string, std::string>> out;
   out.Attach(mqtt::createPairedStream(env.ssc(), broker.url(), {"a/#", "b"}));
@@ -225,9 +171,9 @@ TEST(MqttTest, EveryMessagePublishedReachesTheStreamOnce) {
   // Greet may have published "hello" more than once: only the other messages count.
   auto published = [&] {
     auto got = AllOf(out, env);
-    got.erase(std::remove(got.begin(), got.end(),
-                          std::make_pair(std::string("b"), std::string("hello"))),
-              got.end());
+    got.erase(
+        std::remove(got.begin(), got.end(), std::make_pair(std::string("b"), std::string("hello"))),
+        got.end());
     return got;
   };
   ASSERT_TRUE(testing::WaitForCondition(
@@ -243,6 +189,7 @@ TEST(MqttTest, EveryMessagePublishedReachesTheStreamOnce) {
 
 TEST(MqttTest, TheReceiverSubscribesAgainAfterTheBrokerRestarts) {
   Broker broker;
+  ASSERT_TRUE(broker.ok()) << broker.Log();
   testing::ManualStreams env(Seconds(1));
   testing::Collector<std::string> out;
   out.Attach(mqtt::createStream(env.ssc(), broker.url(), "t"));

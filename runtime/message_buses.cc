@@ -1,6 +1,8 @@
-// The message buses' clients the header-only sources call: libzmq (common/zeromq.h) and
-// libmosquitto (common/mqtt.h).
+// The message buses' clients the header-only sources call: libzmq (common/zeromq.h), and for
+// common/mqtt.h libmosquitto (QoS 0 and 2) and runtime/mqtt_client.h (QoS 1, acknowledged
+// after the store).
 
+#include <glog/logging.h>
 #include <mosquitto.h>
 #include <zmq.h>
 
@@ -14,6 +16,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/mqtt.h"
 #include "common/zeromq.h"
+#include "runtime/mqtt_client.h"
 
 namespace ember {
 namespace internal {
@@ -79,11 +82,23 @@ namespace ember {
 namespace internal {
 
 struct MqttSubscriber {
+  // QoS 0 and 2: libmosquitto's client, its loop thread filling `messages`.
   mosquitto* client = nullptr;
   std::vector<std::string> topics;
   int qos = 1;
   absl::Mutex mu;
   std::deque<std::pair<std::string, std::string>> messages ABSL_GUARDED_BY(mu);
+
+  // QoS 1: the receiver's thread drives the client itself, and connects again (with a growing
+  // delay) after the connection breaks. `connection` counts the connections: an
+  // acknowledgement names the one its message came on.
+  MqttClient::Settings settings;
+  std::unique_ptr<MqttClient> own;
+  uint64_t connection = 0;
+  absl::Duration backoff = kFirstBackoff;
+  absl::Time next_attempt = absl::InfinitePast();
+  static constexpr absl::Duration kFirstBackoff = absl::Milliseconds(100);
+  static constexpr absl::Duration kMaxBackoff = absl::Seconds(10);
 };
 
 namespace {
@@ -141,11 +156,34 @@ MqttSubscriber* MqttOpen(const std::string& url, const std::vector<std::string>&
     *error = "qos must be 0, 1 or 2";
     return nullptr;
   }
+  std::string id = options.clientId;
+  if (id.empty()) {
+    if (!options.cleanSession) {
+      *error = "a session the broker keeps (cleanSession = false) needs a clientId";
+      return nullptr;
+    }
+    id = "ember-" + std::to_string(std::random_device()());
+  }
   auto* s = new MqttSubscriber;
   s->topics = topics;
   s->qos = options.qos;
-  std::string id = options.clientId;
-  if (id.empty()) id = "ember-" + std::to_string(std::random_device()());
+  if (options.qos == 1) {
+    MqttClient::Settings& c = s->settings;
+    c.host = host;
+    c.port = port;
+    c.tls = tls;
+    c.ca_file = options.caFile;
+    c.cert_file = options.certFile;
+    c.key_file = options.keyFile;
+    c.client_id = id;
+    c.username = options.username;
+    c.password = options.password;
+    c.clean_session = options.cleanSession;
+    c.keepalive_seconds = options.keepAliveSeconds;
+    c.topics = topics;
+    c.qos = 1;
+    return s;  // connected by the first MqttReceive, on the receiver's thread
+  }
   s->client = mosquitto_new(id.c_str(), options.cleanSession, s);
   if (s->client == nullptr) {
     *error = "cannot create an MQTT client (a clientId is needed without cleanSession)";
@@ -180,7 +218,52 @@ MqttSubscriber* MqttOpen(const std::string& url, const std::vector<std::string>&
   return s;
 }
 
-bool MqttReceive(MqttSubscriber* s, std::string* topic, std::string* payload, int timeout_ms) {
+namespace {
+
+bool ReceiveOwn(MqttSubscriber* s, std::string* topic, std::string* payload, int timeout_ms,
+                uint64_t* ack, std::string* error) {
+  absl::Duration timeout = absl::Milliseconds(timeout_ms);
+  if (s->own == nullptr) {
+    absl::Time now = absl::Now();
+    if (now < s->next_attempt) {
+      absl::SleepFor(std::min(timeout, s->next_attempt - now));
+      return false;
+    }
+    auto client = MqttClient::Connect(s->settings);
+    if (!client.ok()) {
+      *error = std::string(client.status().message());
+      s->next_attempt = absl::Now() + s->backoff;
+      s->backoff = std::min(s->backoff * 2, MqttSubscriber::kMaxBackoff);
+      return false;
+    }
+    s->own = std::move(*client);
+    ++s->connection;
+    s->backoff = MqttSubscriber::kFirstBackoff;
+    LOG(INFO) << "MQTT client " << s->settings.client_id << " connected to " << s->settings.host
+              << ":" << s->settings.port;
+  }
+  MqttClient::Message m;
+  absl::StatusOr<bool> got = s->own->Receive(&m, timeout);
+  if (!got.ok()) {
+    *error = std::string(got.status().message());
+    s->own.reset();
+    s->next_attempt = absl::Now() + s->backoff;
+    return false;
+  }
+  if (!*got) return false;
+  *topic = std::move(m.topic);
+  *payload = std::move(m.payload);
+  *ack = m.packet_id == 0 ? 0 : (s->connection << 16 | m.packet_id);
+  return true;
+}
+
+}  // namespace
+
+bool MqttReceive(MqttSubscriber* s, std::string* topic, std::string* payload, int timeout_ms,
+                 uint64_t* ack, std::string* error) {
+  *ack = 0;
+  error->clear();
+  if (s->qos == 1) return ReceiveOwn(s, topic, payload, timeout_ms, ack, error);
   absl::MutexLock lock(&s->mu);
   auto ready = [s]() ABSL_SHARED_LOCKS_REQUIRED(s->mu) { return !s->messages.empty(); };
   if (!s->mu.AwaitWithTimeout(absl::Condition(&ready), absl::Milliseconds(timeout_ms))) {
@@ -192,8 +275,17 @@ bool MqttReceive(MqttSubscriber* s, std::string* topic, std::string* payload, in
   return true;
 }
 
+void MqttAcknowledge(MqttSubscriber* s, const std::vector<uint64_t>& acks) {
+  if (s->own == nullptr) return;  // broken since: the broker sends those again
+  for (uint64_t ack : acks) {
+    if (ack == 0 || ack >> 16 != s->connection) continue;  // an earlier connection's
+    if (!s->own->Acknowledge(static_cast<uint16_t>(ack & 0xffff)).ok()) return;
+  }
+}
+
 void MqttClose(MqttSubscriber* s) {
   if (s == nullptr) return;
+  s->own.reset();  // says DISCONNECT
   if (s->client != nullptr) {
     mosquitto_disconnect(s->client);
     mosquitto_loop_stop(s->client, true);

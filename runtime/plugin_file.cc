@@ -24,9 +24,6 @@ constexpr uint16_t kMachine = EM_AARCH64;
 #error "the plugin check knows no ELF machine for this architecture"
 #endif
 
-// Plugins travel in one gRPC message; nothing larger is a plugin.
-constexpr uint64_t kMaxPluginBytes = 256ull << 20;
-
 // Reads fixed-layout structures out of the file's bytes; every read is bounds-checked.
 class ElfReader {
  public:

@@ -25,6 +25,9 @@
 namespace ember {
 namespace internal {
 
+// Nothing larger is a plugin: ember-submit refuses to send it, the driver to take it.
+constexpr uint64_t kMaxPluginBytes = 256ull << 20;
+
 struct PluginFileInfo {
   int abi_version = 0;
   std::string ember_version;

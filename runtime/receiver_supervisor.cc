@@ -3,6 +3,8 @@
 #include <glog/logging.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "util/durable_file.h"
@@ -51,14 +53,74 @@ ReceiverSupervisor::ReceiverSupervisor(Options options, std::unique_ptr<Receiver
 }
 
 void ReceiverSupervisor::SetBackpressureRate(double rate) {
-  double limit = options_.max_rate;
-  if (rate > 0) limit = limit > 0 ? std::min(limit, rate) : rate;
+  double limit = CombinedRateLimit(options_.max_rate, rate);
   limiter_.SetRate(limit);
-  receiver_->SetRateLimited(limit > 0);
+  absl::MutexLock lock(&buffer_mu_);
+  UpdateLimited();
+}
+
+void ReceiverSupervisor::UpdateLimited() {
+  // Below half the bound store() runs free (a flag check); above, each call is counted.
+  bool near = options_.max_buffered_bytes > 0 && buffered_bytes_ >= options_.max_buffered_bytes / 2;
+  receiver_->SetRateLimited(limiter_.rate() > 0 || near);
+}
+
+bool ReceiverSupervisor::Room() const {
+  return buffered_bytes_ + static_cast<int64_t>(pending_records_ * bytes_per_record_) <
+         options_.max_buffered_bytes;
 }
 
 void ReceiverSupervisor::WaitToPush(int64_t n) {
+  if (options_.max_buffered_bytes > 0) {
+    absl::MutexLock lock(&buffer_mu_);
+    // Woken by the reports that free bytes; a stop is checked between waits.
+    if (!Room() && !waiting_logged_) {
+      waiting_logged_ = true;
+      LOG(INFO) << "receiver " << options_.stream_id << " holds " << buffered_bytes_
+                << " bytes of blocks no batch has processed yet "
+                << "(ember.streaming.receiver.maxBufferedBytes " << options_.max_buffered_bytes
+                << "): it waits for the batches";
+    }
+    while (!Room()) {
+      buffer_mu_.AwaitWithTimeout(absl::Condition(this, &ReceiverSupervisor::Room),
+                                  absl::Milliseconds(100));
+      if (Room()) break;
+      buffer_mu_.Unlock();
+      bool stopped = IsStopped();
+      buffer_mu_.Lock();
+      if (stopped) return;
+    }
+    pending_records_ += n;
+  }
   limiter_.Acquire(n, [this] { return IsStopped(); });
+}
+
+int64_t ReceiverSupervisor::buffered_bytes() const {
+  absl::MutexLock lock(&buffer_mu_);
+  return buffered_bytes_;
+}
+
+void ReceiverSupervisor::Report(const ReceivedBlock& block, int64_t bytes) {
+  if (options_.max_buffered_bytes > 0) {
+    // Counted before the report: the answer may already free it.
+    absl::MutexLock lock(&buffer_mu_);
+    pending_records_ =
+        block.records > 0 ? std::max<int64_t>(0, pending_records_ - block.records) : 0;
+    if (bytes > 0) {
+      buffered_.emplace_back(block.time.milliseconds(), bytes);
+      buffered_bytes_ += bytes;
+      bytes_per_record_ = static_cast<double>(bytes) / static_cast<double>(block.records);
+    }
+  }
+  int64_t processed = options_.report(block);
+  if (options_.max_buffered_bytes <= 0) return;
+  absl::MutexLock lock(&buffer_mu_);
+  // A block of time t is in a batch of time t or later: freed once that batch is processed.
+  while (!buffered_.empty() && buffered_.front().first <= processed) {
+    buffered_bytes_ -= buffered_.front().second;
+    buffered_.pop_front();
+  }
+  UpdateLimited();
 }
 
 ReceiverSupervisor::~ReceiverSupervisor() {
@@ -71,8 +133,7 @@ void ReceiverSupervisor::Start() {
     absl::MutexLock lock(&mu_);
     if (started_ || stopped_) return;
     started_ = true;
-    int64_t interval = options_.block_interval.milliseconds();
-    next_block_ = (options_.clock->NowMs() / interval + 1) * interval;
+    next_block_ = NextCut(options_.clock->NowMs());
   }
   StartReceiver();
   generator_ = std::thread([this] { GeneratorLoop(); });
@@ -102,8 +163,23 @@ void ReceiverSupervisor::StopReceiverCallbacks(const std::string& reason) {
   }
 }
 
+int64_t ReceiverSupervisor::NextCut(int64_t t) const {
+  int64_t block = options_.block_interval.milliseconds();
+  int64_t next = (t / block + 1) * block;
+  int64_t batch = options_.batch_interval.milliseconds();
+  if (batch > 0) next = std::min(next, (t / batch + 1) * batch);
+  return next;
+}
+
+int64_t ReceiverSupervisor::LastCut(int64_t t) const {
+  int64_t block = options_.block_interval.milliseconds();
+  int64_t last = t / block * block;
+  int64_t batch = options_.batch_interval.milliseconds();
+  if (batch > 0) last = std::max(last, t / batch * batch);
+  return last;
+}
+
 void ReceiverSupervisor::GeneratorLoop() {
-  int64_t interval = options_.block_interval.milliseconds();
   while (true) {
     int64_t target;
     {
@@ -116,8 +192,8 @@ void ReceiverSupervisor::GeneratorLoop() {
     if (stopped_) return;
     if (now < target) continue;  // interrupted without a stop: wait again
     // After a jump of the clock, one block covers every interval it skipped.
-    int64_t cut = now / interval * interval;
-    next_block_ = cut + interval;
+    int64_t cut = LastCut(now);
+    next_block_ = NextCut(cut);
     mu_.Unlock();
     CutBlock(Time(cut));
     mu_.Lock();
@@ -143,7 +219,7 @@ void ReceiverSupervisor::CutBlock(Time t) {
       return;  // reported
     }
   }
-  options_.report(block);  // a watermark
+  Report(block, 0);  // a watermark
 }
 
 bool ReceiverSupervisor::StoreAndReport(ReceivedBlock* block, std::string bytes) {
@@ -162,6 +238,7 @@ bool ReceiverSupervisor::StoreAndReport(ReceivedBlock* block, std::string bytes)
       return false;
     }
   }
+  const int64_t size = static_cast<int64_t>(bytes.size());
   absl::Status s = options_.store->Put(block->block_id, std::move(bytes));
   if (!s.ok()) {
     // The records are lost to this run; say so loudly rather than report a block we lack.
@@ -170,7 +247,7 @@ bool ReceiverSupervisor::StoreAndReport(ReceivedBlock* block, std::string bytes)
     if (!block->wal_path.empty()) unlink(block->wal_path.c_str());
     return false;
   }
-  options_.report(*block);
+  Report(*block, size);
   return true;
 }
 

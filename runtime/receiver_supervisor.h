@@ -11,10 +11,12 @@
 // receiver's own threads call store() and the control methods. Thread-safe.
 
 #include <atomic>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -45,6 +47,9 @@ class ReceiverSupervisor {
     int stream_id = 0;
     Clock* clock = nullptr;
     Duration block_interval = Milliseconds(200);
+    // Blocks are cut at the multiples of the block interval and of this one (the batch
+    // interval; 0: none), so that no block spans two batches.
+    Duration batch_interval = Milliseconds(0);
     int64_t restart_delay_ms = 2000;
     BlockStore* store = nullptr;
     // Prepended to block ids: cluster executors make them unique per app and receiver run.
@@ -53,13 +58,19 @@ class ReceiverSupervisor {
     // written there, fsynced, before it is stored and reported. Empty: no log.
     std::string wal_dir;
     // A stored block (records > 0), or a watermark (records == 0, empty block_id): every
-    // record stored before `time` has been reported.
-    std::function<void(const ReceivedBlock&)> report;
+    // record stored before `time` has been reported. Returns the time through which the
+    // stream's batches are processed (0: not known), which frees their blocks' bytes from
+    // max_buffered_bytes.
+    std::function<int64_t(const ReceivedBlock&)> report;
     std::function<void(int stream_id, proto::ReceiverEvent event, const std::string& message)>
         on_event;
     // ember.streaming.receiver.maxRate: records per second, 0 for none. Backpressure's rate
     // (SetBackpressureRate) applies under it.
     double max_rate = 0;
+    // ember.streaming.receiver.maxBufferedBytes: once the blocks stored but not yet
+    // processed by a batch hold this many bytes, store() waits (and a socket receiver stops
+    // reading, so TCP holds its sender back) until batches catch up. 0: no bound.
+    int64_t max_buffered_bytes = 0;
   };
   ReceiverSupervisor(Options options, std::unique_ptr<ReceiverBase> receiver);
   ~ReceiverSupervisor();
@@ -82,17 +93,28 @@ class ReceiverSupervisor {
   void SetBackpressureRate(double rate);
   // The rate limit in force (0: none).
   double rate_limit() const { return limiter_.rate(); }
-  // Receiver::store: waits until `n` more records fit under the rate limit (or a stop).
+  // Receiver::store: waits until `n` more records fit under the rate limit and the buffered
+  // bytes are under their bound (or a stop).
   void WaitToPush(int64_t n);
+  // The bytes of the blocks stored and not yet processed, as last heard.
+  int64_t buffered_bytes() const;
 
  private:
   void GeneratorLoop();
+  // The first cut time after `t`, and the last at or before it.
+  int64_t NextCut(int64_t t) const;
+  int64_t LastCut(int64_t t) const;
   void CutBlock(Time t);
   // Logs, stores and reports a block (records > 0); false when it could not be stored.
   bool StoreAndReport(ReceivedBlock* block, std::string bytes)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(cut_mu_);
   void StartReceiver();
   void StopReceiverCallbacks(const std::string& reason);
+  // Reports `block` (of `bytes` bytes; 0 for a watermark) and frees what the answer says is
+  // processed.
+  void Report(const ReceivedBlock& block, int64_t bytes);
+  // Whether store() must call WaitToPush: a rate limit, or the buffered bytes over the bound.
+  void UpdateLimited() ABSL_EXCLUSIVE_LOCKS_REQUIRED(buffer_mu_);
 
   Options options_;
   std::unique_ptr<ReceiverBase> receiver_;
@@ -107,6 +129,16 @@ class ReceiverSupervisor {
   int64_t reliable_seq_ ABSL_GUARDED_BY(cut_mu_) = 0;
   std::atomic<bool> cancel_{false};  // wakes the generator out of the clock on stop
   RateLimiter limiter_;
+  mutable absl::Mutex buffer_mu_;
+  // The blocks stored and not yet processed: (block time, bytes), oldest first.
+  std::deque<std::pair<int64_t, int64_t>> buffered_ ABSL_GUARDED_BY(buffer_mu_);
+  int64_t buffered_bytes_ ABSL_GUARDED_BY(buffer_mu_) = 0;
+  // Past half the bound store() calls WaitToPush, which counts the records it lets pass
+  // into the block being filled, at the last block's bytes per record.
+  int64_t pending_records_ ABSL_GUARDED_BY(buffer_mu_) = 0;
+  double bytes_per_record_ ABSL_GUARDED_BY(buffer_mu_) = 0;
+  bool waiting_logged_ ABSL_GUARDED_BY(buffer_mu_) = false;  // said once a run
+  bool Room() const ABSL_SHARED_LOCKS_REQUIRED(buffer_mu_);
   std::thread generator_;
   std::thread restarter_;
   std::thread stopper_;

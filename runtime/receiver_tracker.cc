@@ -41,10 +41,12 @@ absl::Status ReceiverTracker::StartAll() {
   if (factories.empty()) return absl::OkStatus();
   ReceiverSettings settings;
   settings.block_interval_ms = options_.block_interval.milliseconds();
+  settings.batch_interval_ms = options_.batch_interval.milliseconds();
   settings.restart_delay_ms = options_.restart_delay_ms;
   settings.wal_dir = wal_dir;
   settings.max_rate = options_.max_rate;
   settings.initial_rate = options_.initial_rate;
+  settings.max_buffered_bytes = options_.max_buffered_bytes;
   return options_.services->StartReceivers(factories, this, settings);
 }
 
@@ -61,13 +63,31 @@ void ReceiverTracker::StopAll() {
   watermarks_.clear();
 }
 
-void ReceiverTracker::OnBlock(const ReceivedBlock& block) {
+void ReceiverTracker::Remember(const ReceivedBlock& b) {
+  if (b.block_id.empty()) return;
+  if (reported_.insert(b.block_id).second) {
+    reported_order_.emplace_back(b.time.milliseconds(), b.block_id);
+  }
+}
+
+void ReceiverTracker::MarkProcessed(Time t) {
   absl::MutexLock lock(&mu_);
+  processed_ms_ = std::max(processed_ms_, t.milliseconds());
+}
+
+int64_t ReceiverTracker::OnBlock(const ReceivedBlock& block) {
+  absl::MutexLock lock(&mu_);
+  if (!block.block_id.empty() && reported_.count(block.block_id) != 0) {
+    VLOG(1) << "block " << block.block_id << " reported again; taken once";
+    return processed_ms_;
+  }
+  Remember(block);
   if (block.records > 0) unallocated_.push_back(block);
   // Only a running receiver's blocks move its watermark: a late block of a stopped one must
   // not make every later batch wait for it.
   auto mark = watermarks_.find(block.stream_id);
   if (mark != watermarks_.end()) mark->second = std::max(mark->second, block.time.milliseconds());
+  return processed_ms_;
 }
 
 void ReceiverTracker::OnEvent(int stream_id, proto::ReceiverEvent event, const std::string& message,
@@ -157,6 +177,11 @@ std::vector<std::string> ReceiverTracker::ReleaseThrough(Time t) {
   }
   allocated_.erase(allocated_.begin(), end);
   released_ms_ = std::max(released_ms_, t.milliseconds());
+  while (!reported_order_.empty() &&
+         reported_order_.front().first < released_ms_ - kRememberReportedMs) {
+    reported_.erase(reported_order_.front().second);
+    reported_order_.pop_front();
+  }
   return ids;
 }
 
@@ -214,10 +239,15 @@ int64_t ReceiverTracker::Restore(const proto::MetadataCheckpoint& cp, bool block
       if (keep(p)) blocks.push_back(FromProto(p));
     }
   }
+  for (const auto& [t, blocks] : allocated_) {
+    for (const auto& b : blocks) Remember(b);
+  }
   std::set<std::string> known;
   for (const auto& p : cp.unallocated()) {
     known.insert(p.block_id());
-    if (keep(p)) unallocated_.push_back(FromProto(p));
+    if (!keep(p)) continue;
+    unallocated_.push_back(FromProto(p));
+    Remember(unallocated_.back());
   }
   for (const auto& batch : cp.batches()) {
     for (const auto& p : batch.blocks()) known.insert(p.block_id());
@@ -252,6 +282,7 @@ int64_t ReceiverTracker::Restore(const proto::MetadataCheckpoint& cp, bool block
     b.time = Time(time_ms);
     b.records = records;
     b.wal_path = path;
+    Remember(b);
     unallocated_.push_back(std::move(b));
     ++recovered;
   }

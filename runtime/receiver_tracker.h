@@ -7,12 +7,14 @@
 // The receivers themselves run where the context's services put them (ContextServices): in
 // this process in local mode, on executors on a cluster. Thread-safe.
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/receiver.h"
@@ -39,6 +41,7 @@ class ReceiverTracker {
   struct Options {
     Clock* clock = nullptr;
     Duration block_interval = Milliseconds(200);
+    Duration batch_interval = Milliseconds(0);  // ReceiverSettings::batch_interval_ms
     int64_t restart_delay_ms = 2000;
     // Where the receivers run: in this process (local mode) or on executors.
     ContextServices* services = nullptr;
@@ -49,6 +52,7 @@ class ReceiverTracker {
     // ReceiverSettings::max_rate and initial_rate.
     double max_rate = 0;
     double initial_rate = 0;
+    int64_t max_buffered_bytes = 0;  // ReceiverSettings::max_buffered_bytes
   };
   explicit ReceiverTracker(Options options) : options_(std::move(options)) {}
   ~ReceiverTracker();
@@ -84,8 +88,12 @@ class ReceiverTracker {
   std::vector<ReceiverStatus> Statuses() const;
 
   // Called by the receivers' supervisors, in this process or (through the services)
-  // on executors.
-  void OnBlock(const ReceivedBlock& block);
+  // on executors. A block reported again (its first report's reply was lost, and the executor
+  // tried again) is taken once. Returns the time through which batches are processed (0: none
+  // yet), for the receivers' bound on buffered bytes.
+  int64_t OnBlock(const ReceivedBlock& block);
+  // Every batch through `t` is processed: their blocks no longer count as buffered.
+  void MarkProcessed(Time t);
   void OnEvent(int stream_id, proto::ReceiverEvent event, const std::string& message,
                const std::string& executor_id = "driver");
 
@@ -98,8 +106,16 @@ class ReceiverTracker {
   std::map<int, ReceiverStatus> statuses_ ABSL_GUARDED_BY(mu_);
   std::string wal_dir_ ABSL_GUARDED_BY(mu_);
   int64_t released_ms_ ABSL_GUARDED_BY(mu_) = -1;
+  int64_t processed_ms_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<ReceivedBlock> unallocated_ ABSL_GUARDED_BY(mu_);
   std::map<int64_t, std::vector<ReceivedBlock>> allocated_ ABSL_GUARDED_BY(mu_);
+  // The ids of the blocks taken, oldest first, until their time is kRememberReported behind
+  // the last released batch: a report repeated later than that is not expected (an executor
+  // stops repeating once the heartbeat timeout fences it).
+  static constexpr int64_t kRememberReportedMs = 5 * 60 * 1000;
+  void Remember(const ReceivedBlock& b) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::flat_hash_set<std::string> reported_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::pair<int64_t, std::string>> reported_order_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace internal

@@ -96,6 +96,29 @@ TEST_F(ReceiverTrackerTest, ABlockReportedAfterItsBatchWasAllocatedGoesToTheNext
   EXPECT_EQ(tracker.RecordsOfBatch(Time(2000)), 4);
 }
 
+// An executor that lost the reply to a block report sends it again: the block counts once,
+// before and after its batch was allocated and released.
+TEST_F(ReceiverTrackerTest, ABlockReportedTwiceIsTakenOnce) {
+  ReceiverTracker tracker(Options());
+  tracker.OnBlock(Block(0, "input-0-800", 5, 800));
+  tracker.OnBlock(Block(0, "input-0-800", 5, 800));
+  tracker.AllocateBatch(Time(1000));
+  EXPECT_EQ(tracker.RecordsOfBatch(Time(1000)), 5);
+  EXPECT_FALSE(tracker.HasUnallocatedBlocks());
+
+  tracker.OnBlock(Block(0, "input-0-800", 5, 800));  // after allocation
+  EXPECT_FALSE(tracker.HasUnallocatedBlocks());
+  EXPECT_EQ(tracker.ReleaseThrough(Time(1000)), std::vector<std::string>{"input-0-800"});
+  tracker.OnBlock(Block(0, "input-0-800", 5, 800));  // after release
+  EXPECT_FALSE(tracker.HasUnallocatedBlocks());
+
+  // Long after its batch was released, the id is forgotten (no report repeats that late).
+  tracker.AllocateBatch(Time(10 * 60 * 1000));
+  tracker.ReleaseThrough(Time(10 * 60 * 1000));
+  tracker.OnBlock(Block(0, "input-0-800", 5, 800));
+  EXPECT_TRUE(tracker.HasUnallocatedBlocks());
+}
+
 TEST_F(ReceiverTrackerTest, ABlockWithoutRecordsIsAWatermarkAndNeverUnallocated) {
   ReceiverTracker tracker(Options());
   EXPECT_FALSE(tracker.HasUnallocatedBlocks());

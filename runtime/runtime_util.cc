@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -18,6 +19,7 @@
 #include "common/broadcast.h"
 #include "common/dstream.h"
 #include "common/errors.h"
+#include "common/hadoop.h"
 #include "common/object_file.h"
 #include "common/result_ops.h"
 #include "runtime/runtime_hooks.h"
@@ -67,14 +69,59 @@ void WriteFileAtomically(const std::string& path, const std::string& contents) {
 
 }  // namespace
 
-void WritePartFile(const std::string& dir, int partition, const std::string& contents) {
+void WritePartFile(const std::string& dir, int partition, const std::string& contents,
+                   const std::string& prefix) {
   MakeDirs(dir);
-  WriteFileAtomically(absl::StrFormat("%s/part-%05d", dir, partition), contents);
+  WriteFileAtomically(absl::StrFormat("%s/%s%05d", dir, prefix, partition), contents);
 }
 
-void WriteSuccessMarker(const std::string& dir) {
-  MakeDirs(dir);
-  WriteFileAtomically(dir + "/_SUCCESS", "");
+namespace {
+// `path` without trailing slashes, split into its parent ("." when none) and its name.
+std::pair<std::string, std::string> SplitOutputPath(const std::string& path) {
+  std::string p = path;
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  if (p.empty() || p == "/" || p == "." || p == "..") {
+    throw EmberError("cannot save to \"" + path + "\": not a directory name");
+  }
+  size_t slash = p.rfind('/');
+  if (slash == std::string::npos) return {".", p};
+  return {slash == 0 ? "/" : p.substr(0, slash), p.substr(slash + 1)};
+}
+void RemoveTree(const std::string& path) {
+  std::error_code error;
+  std::filesystem::remove_all(path, error);
+  if (error) throw EmberError("cannot remove " + path + ": " + error.message());
+}
+}  // namespace
+
+std::string BeginOutputDirectory(const std::string& path) {
+  auto [parent, name] = SplitOutputPath(path);
+  // Hidden ('.'), so that Hadoop's and Spark's readers and Ember's file streams skip it.
+  std::string temporary = parent + "/." + name + ".ember-temporary";
+  RemoveTree(temporary);
+  MakeDirs(temporary);
+  return temporary;
+}
+
+void CommitOutputDirectory(const std::string& temporary, const std::string& path) {
+  auto [parent, name] = SplitOutputPath(path);
+  WriteFileAtomically(temporary + "/_SUCCESS", "");  // complete, as Hadoop's committer marks it
+  struct stat st;
+  std::string replaced;
+  if (lstat(path.c_str(), &st) == 0) {
+    // A batch written again: the earlier copy moves aside whole, then goes.
+    replaced = parent + "/." + name + ".ember-replaced";
+    RemoveTree(replaced);
+    if (rename(path.c_str(), replaced.c_str()) != 0) {
+      throw EmberError("cannot replace " + path + ": " + std::strerror(errno));
+    }
+  }
+  if (rename(temporary.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    if (!replaced.empty()) rename(replaced.c_str(), path.c_str());
+    throw EmberError("cannot rename " + temporary + " to " + path + ": " + std::strerror(err));
+  }
+  if (!replaced.empty()) RemoveTree(replaced);
 }
 
 std::string ReadWholeFile(const std::string& path) {

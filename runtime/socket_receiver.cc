@@ -2,7 +2,6 @@
 // fails or ends restarts the receiver, as Spark's SocketReceiver does.
 
 #include <glog/logging.h>
-#include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -13,6 +12,7 @@
 #include <thread>
 
 #include "common/streaming_context.h"
+#include "util/tcp.h"
 
 namespace ember {
 
@@ -41,35 +41,10 @@ void SocketTextReceiver::onStop() {
   state_.reset();
 }
 
-namespace {
-int Connect(const std::string& host, int port, std::string* error) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  int rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res);
-  if (rc != 0) {
-    *error = "cannot resolve " + host + ": " + gai_strerror(rc);
-    return -1;
-  }
-  int fd = -1;
-  for (addrinfo* a = res; a != nullptr; a = a->ai_next) {
-    fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-    if (fd < 0) continue;
-    if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) break;
-    *error = "cannot connect to " + host + ":" + std::to_string(port) + ": " + std::strerror(errno);
-    close(fd);
-    fd = -1;
-  }
-  freeaddrinfo(res);
-  return fd;
-}
-}  // namespace
-
 void SocketTextReceiver::Receive() {
   std::shared_ptr<State> state = state_;
   std::string error;
-  int fd = Connect(host_, port_, &error);
+  int fd = ConnectTcp(host_, port_, absl::Seconds(30), &error);
   if (fd < 0) {
     restart("Error connecting to " + host_ + ":" + std::to_string(port_) + ": " + error);
     return;

@@ -142,6 +142,25 @@ TEST(ReceiverStreamTest, StoredRecordsGoToTheNextBatch) {
   EXPECT_EQ(env.ssc().core()->local_services()->block_store().size(), 0u);
 }
 
+// Batches shorter than the block interval: blocks are also cut at every batch time, so a
+// batch takes what was stored before it at once, never waiting for a block interval to end
+// (nor for the tracker's 2 s wait for late blocks, three times over).
+TEST(ReceiverStreamTest, ABatchShorterThanTheBlockIntervalDoesNotWaitForTheBlock) {
+  Conf conf = testing::ManualConf().set("ember.streaming.blockInterval", "1s");
+  ManualStreams env(Milliseconds(100), "local[2]", conf);
+  Collector<std::string> out;
+  out.Attach(env.ssc().receiverStream<CountingReceiver>(std::string("r"), 3));
+  env.ssc().start();
+  ASSERT_TRUE(WaitFor([&] { return ReceiverActive(env.ssc(), 0); }));
+  auto start = std::chrono::steady_clock::now();
+  auto times = env.RunBatches(3);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(4));
+  EXPECT_EQ(Sorted(out.At(times[0])), (std::vector<std::string>{"r-0", "r-1", "r-2"}));
+  EXPECT_TRUE(out.At(times[1]).empty());
+  EXPECT_TRUE(out.At(times[2]).empty());
+  env.ssc().stop();
+}
+
 std::atomic<int> flaky_starts{0};
 
 // Fails its first start with restart(), then stores one record on each later start.

@@ -281,6 +281,7 @@ RddRef FileInputStream::Compute(Time t) {
     node.mutable_file()->set_path(path);
     node.mutable_file()->set_format(options_.format);
     node.mutable_file()->set_record_length(options_.record_length);
+    if (options_.decoder) *node.mutable_file()->mutable_decoder() = ToSpec(*options_.decoder);
     parts.push_back(std::move(node));
   }
   if (!found.empty())

@@ -106,6 +106,7 @@ class FileInputStream : public StreamNode {
     bool new_files_only = true;
     proto::FileInput::Format format = proto::FileInput::TEXT_LINES;
     int record_length = 0;
+    std::shared_ptr<const DecoderOp> decoder;  // WHOLE_FILE
   };
   FileInputStream(ContextCore* ctx, Options options);
   // Called at start: files modified at or before this time are old when new_files_only.

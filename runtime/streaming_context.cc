@@ -56,6 +56,18 @@ DStream<std::string> StreamingContext::binaryRecordsStream(const std::string& di
   return DStream<std::string>(core_->AddFileStream(std::move(o)));
 }
 
+internal::StreamRef StreamingContext::DecodedFileStream(
+    const std::string& directory, std::function<bool(const std::string&)> filter, bool newFilesOnly,
+    std::shared_ptr<const internal::DecoderOp> decoder) {
+  internal::FileInputStream::Options o;
+  o.directory = directory;
+  o.filter = std::move(filter);
+  o.new_files_only = newFilesOnly;
+  o.format = proto::FileInput::WHOLE_FILE;
+  o.decoder = std::move(decoder);
+  return core_->AddFileStream(std::move(o));
+}
+
 internal::StreamRef StreamingContext::ReceiverStream(
     std::shared_ptr<const internal::ReceiverFactoryOp> factory,
     std::shared_ptr<const internal::DecoderOp> decoder) {

@@ -195,17 +195,21 @@ nlohmann::json StreamingProgress::Statistics() const {
 nlohmann::json StreamingProgress::Receivers() const {
   absl::MutexLock lock(&mu_);
   nlohmann::json out = nlohmann::json::array();
-  // Records per batch are not split by stream: every receiver's rate is the batches' rate
-  // divided by the number of receivers.
-  double n = std::max<size_t>(1, receivers_.size());
   for (const auto& [id, r] : receivers_) {
     nlohmann::json rates = nlohmann::json::array();
     double sum = 0;
+    nlohmann::json limit = nullptr;  // the newest batch's, records/s; null when unlimited
     for (const auto& b : completed_) {
-      double rate =
-          static_cast<double>(b.numRecords) * 1000.0 / static_cast<double>(batch_interval_ms_) / n;
+      auto in = b.streamIdToInputInfo.find(id);
+      const bool known = in != b.streamIdToInputInfo.end();
+      double records = known ? static_cast<double>(in->second.numRecords) : 0;
+      double rate = records * 1000.0 / static_cast<double>(batch_interval_ms_);
       rates.push_back({b.batchTime.milliseconds(), rate});
       sum += rate;
+      if (known) {
+        limit = in->second.rateLimit > 0 ? nlohmann::json(in->second.rateLimit)
+                                         : nlohmann::json(nullptr);
+      }
     }
     out.push_back({{"streamId", id},
                    {"streamName", r.name},
@@ -217,7 +221,8 @@ nlohmann::json StreamingProgress::Receivers() const {
                    {"lastError", r.lastError},
                    {"avgEventRate", completed_.empty() ? nlohmann::json(nullptr)
                                                        : nlohmann::json(sum / completed_.size())},
-                   {"eventRates", rates}});
+                   {"eventRates", rates},
+                   {"rateLimit", limit}});
   }
   return out;
 }
@@ -313,6 +318,13 @@ void StreamingProgress::AppendMetrics(std::string* out) const {
   for (const auto& [id, n] : receiver_starts_) restarts += std::max(0, n - 1);
   absl::StrAppendFormat(out, "ember_receiver_restarts_total{%s} %d\n", app, restarts);
   absl::StrAppendFormat(out, "ember_receiver_errors_total{%s} %d\n", app, receiver_errors_);
+  // Each receiver stream's rate limit in force after the newest batch (0: unlimited).
+  if (!completed_.empty()) {
+    for (const auto& [id, in] : completed_.back().streamIdToInputInfo) {
+      absl::StrAppendFormat(out, "ember_receiver_rate_limit{%s,stream=\"%d\"} %g\n", app, id,
+                            in.rateLimit);
+    }
+  }
   auto histogram = [&](const char* name, const Histogram& h) {
     for (size_t i = 0; i < h.bounds.size(); ++i) {
       absl::StrAppendFormat(out, "%s_bucket{%s,le=\"%g\"} %d\n", name, app, h.bounds[i],
@@ -393,6 +405,7 @@ void Monitor::AppendMetrics(std::string* out) const {
       "# TYPE ember_streaming_active_batches gauge\n"
       "# TYPE ember_receiver_restarts_total counter\n"
       "# TYPE ember_receiver_errors_total counter\n"
+      "# TYPE ember_receiver_rate_limit gauge\n"
       "# TYPE ember_streaming_scheduling_delay_seconds histogram\n"
       "# TYPE ember_streaming_processing_time_seconds histogram\n"
       "# TYPE ember_streaming_total_delay_seconds histogram\n";

@@ -124,5 +124,29 @@ TEST(StreamingSmokeTest, StopFromAnOutputOperationDoesNotDeadlock) {
   EXPECT_EQ(env.ssc().getState(), StreamingContextState::STOPPED);
 }
 
+// Spark's TaskContext: job code in a task sees its partition and batch; none elsewhere.
+TEST(TaskContextTest, JobCodeSeesItsTasksPartitionAndBatch) {
+  EXPECT_EQ(TaskContext::get(), nullptr);  // the driver's thread
+  ManualStreams env;
+  auto q = std::make_shared<RddQueue<int>>();
+  q->push(env.ssc().parallelize(std::vector<int>{1, 2, 3, 4, 5, 6}, 3));
+  auto seen = std::make_shared<std::map<int64_t, std::vector<std::pair<int, int64_t>>>>();
+  env.ssc().queueStream(q).foreachRDD([seen](const Rdd<int>& rdd, Time t) {
+    (*seen)[t.milliseconds()] =
+        rdd.map([](int) {
+             const TaskContext* c = TaskContext::get();
+             if (c == nullptr) return std::make_pair(-1, int64_t{-1});
+             return std::make_pair(c->partitionId(), c->batchTime().milliseconds());
+           })
+            .collect();
+  });
+  env.ssc().start();
+  Time t = env.RunBatches(1)[0];
+  const int64_t ms = t.milliseconds();
+  EXPECT_EQ((*seen)[ms], (std::vector<std::pair<int, int64_t>>{
+                             {0, ms}, {0, ms}, {1, ms}, {1, ms}, {2, ms}, {2, ms}}));
+  EXPECT_EQ(TaskContext::get(), nullptr);
+}
+
 }  // namespace
 }  // namespace ember

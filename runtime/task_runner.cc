@@ -9,11 +9,20 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/errors.h"
 #include "runtime/kafka_client.h"
 #include "util/durable_file.h"
 #include "util/task_status.h"
 
 namespace ember {
+namespace internal {
+namespace {
+thread_local const TaskContext* current_task = nullptr;
+}  // namespace
+}  // namespace internal
+
+const TaskContext* TaskContext::get() { return internal::current_task; }
+
 namespace internal {
 
 namespace {
@@ -84,6 +93,16 @@ class Evaluator {
       case proto::ComputeNode::kEmpty:
         return Decode(node.empty().decoder(), "", out);
       case proto::ComputeNode::kFile: {
+        if (node.file().format() == proto::FileInput::WHOLE_FILE) {
+          const std::string& path = node.file().path();
+          auto bytes = ReadInputFile(path);
+          if (!bytes.ok()) return bytes.status();
+          try {
+            return Decode(node.file().decoder(), *bytes, out);
+          } catch (const EmberError& e) {
+            return absl::DataLossError(absl::StrCat("input file ", path, ": ", e.what()));
+          }
+        }
         auto records = ReadFileRecords(node.file());
         if (!records.ok()) return records.status();
         records_read_ += static_cast<int64_t>(records->size());
@@ -226,6 +245,13 @@ absl::StatusOr<proto::TaskResult> RunTaskUnguarded(const proto::TaskSpec& spec,
   info.partition = spec.partition();
   info.attempt = spec.attempt();
   info.batch_time = Time(spec.batch_time_ms());
+  // TaskContext::get() for the job code this thread runs until the task returns.
+  const TaskContext context(info);
+  struct Current {
+    explicit Current(const TaskContext* c) : previous(current_task) { current_task = c; }
+    ~Current() { current_task = previous; }
+    const TaskContext* previous;
+  } current(&context);
 
   Evaluator eval(env, info);
   Partition input;
@@ -281,12 +307,18 @@ absl::StatusOr<proto::TaskResult> RunTask(const proto::TaskSpec& spec, const Tas
   }
 }
 
-absl::StatusOr<std::vector<std::string>> ReadFileRecords(const proto::FileInput& file) {
-  std::ifstream in(file.path(), std::ios::binary);
-  if (!in) return absl::NotFoundError("cannot read input file " + file.path());
+absl::StatusOr<std::string> ReadInputFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError("cannot read input file " + path);
   std::ostringstream buf;
   buf << in.rdbuf();
-  std::string data = buf.str();
+  return buf.str();
+}
+
+absl::StatusOr<std::vector<std::string>> ReadFileRecords(const proto::FileInput& file) {
+  auto read = ReadInputFile(file.path());
+  if (!read.ok()) return read.status();
+  const std::string& data = *read;
   std::vector<std::string> records;
   if (file.format() == proto::FileInput::BINARY_RECORDS) {
     size_t len = static_cast<size_t>(file.record_length());

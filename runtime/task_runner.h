@@ -37,6 +37,8 @@ absl::StatusOr<proto::TaskResult> RunTask(const proto::TaskSpec& spec, const Tas
 // Reads a text file as lines (\n, \r\n), or fixed-length binary records, as Hadoop's
 // TextInputFormat and FixedLengthInputFormat do.
 absl::StatusOr<std::vector<std::string>> ReadFileRecords(const proto::FileInput& file);
+// A file stream's input file, whole (NOT_FOUND naming it when it cannot be read).
+absl::StatusOr<std::string> ReadInputFile(const std::string& path);
 
 }  // namespace internal
 }  // namespace ember

@@ -7,6 +7,7 @@
 #include <httplib.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -24,41 +25,6 @@ namespace clustertest {
 namespace {
 
 // ---------------------------------------------------------------- network word count
-
-const std::string kLine = "to be or not to be that is the question";
-
-// print()'s output: per batch, the counts of the words of the lines received. Fails the test
-// on a line that is neither a header nor a record.
-std::vector<std::map<std::string, int>> ParseCounts(const std::string& out) {
-  std::vector<std::map<std::string, int>> batches;
-  std::istringstream in(out);
-  std::string line;
-  static const std::regex kRecord(R"(\((.*),(\d+)\))");
-  while (std::getline(in, line)) {
-    std::smatch m;
-    if (line.rfind("Time: ", 0) == 0) {
-      batches.emplace_back();
-    } else if (std::regex_match(line, m, kRecord)) {
-      if (batches.empty())
-        ADD_FAILURE() << "record before a batch header: " << line;
-      else
-        batches.back()[m[1]] += std::stoi(m[2]);
-    } else if (!line.empty() && line != std::string(43, '-')) {
-      ADD_FAILURE() << "unexpected output line: " << line;
-    }
-  }
-  return batches;
-}
-
-// The number of whole `kLine`s a batch's counts make; -1 when they are not whole lines (a
-// block read twice or half).
-int WholeLines(const std::map<std::string, int>& counts) {
-  if (counts.empty()) return 0;
-  int n = counts.count("or") ? counts.at("or") : 0;
-  std::map<std::string, int> expected = {{"to", 2 * n}, {"be", 2 * n}, {"or", n},  {"not", n},
-                                         {"that", n},   {"is", n},     {"the", n}, {"question", n}};
-  return counts == expected ? n : -1;
-}
 
 TEST(ClusterTest, NetworkWordCountOnThreeExecutorsCountsEveryLineSent) {
   std::string dir = MakeTempDir("cluster-wc");
@@ -110,6 +76,120 @@ TEST(ClusterTest, NetworkWordCountOnThreeExecutorsCountsEveryLineSent) {
   auto executors = ui.Get("/api/v1/executors");
   ASSERT_TRUE(executors);
   EXPECT_EQ(nlohmann::json::parse(executors->body).size(), 3u);
+}
+
+// Rate limits reach a receiver in its task process on an executor: it starts at backpressure's
+// initialRate, the driver's estimates raise it as the light batches complete, and maxRate caps
+// it; the UI shows the limit in force.
+TEST(ClusterTest, RateLimitsReachReceiversOnExecutors) {
+  std::string dir = MakeTempDir("cluster-rates");
+  Cluster cluster(dir, 2);
+  ASSERT_TRUE(cluster.WaitForExecutors(2)) << cluster.driver().Stderr();
+  Subprocess server({"tools/ember-textserver", "--port", "0", "--generate", "--vocabulary", "8",
+                     "--words-per-line", "10", "--rate", "0"},
+                    dir, "server");
+  ASSERT_TRUE(server.WaitForOutput("listening on", 10s));
+  std::string port = PortOf(ListeningAddress(server));
+  Subprocess job(
+      cluster.Submit({"--name", "rates", "--conf", "ember.streaming.receiver.maxRate=2000",
+                      "--conf", "ember.streaming.backpressure.enabled=true", "--conf",
+                      "ember.streaming.backpressure.initialRate=200",
+                      "examples/libnetwork_word_count.so", "--", "127.0.0.1", port, "500", "8000"}),
+      dir, "submit");
+  // The UI, while the job runs: the receiver's limit in force, from the application process.
+  std::smatch m;
+  std::string out = cluster.driver().Stdout();
+  ASSERT_TRUE(std::regex_search(out, m, std::regex(R"(web UI at http://([^:/]+):(\d+)/)"))) << out;
+  httplib::Client ui(m[1].str(), std::stoi(m[2]));
+  double limit = 0;
+  std::string seen;  // the newest receivers reply
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto apps = ui.Get("/api/v1/applications");
+        if (!apps || apps->status != 200) return false;
+        auto list = nlohmann::json::parse(apps->body, nullptr, false);
+        if (!list.is_array() || list.empty()) return false;
+        auto r = ui.Get(
+            ("/api/v1/applications/" + list[0]["id"].get<std::string>() + "/streaming/receivers")
+                .c_str());
+        if (!r || r->status != 200) return false;
+        seen = r->body;
+        auto receivers = nlohmann::json::parse(r->body, nullptr, false);
+        if (!receivers.is_array() || receivers.empty() || !receivers[0]["rateLimit"].is_number()) {
+          return false;
+        }
+        limit = receivers[0]["rateLimit"].get<double>();
+        return limit > 200;  // an estimate above the initial rate
+      },
+      60s))
+      << seen << "\n"
+      << job.Stdout() << cluster.driver().Stderr();
+  EXPECT_LE(limit, 2000);
+  ASSERT_EQ(job.Wait(90s), 0) << job.Stderr() << cluster.driver().Stderr();
+
+  std::vector<int> lines;  // per batch: 10 words a line
+  for (const auto& b : ParseCounts(job.Stdout())) {
+    int words = 0;
+    for (const auto& [w, n] : b) words += n;
+    lines.push_back(words / 10);
+  }
+  ASSERT_GE(lines.size(), 12u) << job.Stdout();
+  // At first 200 lines/s (100 a batch, and at most a second's burst); then raised: the
+  // estimates reached the receiver on its executor.
+  EXPECT_LE(lines[0], 330) << job.Stdout();
+  EXPECT_GE(*std::max_element(lines.begin(), lines.end()), 400) << job.Stdout();
+  // Never past maxRate for long: 1000 a batch, plus at most one second's burst over the run.
+  int64_t last = 0;
+  const size_t from = lines.size() - 8;
+  for (size_t i = from; i < lines.size(); ++i) last += lines[i];
+  EXPECT_LE(last, 8 * 1100 + 2000) << job.Stdout();
+}
+
+// A sender faster than a small ember.streaming.receiver.maxBufferedBytes lets through: the
+// receiver on its executor stops reading while its blocks wait for batches (the driver's
+// answers to its block reports say how far batches got), TCP holds the sender back, and
+// every line sent is counted.
+TEST(ClusterTest, AFloodWaitsForTheBatchesAndEveryLineIsCounted) {
+  std::string dir = MakeTempDir("cluster-flood");
+  Cluster cluster(dir, 2);
+  ASSERT_TRUE(cluster.WaitForExecutors(2)) << cluster.driver().Stderr();
+  {
+    std::ofstream f(dir + "/input.txt");
+    f << kLine << "\n";
+  }
+  // 40,000 lines a second (1.6 MB): a 500 ms batch's blocks hold about 800 KB before the batch
+  // can process them, three times the 256k bound, however fast the job is.
+  constexpr int kLines = 80000;
+  Subprocess server(
+      {"tools/ember-textserver", "--port", "0", "--file", dir + "/input.txt", "--loop", "--count",
+       std::to_string(kLines), "--rate", "40000", "--wait-for-clients", "1", "--exit-on-eof"},
+      dir, "server");
+  ASSERT_TRUE(server.WaitForOutput("listening on", 10s));
+  std::string port = PortOf(ListeningAddress(server));
+  Subprocess job(
+      cluster.Submit({"--name", "flood", "--conf", "ember.streaming.receiver.maxBufferedBytes=256k",
+                      "examples/libnetwork_word_count.so", "--", "127.0.0.1", port, "500",
+                      "180000"}),
+      dir, "submit");
+  auto counted = [&] {
+    int lines = 0;
+    for (const auto& b : ParseCounts(job.Stdout())) lines += std::max(0, WholeLines(b));
+    return lines;
+  };
+  ASSERT_TRUE(Eventually([&] { return counted() >= kLines; }, 120s))
+      << counted() << " lines counted\n"
+      << cluster.driver().Stderr();
+  EXPECT_EQ(counted(), kLines);
+  for (const auto& b : ParseCounts(job.Stdout())) EXPECT_GE(WholeLines(b), 0);
+  std::string executors;
+  for (const auto& [address, info] : cluster.LiveExecutors()) {
+    executors += cluster.ExecutorAt(address)->Stderr();
+  }
+  EXPECT_NE(executors.find("it waits for the batches"), std::string::npos)
+      << "the bound was never reached";
+  std::string app = AppIdIn(job.Stderr());
+  EXPECT_TRUE(cluster.Kill(app).ok());
+  EXPECT_EQ(job.Wait(60s), 1) << job.Stderr();
 }
 
 TEST(ClusterTest, KilledReceiverExecutorIsReplacedAndNoReportedBlockIsLost) {
@@ -387,6 +467,17 @@ TEST(ClusterTest, BadInputGetsClearErrorsAndTheClusterStaysHealthy) {
   proto::RegisterExecutorReply reg_reply;
   EXPECT_EQ(stub->RegisterExecutor(&bad, reg, &reg_reply).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
+
+  // A 2 MB application id: refused with a bounded message, not echoed back whole.
+  {
+    grpc::ClientContext huge;
+    rpc::AddSecret(&huge, "s3cret-for-tests");
+    proto::StatusRequest big;
+    big.set_app_id(std::string(2 << 20, 'x'));
+    grpc::Status s = stub->Status(&huge, big, &reply);
+    EXPECT_FALSE(s.ok());
+    EXPECT_LE(s.error_message().size(), rpc::kMaxErrorMessageBytes);
+  }
 
   // The executor service checks the secret and its requests too.
   {

@@ -117,7 +117,8 @@ TEST(KafkaClusterTest, EveryRecordIsCountedOnceThroughDriverAndExecutorKills) {
         },
         120s))
         << cluster.driver().Stderr();
-    EXPECT_TRUE(cluster.Kill(app).ok());
+    grpc::Status killed = cluster.Kill(app);
+    EXPECT_TRUE(killed.ok()) << killed.error_message() << "\n" << cluster.driver().Stderr();
   }
   std::map<std::string, int64_t> counts;
   int n = 0;

@@ -96,6 +96,26 @@ void Subprocess::Kill(int signal) {
   if (running()) ::kill(pid_, signal);
 }
 
+std::string MakeTestCertificates(const std::string& dir, const std::string& name) {
+  std::string p = dir + "/" + name;
+  std::ofstream(p + ".ext") << "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+                               "extendedKeyUsage=serverAuth,clientAuth\n";
+  const std::string ec = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+  const std::string steps[] = {
+      "openssl req -x509" + ec + " -keyout " + p + "-ca.key -out " + p +
+          "-ca.pem -days 2 -subj '/CN=" + name + " test CA'",
+      "openssl req" + ec + " -keyout " + p + ".key -out " + p + ".csr -subj '/CN=" + name + "'",
+      "openssl x509 -req -in " + p + ".csr -CA " + p + "-ca.pem -CAkey " + p +
+          "-ca.key -CAcreateserial -out " + p + ".pem -days 2 -extfile " + p + ".ext",
+  };
+  for (const auto& step : steps) {
+    if (std::system((step + " >" + p + ".log 2>&1").c_str()) != 0) {
+      return step + "\n" + ReadFile(p + ".log");
+    }
+  }
+  return "";
+}
+
 std::string ListeningAddress(const Subprocess& p) {
   std::smatch m;
   std::string out = p.Stdout();

@@ -44,6 +44,10 @@ std::string MakeTempDir(const std::string& prefix);
 std::string ReadFile(const std::string& path);
 // The host:port a daemon printed as "listening on HOST:PORT"; empty before it has.
 std::string ListeningAddress(const Subprocess& p);
+// A CA and a certificate it signs for 127.0.0.1 and localhost (server and client use), made
+// with openssl under `dir`: DIR/NAME-ca.pem, DIR/NAME.pem, DIR/NAME.key. Empty on success,
+// else what openssl said.
+std::string MakeTestCertificates(const std::string& dir, const std::string& name);
 
 }  // namespace testing
 }  // namespace ember

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -13,6 +14,7 @@
 #include <sstream>
 #include <string>
 
+#include "common/hadoop.h"
 #include "tests/cluster_harness.h"
 
 namespace ember {
@@ -65,6 +67,45 @@ TEST(ClusterTest, ARestartedDriverStartsItsRunningJobsAgain) {
   ASSERT_EQ(all.apps_size(), 1) << "the killed application must stay ended";
   EXPECT_EQ(all.apps(0).app_id(), app);
   EXPECT_TRUE(cluster.Kill(app).ok());
+}
+
+// A follower (ember-submit --logs --follow) re-attached to a driver started again gets the new
+// run's output from its first line: nothing of it skipped, nothing shown twice.
+TEST(ClusterTest, AFollowerGetsTheNewRunWholeAfterADriverRestart) {
+  std::string dir = MakeTempDir("cluster-follow");
+  Cluster cluster(dir, 2);
+  ASSERT_TRUE(cluster.WaitForExecutors(2));
+  Subprocess job(cluster.Submit({"--detach", "tests/jobs/libshuffle_sum.so", "--", "1000", "1000",
+                                 "300", "600000"}),
+                 dir, "job");
+  ASSERT_EQ(job.Wait(30s), 0) << job.Stderr();
+  std::string app = AppIdIn(job.Stdout());
+  auto lines = [](const std::string& text) { return std::count(text.begin(), text.end(), '\n'); };
+  Subprocess follower(cluster.Submit({"--logs", app, "--follow"}), dir, "follower");
+  ASSERT_TRUE(Eventually([&] { return lines(follower.Stdout()) >= 3; }, 60s))
+      << follower.Stderr() << cluster.driver().Stderr();
+
+  cluster.KillDriver();
+  // Once it says so, the follower has written all it received from the old driver.
+  ASSERT_TRUE(Eventually(
+      [&] { return follower.Stderr().find("lost the driver") != std::string::npos; }, 30s))
+      << follower.Stderr();
+  const std::string before = follower.Stdout();
+  cluster.StartDriverAgain();
+  ASSERT_TRUE(cluster.WaitForExecutors(2)) << cluster.driver().Stderr();
+  auto logs = [&](const std::string& name) {
+    Subprocess l(cluster.Submit({"--logs", app}), dir, name);
+    l.Wait(30s);
+    return l.Stdout();
+  };
+  int polls = 0;
+  ASSERT_TRUE(Eventually([&] { return lines(logs("logs" + std::to_string(polls++))) >= 3; }, 60s))
+      << cluster.driver().Stderr();
+  ASSERT_TRUE(cluster.Kill(app).ok());
+  follower.Wait(30s);
+  const std::string new_run = logs("logs-final");
+  EXPECT_GE(lines(new_run), 3);
+  EXPECT_EQ(follower.Stdout(), before + new_run);
 }
 
 // A complete state checkpoint of `stream` in `checkpoints`: renamed from <time>.tmp into place.
@@ -255,6 +296,11 @@ struct FileTotalsJob {
                    dir, "job");
     EXPECT_EQ(job.Wait(30s), 0) << job.Stderr();
     app = AppIdIn(job.Stdout());
+    // --detach returns once the plugin loaded, maybe before the context started: a file
+    // written before the stream's start time is not new, and is never read (newFilesOnly).
+    // A batch saved says the stream has started.
+    EXPECT_TRUE(Eventually([&] { return !SavedBatches(out, "totals").empty(); }, 60s))
+        << cluster.driver().Stderr();
   }
   void Write(const std::string& text) {
     std::string name = "f" + std::to_string(files++);
@@ -318,6 +364,19 @@ TEST(ClusterTest, KillingTheDriverAndAnExecutorTogetherLosesNoBatch) {
     for (const auto& [w, n] : c) summed[w] += n;
   }
   EXPECT_EQ(summed, expected);
+  // The same counts in Hadoop SequenceFiles, written by the executors' task processes and
+  // renamed whole by the driver, across the crash (each batch's outputs run in order, so every
+  // batch up to the newest totals has its SequenceFiles).
+  const int64_t newest_totals = SavedBatches(out, "totals").rbegin()->first;
+  for (const auto& [t, c] : counts) {
+    if (t > newest_totals) break;
+    std::string seq = out + "/seq-" + std::to_string(t);
+    std::map<std::string, int64_t> from_seq;
+    for (const auto& [w, n] : hadoop::ReadSequenceFiles<std::string, int64_t>(seq)) {
+      from_seq[w] += n;
+    }
+    EXPECT_EQ(from_seq, c) << seq;
+  }
   // Every batch has its output, the missed ones included.
   for (int64_t t = counts.begin()->first; t <= counts.rbegin()->first; t += 1000) {
     EXPECT_EQ(counts.count(t), 1u) << "no output for batch " << t;

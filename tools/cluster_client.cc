@@ -1,5 +1,6 @@
 #include "tools/cluster_client.h"
 
+#include <algorithm>
 #include <chrono>
 #include <iomanip>
 #include <thread>
@@ -26,6 +27,26 @@ std::string Ago(int64_t ms) {
                     std::chrono::system_clock::now().time_since_epoch())
                     .count();
   return absl::StrFormat("%.1fs ago", static_cast<double>(now - ms) / 1000.0);
+}
+
+// Sends `request` as an upload (SubmitJobUpload, UpgradeJobUpload): the driver reads no
+// request over rpc::kMaxRequestBytes, so the plugin goes in pieces of rpc::kChunkBytes.
+template <typename Piece, typename Request>
+grpc::Status Upload(grpc::ClientWriter<Piece>* writer, Request request) {
+  std::string plugin = std::move(*request.mutable_plugin());
+  request.clear_plugin();
+  Piece piece;
+  *piece.mutable_request() = std::move(request);
+  size_t at = 0;
+  do {
+    size_t n = std::min(rpc::kChunkBytes, plugin.size() - at);
+    piece.set_plugin(plugin.data() + at, n);
+    at += n;
+    if (!writer->Write(piece)) break;  // the driver has answered already: Finish says how
+    piece.clear_request();
+  } while (at < plugin.size());
+  writer->WritesDone();
+  return writer->Finish();
 }
 
 }  // namespace
@@ -98,7 +119,7 @@ int ClusterClient::SubmitRequest(const proto::SubmitJobRequest& request, bool de
   grpc::ClientContext call;
   rpc::Prepare(&call, {secret_, rpc::Deadline::kSubmit});
   proto::SubmitJobReply reply;
-  grpc::Status s = stub_->SubmitJob(&call, request, &reply);
+  grpc::Status s = Upload(stub_->SubmitJobUpload(&call, &reply).get(), request);
   if (!s.ok()) {
     auto code = s.error_code();
     if (code == grpc::StatusCode::INVALID_ARGUMENT ||
@@ -118,6 +139,7 @@ int ClusterClient::SubmitRequest(const proto::SubmitJobRequest& request, bool de
 
 int ClusterClient::Follow(const std::string& app_id, bool follow) {
   int64_t offset = 0;
+  std::string run;  // the output generation `offset` counts in
   auto broken_since = std::chrono::steady_clock::time_point();
   int64_t backoff_ms = 200;
   while (true) {
@@ -126,12 +148,17 @@ int ClusterClient::Follow(const std::string& app_id, bool follow) {
     proto::WatchJobRequest request;
     request.set_app_id(app_id);
     request.set_offset(offset);
+    request.set_run(run);
     request.set_follow(follow);
     auto reader = stub_->WatchJob(&call, request);
     proto::JobEvent event;
     while (reader->Read(&event)) {
       broken_since = std::chrono::steady_clock::time_point();
       backoff_ms = 200;
+      if (event.run() != run) {  // a new driver's output: its offsets start again
+        run = event.run();
+        offset = 0;
+      }
       if (!event.output().empty()) {
         out_ << event.output() << std::flush;
         offset += static_cast<int64_t>(event.output().size());
@@ -249,7 +276,7 @@ int ClusterClient::Upgrade(const std::string& app_id, const std::string& plugin_
   request.set_plugin(std::move(bytes));
   request.set_plugin_name(plugin_path.substr(plugin_path.find_last_of('/') + 1));
   proto::UpgradeJobReply reply;
-  grpc::Status s = stub_->UpgradeJob(&call, request, &reply);
+  grpc::Status s = Upload(stub_->UpgradeJobUpload(&call, &reply).get(), std::move(request));
   switch (s.error_code()) {
     case grpc::StatusCode::OK:
       out_ << app_id << " upgraded to " << plugin_path << "\n";

@@ -2,7 +2,6 @@
 // same engine a cluster runs (local[N]); see --help.
 
 #include <glog/logging.h>
-
 #include <signal.h>
 #include <stdlib.h>
 
@@ -14,17 +13,17 @@
 #include <vector>
 
 #include "common/conf.h"
-#include "util/durable_file.h"
 #include "common/job.h"
-#include "util/log_level.h"
-#include "util/properties.h"
+#include "driver/web_ui.h"
 #include "rpc/rpc.h"
 #include "runtime/checkpoint_store.h"
 #include "runtime/context_core.h"
 #include "runtime/local_backend.h"
-#include "driver/web_ui.h"
 #include "runtime/plugin_loader.h"
 #include "tools/cluster_client.h"
+#include "util/durable_file.h"
+#include "util/log_level.h"
+#include "util/properties.h"
 
 namespace {
 
@@ -53,6 +52,12 @@ Options:
                           plainly; ember.log.level says the same), and a job submitted to a
                           driver gets it as its ember.log.level
   --secret-file FILE      the cluster secret (ember:// only)
+  --tls-ca FILE           TLS to the driver (ember:// only; ember.tls.ca): the CA that signed
+                          its certificate
+  --tls-cert FILE         with mutual TLS, this client's certificate and key
+  --tls-key FILE
+  --tls-server-name NAME  the name the driver's certificate carries, when --master's host is
+                          not in it
   --detach                submit, print the application id and return (ember:// only);
                           otherwise ember-submit follows the job's output until it ends
   --connect-timeout S     seconds to wait for the driver (default 10)
@@ -140,6 +145,10 @@ int main(int argc, char** argv) {
       const char* v = value(a.c_str());
       if (v == nullptr) return Usage(a + " needs a level");
       log_level = v;
+    } else if (const char* tls_key = ember::rpc::TlsFlagKey(a)) {
+      const char* v = value(a.c_str());
+      if (v == nullptr) return Usage(a + " needs a file");
+      confs.emplace_back(tls_key, v);
     } else if (a == "--kill" || a == "--logs" || a == "--upgrade" || a == "--secret-file" ||
                a == "--connect-timeout") {
       const char* v = value(a.c_str());
@@ -217,13 +226,23 @@ int main(int argc, char** argv) {
       if (!s.ok()) return Usage(std::string(s.status().message()));
       secret = *s;
     }
+    // TLS settings are this client's own: its files, not the application's configuration.
+    const ember::rpc::TlsOptions tls =
+        ember::rpc::TlsOptionsFrom([&](const std::string& k) { return conf.get(k, ""); });
+    if (tls.enabled()) {
+      absl::Status s = ember::rpc::ConfigureTls(tls);
+      if (!s.ok()) return Usage(std::string(s.message()));
+    }
     ember::submit::ClusterClient client(address, secret, std::cout, std::cerr, connect_timeout);
     if (command == "status") return client.Status(app);
     if (command == "list") return client.List();
     if (command == "kill") return client.Kill(app);
     if (command == "upgrade") return client.Upgrade(app, plugin);
     if (command == "logs") return client.Follow(app, follow);
-    std::map<std::string, std::string> all(conf.all().begin(), conf.all().end());
+    std::map<std::string, std::string> all;
+    for (const auto& [k, v] : conf.all()) {
+      if (k.rfind("ember.tls.", 0) != 0) all[k] = v;
+    }
     if (!from_checkpoint.empty()) {
       kept.set_name(conf.appName());
       kept.mutable_conf()->clear();

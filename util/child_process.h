@@ -57,7 +57,8 @@ class ChildProcess {
     // Its standard error goes to this process's (the daemon's log).
     // setrlimit(RLIMIT_DATA): its heap and other writable private memory; 0 for no limit.
     int64_t memory_limit_bytes = 0;
-    // Called once, on the watching thread, after the child has ended and its output is read.
+    // Called once, on the watching thread, after the child has ended and its output is read;
+    // WaitFor may return before it has run (the destructor waits for it).
     std::function<void(const ExitStatus&)> on_exit;
   };
 

@@ -71,6 +71,13 @@ TEST(ChildProcessTest, SignalAndDestructorEndARunningChild) {
   ASSERT_TRUE((*child)->WaitFor(absl::Seconds(20), &status));
   EXPECT_EQ(status.signal, SIGTERM);
   (*child)->Signal(SIGKILL);  // after the end: nothing to signal, no harm
+  // WaitFor returns once the end is known; on_exit runs after that, on the watching thread,
+  // which the destructor joins.
+  child->reset();
+  {
+    absl::MutexLock lock(&c.mu);
+    EXPECT_EQ(c.exits, 1);
+  }
 
   auto second = ChildProcess::Start(Shell("exec sleep 1000", &c));
   ASSERT_TRUE(second.ok());

@@ -5,6 +5,7 @@
 // meets TCP's flow control). Up to a second of unused rate is kept for a burst. The rate can
 // change while callers wait. Thread-safe.
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 
@@ -13,6 +14,13 @@
 
 namespace ember {
 namespace internal {
+
+// The limit in force for a receiver: the smaller of its maxRate and backpressure's rate, each
+// ignored when 0 (no limit); 0 when neither limits it.
+inline double CombinedRateLimit(double max_rate, double rate) {
+  if (rate <= 0) return max_rate;
+  return max_rate > 0 ? std::min(max_rate, rate) : rate;
+}
 
 class RateLimiter {
  public:

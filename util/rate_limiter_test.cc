@@ -35,6 +35,14 @@ TEST(RateLimiterTest, RecordsPassAtTheRate) {
   EXPECT_NEAR(absl::ToDoubleSeconds(t.slept), 10.0, 0.05);
 }
 
+TEST(RateLimiterTest, ACallOfMoreThanASecondsRecordsWaitsAndPasses) {
+  FakeTime t;
+  RateLimiter r = t.Limiter();
+  r.SetRate(2000);
+  ASSERT_TRUE(r.Acquire(2200));  // a socket read of 64 KB: more lines than a second allows
+  EXPECT_NEAR(absl::ToDoubleSeconds(t.slept), 1.1, 0.05);
+}
+
 TEST(RateLimiterTest, ASecondOfUnusedRateIsABurstAndNoMore) {
   FakeTime t;
   RateLimiter r = t.Limiter();

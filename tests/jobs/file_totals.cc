@@ -1,6 +1,7 @@
 // Recovery on a cluster: the words of new files in INPUT, each batch's counts saved under
-// OUTPUT/counts-<time>, and every word's running total (updateStateByKey) under
-// OUTPUT/totals-<time>. Recovers from CHECKPOINT_DIR when it holds a checkpoint.
+// OUTPUT/counts-<time> (and as a block-compressed SequenceFile under OUTPUT/seq-<time>), and every
+// word's running total (updateStateByKey) under OUTPUT/totals-<time>. Recovers from CHECKPOINT_DIR
+// when it holds a checkpoint.
 //
 //   ember-submit ... libfile_totals.so -- INPUT OUTPUT CHECKPOINT_DIR BATCH_MS RUN_MS
 
@@ -18,8 +19,8 @@ EMBER_JOB(run) {
     throw ember::EmberError("usage: libfile_totals.so INPUT OUTPUT CHECKPOINT_DIR BATCH_MS RUN_MS");
   }
   auto ssc = ember::StreamingContext::getOrCreate(args[2], [&] {
-    auto c = std::make_unique<ember::StreamingContext>(
-        job.conf(), ember::Milliseconds(std::stoll(args[3])));
+    auto c = std::make_unique<ember::StreamingContext>(job.conf(),
+                                                       ember::Milliseconds(std::stoll(args[3])));
     auto words = c->textFileStream(args[0])
                      .flatMap([](const std::string& line) {
                        std::vector<std::string> out;
@@ -38,9 +39,13 @@ EMBER_JOB(run) {
     counts = counts.window(ember::Milliseconds(2 * std::stoll(args[3])));
 #endif
     counts.saveAsTextFiles(args[1] + "/counts");
+    counts.saveAsHadoopFiles(
+        args[1] + "/seq", "",
+        ember::hadoop::SequenceFileOutputFormat{ember::hadoop::CompressionType::kBlock,
+                                                ember::hadoop::Codec::kDefault});
     words
-        .updateStateByKey([](const std::vector<int64_t>& vs, const std::optional<int64_t>& s)
-                              -> std::optional<int64_t> {
+        .updateStateByKey([](const std::vector<int64_t>& vs,
+                             const std::optional<int64_t>& s) -> std::optional<int64_t> {
           int64_t n = s.value_or(0);
           for (int64_t v : vs) n += v;
           return n;

@@ -107,7 +107,7 @@ def main():
         port = eventually("the text source", lambda: re.search(
             r"listening on [^:]+:(\d+)", read("source.out")).group(1))
         start([root + "/tools/ember-submit", "--master", "local[2]", "--name", HOSTILE,
-               "--conf", "ember.ui.port=0",
+               "--conf", "ember.ui.port=0", "--conf", "ember.streaming.receiver.maxRate=250000",
                root + "/examples/libnetwork_word_count.so", "--", "127.0.0.1", port, "500",
                "120000"], "job")
         ui = eventually("the web UI", lambda: re.search(
@@ -153,6 +153,14 @@ def main():
         assert checked >= 5, f"only {checked} rows matched the API"
         total = sum(b["inputSize"] for b in batches.values())
         assert total > 0, "no records counted"
+
+        # The receivers table shows the rate limit in force, as the API does.
+        receivers = http_json(api + "receivers")
+        assert receivers[0]["rateLimit"] == 250000, receivers
+        shown = eventually("the rate limit column", lambda: driver.js(
+            "const r = document.querySelector('#receivers tbody tr');"
+            "return r && r.cells[6].textContent;"))
+        assert shown == "250000", shown
 
         # The hostile name is text in the header, not markup.
         assert driver.js("return document.getElementById('pwned') === null;")
