@@ -37,6 +37,9 @@ PACKAGES=(
   debootstrap
   # the job template's builds in the toolkit test (tools/toolkit_test.sh)
   cmake make
+  # the Debian package (deploy/deb/build-deb.sh): dpkg-deb builds it, dpkg-shlibdeps computes
+  # its Depends
+  dpkg-dev
   # the web UI's browser test
   chromium chromium-driver
   # lint (documented in the README)
@@ -93,6 +96,14 @@ else
   install_packages
 fi
 
+# The Kubernetes manifests' check renders them with `kubectl kustomize` (no cluster needed):
+# Debian's kubernetes-client, unless a kubectl is installed already (another package of it
+# would conflict).
+if ! command -v kubectl >/dev/null; then
+  missing=(kubernetes-client)
+  install_packages
+fi
+
 # PyPI packages the tests use, in a virtualenv of their own (Debian's Python is externally
 # managed): pyspark, pinned, for tests/spark_interop_test.py.
 VENV="$HOME/.cache/ember-venv"
@@ -108,3 +119,16 @@ if ! "$VENV/bin/python" -c "import pyspark, sys; sys.exit(pyspark.__version__ !=
   fi
 fi
 echo "setup: pyspark $PYSPARK_VERSION present in $VENV"
+# kubernetes-validate, pinned: the Kubernetes manifests checked against the API's schemas
+# offline (deploy/kubernetes_test.sh).
+K8S_VALIDATE_VERSION=1.31.0
+if ! "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('kubernetes-validate') != '$K8S_VALIDATE_VERSION')" \
+    2>/dev/null; then
+  echo "setup: installing kubernetes-validate $K8S_VALIDATE_VERSION into $VENV"
+  if ! "$VENV/bin/pip" install -q --disable-pip-version-check --timeout 60 \
+      "kubernetes-validate==$K8S_VALIDATE_VERSION"; then
+    echo "setup: error: pip could not install kubernetes-validate: is Python's package index reachable?" >&2
+    exit 1
+  fi
+fi
+echo "setup: kubernetes-validate $K8S_VALIDATE_VERSION present in $VENV"

@@ -74,7 +74,29 @@ std::string FormatBatch(const std::vector<T>& first, int num, Time time) {
 }
 
 std::string BatchDirectory(const std::string& prefix, const std::string& suffix, Time time);
+
+// A dashboard's order: the larger value first, then the smaller key (when keys compare).
+template <typename T, typename = void>
+struct HasLess : std::false_type {};
+template <typename T>
+struct HasLess<T, std::void_t<decltype(std::declval<const T&>() < std::declval<const T&>())>>
+    : std::true_type {};
+struct LargerValueFirst {
+  template <typename P>
+  bool operator()(const P& a, const P& b) const {
+    if (a.second != b.second) return b.second < a.second;
+    if constexpr (HasLess<typename P::first_type>::value) return a.first < b.first;
+    return false;
+  }
+};
 }  // namespace internal
+
+// A live chart of a stream in the driver's web UI (DStream::dashboard).
+struct DashboardOptions {
+  int top = 10;                // a (key, number) stream: the keys of the largest values shown
+  int window = 60;             // batches kept, and charted
+  std::string chart = "line";  // "line" or "bar"
+};
 
 template <typename T, typename Stack>
 class DStream {
@@ -360,6 +382,52 @@ class DStream {
       internal::EmitOutput(ctx, internal::FormatBatch(rdd.take(num + 1), num, t));
     });
     internal::NameLastOutput(node_, "print");
+  }
+  // A live dashboard in the driver's web UI, /apps/APP/dashboards/NAME, and its data at
+  // /api/v1/applications/APP/dashboards/NAME. A stream of (key, number) pairs, one per key
+  // (as reduceByKey makes them), charts the `top` keys by value of each batch; a stream of
+  // numbers charts their sum per batch (a count() stream: its count). The last `window`
+  // batches are kept, also after the job ends, while the UI retains the application.
+  //   counts.dashboard("words", {/*top=*/5, /*window=*/120, /*chart=*/"bar"});
+  // Throws EmberError on a bad name or option, or a name the context already has.
+  void dashboard(const std::string& name, DashboardOptions options = {}) const {
+    internal::ContextCore* ctx = internal::ContextOf(node_);
+    internal::DashboardUpdate spec;
+    spec.name = name;
+    spec.chart = options.chart;
+    spec.top = options.top;
+    spec.window = options.window;
+    if constexpr (internal::IsPair<T>::value) {
+      static_assert(std::is_arithmetic_v<typename T::second_type>,
+                    "dashboard needs a stream of (key, number) pairs or of numbers");
+      spec.keyed = true;
+    } else {
+      static_assert(std::is_arithmetic_v<T>,
+                    "dashboard needs a stream of (key, number) pairs or of numbers");
+      spec.keyed = false;
+    }
+    internal::RegisterDashboard(ctx, spec);
+    foreachRDD([ctx, spec](const Rdd<T, Stack>& rdd, Time t) {
+      internal::DashboardUpdate update = spec;
+      update.batch_ms = t.milliseconds();
+      if constexpr (internal::IsPair<T>::value) {
+        for (const T& kv : rdd.takeOrdered(spec.top, internal::LargerValueFirst{})) {
+          update.points.emplace_back(ToShowString(kv.first), static_cast<double>(kv.second));
+        }
+      } else {
+        double sum = 0;
+        Rdd<T> data = rdd.materialize();
+        for (const std::string& bytes :
+             internal::RunJob(data.ref(), std::make_shared<internal::SumOp<T>>())) {
+          double part = 0;
+          if (!DecodeFromString(bytes, &part)) throw EmberError("malformed dashboard sum");
+          sum += part;
+        }
+        update.points.emplace_back("", sum);
+      }
+      internal::PostDashboard(ctx, std::move(update));
+    });
+    internal::NameLastOutput(node_, "dashboard");
   }
   // Every batch: a directory `prefix-<batch time ms>[.suffix]` of part-NNNNN text files.
   void saveAsTextFiles(const std::string& prefix, const std::string& suffix = "") const {

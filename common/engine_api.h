@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/op.h"
@@ -103,6 +104,23 @@ int64_t LatestStateCheckpoint(const StreamNode* stream, std::vector<std::string>
 Duration RememberOf(const StreamNode* stream);
 void SetCheckpointInterval(const StreamRef& stream, Duration interval);
 void SetCheckpointDirectory(ContextCore* ctx, const std::string& directory);
+
+// ------------------------------------------------------------------------- dashboards
+// One batch of a dashboard (DStream::dashboard): its points, largest first, for the web UI
+// and the REST API of the application's driver.
+struct DashboardUpdate {
+  std::string name;
+  std::string chart = "line";  // "line" or "bar"
+  int top = 10;                // points kept per batch
+  int window = 60;             // batches kept
+  bool keyed = true;           // (key, number) pairs; false: one value per batch
+  int64_t batch_ms = 0;
+  std::vector<std::pair<std::string, double>> points;
+};
+// Throws EmberError unless `update`'s name and options are valid and the name is new to the
+// context (a name is [A-Za-z0-9_.-], 1 to 64 characters; top 1..100; window 1..1000).
+void RegisterDashboard(ContextCore* ctx, const DashboardUpdate& update);
+void PostDashboard(ContextCore* ctx, DashboardUpdate update);
 
 // Where print() writes: the job's driver-side output.
 // (Listeners: StreamingContext::addStreamingListener, implemented by the runtime.)

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -586,6 +587,23 @@ class Rdd {
       batch *= 4;
     }
     return out;
+  }
+  // The n smallest records by `less` (operator< by default), smallest first: Spark's
+  // takeOrdered. Each partition sends its own n; the driver merges them.
+  template <typename Less = std::less<>>
+  std::vector<T> takeOrdered(int64_t n, Less less = Less()) const {
+    EMBER_ASSERT_SHIPPABLE(Less);
+    if (n <= 0) return {};
+    Rdd<T> data = materialize();
+    using Op = internal::TakeOrderedOp<T, Less>;
+    std::vector<T> all = internal::DecodeResults<T>(internal::RunJob(
+        data.node_, std::make_shared<Op>(static_cast<uint64_t>(n), less)));
+    return Op::FirstInOrder(all, static_cast<uint64_t>(n), less);
+  }
+  // The n largest records by `less`, largest first: Spark's top.
+  template <typename Less = std::less<>>
+  std::vector<T> top(int64_t n, Less less = Less()) const {
+    return takeOrdered(n, internal::ReversedLess<Less>{less});
   }
   T first() const {
     auto one = take(1);

@@ -1,6 +1,7 @@
 #pragma once
 // Result operators: what a result stage's task does with its partition and sends the driver.
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -89,6 +90,77 @@ class ReduceOp : public OpBase<ReduceOp<T, F>, ResultOp> {
 
  private:
   F f_;
+};
+
+// The partition's first n records in `less`'s order (takeOrdered, top); the driver merges.
+template <typename T, typename Less>
+class TakeOrderedOp : public OpBase<TakeOrderedOp<T, Less>, ResultOp> {
+ public:
+  TakeOrderedOp(uint64_t n, Less less) : n_(n), less_(std::move(less)) {}
+  std::string Run(const Partition& input, const TaskInfo&) const override {
+    const auto& in = input.As<T>();
+    std::vector<T> first = FirstInOrder(in, n_, less_);
+    std::string out;
+    EncodeVector(first, &out);
+    return out;
+  }
+  void SaveClosure(Writer& w) const override {
+    w.PutVarint64(n_);
+    internal::SaveClosure(less_, w);
+  }
+  static std::unique_ptr<Op> Load(Reader& r) {
+    uint64_t n = 0;
+    if (!r.GetVarint64(&n)) return nullptr;
+    auto less = LoadClosure<Less>(r);
+    if (!less) return nullptr;
+    return std::make_unique<TakeOrderedOp>(n, std::move(*less));
+  }
+
+  // The n first of `in` by `less`, in order: a heap of n, so a large partition is not sorted.
+  static std::vector<T> FirstInOrder(const std::vector<T>& in, uint64_t n, const Less& less) {
+    std::vector<T> heap;  // a max-heap by `less`: its front is the worst kept
+    if (n == 0) return heap;
+    heap.reserve(std::min<uint64_t>(n, in.size()));
+    for (const T& x : in) {
+      if (heap.size() < n) {
+        heap.push_back(x);
+        std::push_heap(heap.begin(), heap.end(), less);
+      } else if (less(x, heap.front())) {
+        std::pop_heap(heap.begin(), heap.end(), less);
+        heap.back() = x;
+        std::push_heap(heap.begin(), heap.end(), less);
+      }
+    }
+    std::sort_heap(heap.begin(), heap.end(), less);
+    return heap;
+  }
+
+ private:
+  uint64_t n_;
+  Less less_;
+};
+
+// `less` reversed: top(n) is takeOrdered(n) in the opposite order.
+template <typename Less>
+struct ReversedLess {
+  Less less;
+  template <typename X>
+  bool operator()(const X& a, const X& b) const {
+    return less(b, a);
+  }
+};
+
+// The sum of a partition of numbers, as a double (a numbers dashboard).
+template <typename T>
+class SumOp : public OpBase<SumOp<T>, ResultOp> {
+ public:
+  std::string Run(const Partition& input, const TaskInfo&) const override {
+    double sum = 0;
+    for (const T& x : input.As<T>()) sum += static_cast<double>(x);
+    return EncodeToString(sum);
+  }
+  void SaveClosure(Writer&) const override {}
+  static std::unique_ptr<Op> Load(Reader&) { return std::make_unique<SumOp>(); }
 };
 
 template <typename T, typename F>

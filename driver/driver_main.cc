@@ -276,6 +276,7 @@ int main(int argc, char** argv) {
                      {"address", e.address()},
                      {"slots", e.slots()},
                      {"runningTasks", e.running_tasks()},
+                     {"completedTasks", e.completed_tasks()},
                      {"blocks", e.blocks()},
                      {"blockBytes", e.block_bytes()},
                      {"receivers", e.receivers()},

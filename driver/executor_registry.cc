@@ -336,6 +336,7 @@ std::vector<proto::ExecutorInfo> ExecutorRegistry::Infos() const {
     info.set_receivers(std::max(e->receivers, e->stats.receivers()));
     info.set_orphan_blocks_removed(e->stats.orphan_blocks_removed());
     info.set_unhealthy(e->unhealthy);
+    info.set_completed_tasks(e->stats.completed_tasks());
     out.push_back(std::move(info));
   }
   return out;

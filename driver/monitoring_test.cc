@@ -277,6 +277,98 @@ TEST(MonitoringTest, RestApiReportsKnownRecordsAndDelays) {
   }
 }
 
+// Three batches of words with known counts: the dashboards' REST data are the top keys of
+// each batch in order, the window keeps the newest batches, a numbers dashboard has each
+// batch's sum, and bad options are refused when the job is built.
+TEST(MonitoringTest, DashboardsKeepTheTopKeysOfEachBatchInTheirWindow) {
+  Fixture f("dash-app");
+  StreamingContext& ssc = f.env.ssc();
+  auto queue = std::make_shared<RddQueue<std::string>>();
+  auto words = ssc.queueStream(queue);
+  auto counts = words.map([](const std::string& w) { return std::make_pair(w, 1); })
+                    .reduceByKey([](int a, int b) { return a + b; });
+  counts.dashboard("words", {/*top=*/2, /*window=*/2, /*chart=*/"bar"});
+  counts.map([](const std::pair<std::string, int>& kv) { return kv.second; })
+      .dashboard("total");
+  words.count().dashboard("records");
+
+  EXPECT_THROW(counts.dashboard("words"), EmberError);  // the name is taken
+  EXPECT_THROW(counts.dashboard("a/b"), EmberError);
+  EXPECT_THROW(counts.dashboard(""), EmberError);
+  EXPECT_THROW(counts.dashboard("x", {0, 10, "line"}), EmberError);
+  EXPECT_THROW(counts.dashboard("x", {101, 10, "line"}), EmberError);
+  EXPECT_THROW(counts.dashboard("x", {5, 0, "line"}), EmberError);
+  EXPECT_THROW(counts.dashboard("x", {5, 10, "pie"}), EmberError);
+
+  auto batch = [&](const std::vector<std::pair<std::string, int>>& wanted) {
+    std::vector<std::string> w;
+    for (const auto& [word, n] : wanted) w.insert(w.end(), n, word);
+    queue->push(ssc.parallelize<std::string>(w, 3));
+  };
+  const std::string hostile = "<img src=x onerror=alert(1)>";
+  batch({{"apple", 3}, {"pear", 5}, {"plum", 1}});
+  batch({{"apple", 4}, {hostile, 6}, {"pear", 2}});
+  batch({{"apple", 2}, {"fig", 2}, {"pear", 2}, {"plum", 1}});  // ties: smaller key first
+  ssc.start();
+  auto times = f.env.RunBatches(3);
+  ASSERT_TRUE(ssc.core()->WaitForListeners(absl::Seconds(10)));
+
+  internal::WebUi::Options o;
+  o.port = 0;
+  auto ui = internal::WebUi::Start(o);
+  ASSERT_TRUE(ui.ok()) << ui.status();
+  httplib::Client c("127.0.0.1", (*ui)->port());
+
+  nlohmann::json list = Get(c, "/api/v1/applications/dash-app/dashboards");
+  ASSERT_EQ(list.size(), 3u) << list.dump();
+  EXPECT_EQ(list[2]["name"], "words");
+  EXPECT_EQ(list[2]["chart"], "bar");
+  EXPECT_EQ(list[2]["numBatches"], 2);
+  EXPECT_EQ(list[0]["name"], "records");
+  EXPECT_EQ(list[0]["keyed"], false);
+
+  nlohmann::json words_json = Get(c, "/api/v1/applications/dash-app/dashboards/words");
+  EXPECT_EQ(words_json["top"], 2);
+  EXPECT_EQ(words_json["window"], 2);
+  ASSERT_EQ(words_json["batches"].size(), 2u) << words_json.dump();  // the first is past the window
+  const nlohmann::json& b1 = words_json["batches"][0];
+  const nlohmann::json& b2 = words_json["batches"][1];
+  EXPECT_EQ(b1["batchId"], times[1].milliseconds());
+  EXPECT_EQ(b1["points"], nlohmann::json::parse(R"([{"key":")" + hostile +
+                                                R"(","value":6.0},{"key":"apple","value":4.0}])"));
+  EXPECT_EQ(b2["batchId"], times[2].milliseconds());
+  EXPECT_EQ(b2["points"], nlohmann::json::parse(
+                              R"([{"key":"apple","value":2.0},{"key":"fig","value":2.0}])"));
+
+  nlohmann::json records = Get(c, "/api/v1/applications/dash-app/dashboards/records");
+  ASSERT_EQ(records["batches"].size(), 3u);
+  EXPECT_EQ(records["batches"][0]["value"], 9.0);
+  EXPECT_EQ(records["batches"][1]["value"], 12.0);
+  EXPECT_EQ(records["batches"][2]["value"], 7.0);
+  nlohmann::json total = Get(c, "/api/v1/applications/dash-app/dashboards/total");
+  EXPECT_EQ(total["batches"][1]["value"], 12.0);
+
+  EXPECT_TRUE(Get(c, "/api/v1/applications/dash-app/dashboards/nope", 404).contains("error"));
+  EXPECT_TRUE(Get(c, "/api/v1/applications/nope/dashboards", 404).contains("error"));
+  auto page = c.Get("/apps/dash-app/dashboards/words");
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  EXPECT_EQ(page->body.find(hostile), std::string::npos);
+
+  // A batch run again (a recovery) replaces its update rather than adding one.
+  internal::DashboardUpdate again;
+  again.name = "records";
+  again.keyed = false;
+  again.batch_ms = times[2].milliseconds();
+  again.points = {{"", 7.0}};
+  ssc.core()->progress()->AddDashboard(again);
+  EXPECT_EQ(Get(c, "/api/v1/applications/dash-app/dashboards/records")["batches"].size(), 3u);
+
+  ssc.stop();
+  // Readable after the job ended.
+  EXPECT_EQ(Get(c, "/api/v1/applications/dash-app/dashboards/words")["batches"].size(), 2u);
+}
+
 TEST(MonitoringTest, ThousandRetainedBatchesServeQuickly) {
   auto progress = std::make_shared<internal::StreamingProgress>("big-app", "big", 1000, 1000);
   internal::Monitor::Global().Add(progress);

@@ -1,5 +1,7 @@
 #include "driver/progress_events.h"
 
+#include <algorithm>
+
 namespace ember {
 namespace internal {
 
@@ -137,6 +139,23 @@ void ProgressForwarder::onContextEnded(int64_t time) {
   send_(e);
 }
 
+void ProgressForwarder::onDashboard(const DashboardUpdate& u) {
+  proto::ProgressEvent e;
+  e.set_kind(proto::ProgressEvent::DASHBOARD);
+  proto::DashboardProto* d = e.mutable_dashboard();
+  d->set_name(u.name);
+  d->set_chart(u.chart);
+  d->set_top(u.top);
+  d->set_window(u.window);
+  d->set_keyed(u.keyed);
+  d->set_batch_time_ms(u.batch_ms);
+  for (const auto& [key, value] : u.points) {
+    d->add_keys(key);
+    d->add_values(value);
+  }
+  send_(e);
+}
+
 void ProgressForwarder::onBatchSubmitted(const ember::BatchInfo& b) {
   Batch(proto::ProgressEvent::BATCH_SUBMITTED, b);
 }
@@ -202,6 +221,20 @@ void ApplyProgressEvent(const std::string& app_id, const proto::ProgressEvent& e
     case proto::ProgressEvent::CONTEXT_ENDED:
       p->SetEnded(e.time_ms());
       break;
+    case proto::ProgressEvent::DASHBOARD: {
+      const proto::DashboardProto& d = e.dashboard();
+      DashboardUpdate u;
+      u.name = d.name();
+      u.chart = d.chart();
+      u.top = d.top();
+      u.window = d.window();
+      u.keyed = d.keyed();
+      u.batch_ms = d.batch_time_ms();
+      const int n = std::min(d.keys_size(), d.values_size());
+      for (int i = 0; i < n && i < u.top; ++i) u.points.emplace_back(d.keys(i), d.values(i));
+      p->AddDashboard(u);
+      break;
+    }
     default:
       break;
   }

@@ -33,6 +33,7 @@ class ProgressForwarder : public ProgressObserver {
   void onReceiverError(const ReceiverInfo& receiver) override;
   void onReceiverStopped(const ReceiverInfo& receiver) override;
   void onContextEnded(int64_t time) override;
+  void onDashboard(const DashboardUpdate& update) override;
 
  private:
   void Batch(proto::ProgressEvent::Kind kind, const ember::BatchInfo& batch);

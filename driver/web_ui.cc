@@ -80,9 +80,9 @@ async function refresh() {
                      a.startTime, a.endTime || 'running', ms(a.batchDuration)]));
     const ex = await getJson('/api/v1/executors');
     fillTable(document.getElementById('executors'),
-      ['Executor', 'Address', 'Slots', 'Running tasks', 'Blocks', 'Bytes stored',
+      ['Executor', 'Address', 'Slots', 'Running tasks', 'Tasks run', 'Blocks', 'Bytes stored',
        'Receivers', 'Last heartbeat', 'State'],
-      ex.map(e => [e.id, e.address, e.slots, e.runningTasks, e.blocks, e.blockBytes,
+      ex.map(e => [e.id, e.address, e.slots, e.runningTasks, e.completedTasks, e.blocks, e.blockBytes,
                    e.receivers, e.lastHeartbeat,
                    e.unhealthy ? e.state + ': ' + e.unhealthy : e.state]));
     document.getElementById('error').textContent = '';
@@ -104,6 +104,7 @@ constexpr char kStreamingHtml[] = R"HTML(<!DOCTYPE html>
  <div class="chart"><canvas id="proc"></canvas></div><div class="chart"><canvas id="procHist"></canvas></div>
  <div class="chart"><canvas id="total"></canvas></div><div class="chart"><canvas id="totalHist"></canvas></div>
 </div>
+<div id="dashboards" hidden><h2>Dashboards</h2><p id="dashboardLinks"></p></div>
 <h2>Receivers</h2><table id="receivers"></table>
 <h2>Active batches (<span id="nactive">0</span>)</h2><table id="active"></table>
 <h2>Completed batches (<span id="ncompleted">0</span>)</h2>
@@ -165,9 +166,15 @@ const batchHeaders = ['Batch time', 'Status', 'Records', 'Scheduling delay', 'Pr
                       'Total delay', 'Output ops', 'Error'];
 async function refresh() {
   try {
-    const [stats, receivers, batches, apps] = await Promise.all([
+    const [stats, receivers, batches, apps, dashboards] = await Promise.all([
       getJson(api + 'statistics'), getJson(api + 'receivers'), getJson(api + 'batches'),
-      getJson('/api/v1/applications')]);
+      getJson('/api/v1/applications'),
+      getJson('/api/v1/applications/' + encodeURIComponent(app) + '/dashboards')]);
+    document.getElementById('dashboards').hidden = dashboards.length === 0;
+    const links = dashboards.map(d => link('/apps/' + encodeURIComponent(app) + '/dashboards/' +
+                                          encodeURIComponent(d.name), d.name));
+    document.getElementById('dashboardLinks').replaceChildren(
+      ...links.flatMap((a, i) => i ? [document.createTextNode(' \u00b7 '), a] : [a]));
     const me = apps.find(a => a.id === app);
     if (me) { document.getElementById('name').textContent = me.name; document.title = 'Ember: ' + me.name; }
     const summary = document.getElementById('summary');
@@ -242,9 +249,74 @@ refresh(); setInterval(refresh, 2000);
 </script></body></html>
 )HTML";
 
+// A dashboard (DStream::dashboard): a chart of the top keys (or the value) per batch over
+// its window and a table of the newest batch, from /api/v1/applications/APP/dashboards/NAME.
+constexpr char kDashboardHtml[] = R"HTML(<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>Ember dashboard</title>
+<link rel="stylesheet" href="/static/ui.css"></head>
+<body><header><a href="/">Ember</a><a id="back" style="font-size:1em">streaming</a><span id="title"></span><span id="appid" class="muted"></span></header>
+<p id="summary"></p><p id="error" class="err"></p>
+<div style="height: 360px; max-width: 1200px"><canvas id="chart"></canvas></div>
+<h2>Newest batch <span id="latest" class="muted"></span></h2><table id="table"></table>
+<script src="/static/chart.js"></script>
+<script src="/static/common.js"></script>
+<script>
+const parts = location.pathname.split('/');
+const app = decodeURIComponent(parts[2]), name = decodeURIComponent(parts[4]);
+document.getElementById('back').href = '/apps/' + encodeURIComponent(app) + '/';
+document.getElementById('title').textContent = name;
+document.getElementById('appid').textContent = app;
+document.title = 'Ember: ' + name;
+const api = '/api/v1/applications/' + encodeURIComponent(app) + '/dashboards/' + encodeURIComponent(name);
+const palette = ['#3572b0', '#e25822', '#2a9d4a', '#7b4fa0', '#c9a227', '#1b9aaa', '#d6336c',
+                 '#6c757d', '#8d6e63', '#20c997'];
+let chart = null;
+// One dataset per key seen in the window (null where a batch did not have it among its top),
+// or one dataset of the value.
+function datasets(d) {
+  if (!d.keyed) return [{ label: name, data: d.batches.map(b => b.value) }];
+  const keys = [];
+  d.batches.forEach(b => b.points.forEach(p => { if (!keys.includes(p.key)) keys.push(p.key); }));
+  return keys.map(k => ({ label: k, data: d.batches.map(b => {
+    const p = b.points.find(p => p.key === k); return p ? p.value : null; }) }));
+}
+async function refresh() {
+  try {
+    const d = await getJson(api);
+    const labels = d.batches.map(b => b.batchTime.substr(11, 12));
+    const sets = datasets(d).map((s, i) => Object.assign(s, {
+      borderColor: palette[i % palette.length], backgroundColor: palette[i % palette.length],
+      pointRadius: d.batches.length > 60 ? 0 : 2, borderWidth: 1.5, spanGaps: false }));
+    if (!chart || chart.config.type !== d.chart) {
+      if (chart) chart.destroy();
+      chart = new Chart(document.getElementById('chart'), {
+        type: d.chart, data: { labels: [], datasets: [] },
+        options: { animation: false, maintainAspectRatio: false, responsive: true,
+          plugins: { legend: { labels: { boxWidth: 10 } } },
+          scales: { x: { ticks: { maxTicksLimit: 12 } }, y: { beginAtZero: true } } } });
+    }
+    chart.data.labels = labels; chart.data.datasets = sets; chart.update('none');
+    document.getElementById('summary').replaceChildren(
+      el('span', d.batches.length + ' of ' + d.window + ' batches'),
+      el('span', d.keyed ? 'top ' + d.top + ' keys per batch' : 'the value per batch'),
+      el('span', d.chart + ' chart'));
+    const last = d.batches[d.batches.length - 1];
+    document.getElementById('latest').textContent = last ? last.batchTime : '';
+    const rows = !last ? [] : d.keyed ? last.points.map((p, i) => [i + 1, p.key, p.value])
+                                      : [[1, name, last.value]];
+    fillTable(document.getElementById('table'), ['Rank', 'Key', 'Value'], rows);
+    document.getElementById('error').textContent = '';
+  } catch (e) { document.getElementById('error').textContent = e.message; }
+}
+refresh(); setInterval(refresh, 1000);
+</script></body></html>
+)HTML";
+
 void Json(httplib::Response& res, const nlohmann::json& body, int status = 200) {
   res.status = status;
-  res.set_content(body.dump(), "application/json");
+  // Job data need not be UTF-8: invalid bytes show as U+FFFD rather than failing the reply.
+  res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                  "application/json");
 }
 
 void NotFound(httplib::Response& res, const std::string& what) {
@@ -316,6 +388,7 @@ void WebUi::Routes() {
   s.Get("/", html(kIndexHtml));
   s.Get(R"(/apps/([^/]+)/?)", html(kStreamingHtml));
   s.Get(R"(/apps/([^/]+)/batch/(\d+))", html(kBatchHtml));
+  s.Get(R"(/apps/([^/]+)/dashboards/([^/]+))", html(kDashboardHtml));
   s.Get("/static/ui.css",
         [](const httplib::Request&, httplib::Response& res) { res.set_content(kCss, "text/css"); });
   s.Get("/static/common.js", [](const httplib::Request&, httplib::Response& res) {
@@ -374,6 +447,20 @@ void WebUi::Routes() {
           }
           auto body = req.matches[3].length() > 0 ? app->Operations(t) : app->Batch(t);
           if (!body) return NotFound(res, "no batch " + std::to_string(t) + " in " + app->app_id());
+          Json(res, *body);
+        });
+  s.Get(R"(/api/v1/applications/([^/]+)/dashboards)",
+        [](const httplib::Request& req, httplib::Response& res) {
+          auto app = Monitor::Global().Find(req.matches[1]);
+          if (app == nullptr) return NotFound(res, "no application " + req.matches[1].str());
+          Json(res, app->Dashboards());
+        });
+  s.Get(R"(/api/v1/applications/([^/]+)/dashboards/([^/]+))",
+        [](const httplib::Request& req, httplib::Response& res) {
+          auto app = Monitor::Global().Find(req.matches[1]);
+          if (app == nullptr) return NotFound(res, "no application " + req.matches[1].str());
+          auto body = app->Dashboard(req.matches[2]);
+          if (!body) return NotFound(res, "no dashboard " + req.matches[2].str() + " in " + app->app_id());
           Json(res, *body);
         });
   s.Get("/metrics", [executors](const httplib::Request&, httplib::Response& res) {

@@ -7,7 +7,9 @@
 //   /apps/APP/                         the streaming page: timelines, histograms, receivers,
 //                                      batches; updates itself every second
 //   /apps/APP/batch/TIME               one batch and its output operations
+//   /apps/APP/dashboards/NAME          a dashboard (DStream::dashboard): chart and table
 //   /api/v1/applications[/APP/streaming/{statistics,receivers,batches[/TIME[/operations]]}]
+//   /api/v1/applications/APP/dashboards[/NAME]   Ember's addition: the dashboards' data
 //   /api/v1/executors                  Ember's addition
 //   /metrics                           Prometheus text format
 //   /static/chart.js                   Debian's Chart.js, served by the driver (no internet)

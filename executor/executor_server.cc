@@ -132,6 +132,7 @@ absl::StatusOr<std::unique_ptr<ExecutorServer>> ExecutorServer::Create(Options o
     {
       absl::MutexLock lock(&self->slots_mu_);
       request->set_running_tasks(self->running_tasks_);
+      request->set_completed_tasks(self->completed_tasks_);
     }
     request->set_blocks(static_cast<int64_t>(self->blocks_->size()));
     request->set_unhealthy(self->Health());
@@ -518,6 +519,7 @@ grpc::Status ExecutorServer::RunTask(grpc::ServerContext* context,
   (*handle)->RunTask(*request, reply);
   absl::MutexLock lock(&slots_mu_);
   --running_tasks_;
+  ++completed_tasks_;
   return grpc::Status::OK;
 }
 

@@ -148,6 +148,7 @@ class ExecutorServer final : public proto::Executor::Service {
 
   absl::Mutex slots_mu_;
   int running_tasks_ ABSL_GUARDED_BY(slots_mu_) = 0;
+  int64_t completed_tasks_ ABSL_GUARDED_BY(slots_mu_) = 0;
 };
 
 }  // namespace internal

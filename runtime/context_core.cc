@@ -8,6 +8,7 @@
 #include <random>
 #include <set>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/errors.h"
@@ -439,6 +440,59 @@ void ContextCore::EmitOutput(const std::string& text) {
     sink = sink_;
   }
   sink(text);
+}
+
+namespace {
+// At most `max` bytes of `s`, not cutting a UTF-8 sequence in two.
+std::string TruncateUtf8(const std::string& s, size_t max) {
+  if (s.size() <= max) return s;
+  size_t end = max;
+  while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
+  return s.substr(0, end);
+}
+}  // namespace
+
+void ContextCore::RegisterDashboard(const DashboardUpdate& spec) {
+  CheckCanAddStreams();
+  const std::string& name = spec.name;
+  bool name_ok = !name.empty() && name.size() <= 64;
+  for (char c : name) {
+    name_ok = name_ok && (absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' ||
+                          c == '-' || c == '.');
+  }
+  if (!name_ok) {
+    throw EmberError("dashboard: the name \"" + name.substr(0, 80) +
+                     "\" is not 1 to 64 letters, digits, '_', '-' or '.'");
+  }
+  if (spec.top < 1 || spec.top > 100) {
+    throw EmberError("dashboard " + name + ": top is " + std::to_string(spec.top) +
+                     ", not 1 to 100");
+  }
+  if (spec.window < 1 || spec.window > 1000) {
+    throw EmberError("dashboard " + name + ": window is " + std::to_string(spec.window) +
+                     " batches, not 1 to 1000");
+  }
+  if (spec.chart != "line" && spec.chart != "bar") {
+    throw EmberError("dashboard " + name + ": chart is \"" + spec.chart.substr(0, 80) +
+                     "\", not \"line\" or \"bar\"");
+  }
+  absl::MutexLock lock(&mu_);
+  if (!dashboards_.insert(name).second) {
+    throw EmberError("dashboard " + name + ": this context has a dashboard of that name");
+  }
+}
+
+void ContextCore::PostDashboard(DashboardUpdate update) {
+  // Keys are job data: long ones are cut, so that a batch's update stays small.
+  constexpr size_t kMaxKey = 200;
+  for (auto& [key, value] : update.points) {
+    if (key.size() > kMaxKey) key = TruncateUtf8(key, kMaxKey) + "...";
+  }
+  auto shared = std::make_shared<const DashboardUpdate>(std::move(update));
+  bus_->Post([shared](StreamingListener& l) {
+    if (auto* progress = dynamic_cast<StreamingProgress*>(&l)) progress->AddDashboard(*shared);
+    if (auto* observer = dynamic_cast<ProgressObserver*>(&l)) observer->onDashboard(*shared);
+  });
 }
 
 void ContextCore::SetOutputSink(OutputSink sink) {

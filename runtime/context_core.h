@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -91,6 +92,9 @@ class ContextCore : public std::enable_shared_from_this<ContextCore> {
   void ReleaseShuffle(int shuffle_id);
   void EmitOutput(const std::string& text);
   void SetOutputSink(OutputSink sink);
+  // Dashboards (engine_api.h): registered with the graph, updated by their output each batch.
+  void RegisterDashboard(const DashboardUpdate& spec);
+  void PostDashboard(DashboardUpdate update);
   // What a library keeps per context (the SQL session): made by `make` on first use, destroyed
   // with the context.
   std::shared_ptr<void> Attachment(const std::string& key,
@@ -167,6 +171,7 @@ class ContextCore : public std::enable_shared_from_this<ContextCore> {
     bool keeps_state = false;
   };
   std::vector<Output> outputs_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> dashboards_ ABSL_GUARDED_BY(mu_);
   std::vector<std::shared_ptr<FileInputStream>> file_streams_ ABSL_GUARDED_BY(mu_);
   std::vector<std::shared_ptr<DirectKafkaStream>> kafka_streams_ ABSL_GUARDED_BY(mu_);
   // Backpressure (ember.streaming.backpressure.enabled): an estimator per input stream.

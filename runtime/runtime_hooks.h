@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/engine_api.h"
 #include "common/listener.h"
 
 namespace ember {
@@ -23,6 +24,8 @@ bool BroadcastBytes(int64_t id, std::string* out);
 class ProgressObserver : public StreamingListener {
  public:
   virtual void onContextEnded(int64_t time) = 0;
+  // A dashboard's batch (DStream::dashboard).
+  virtual void onDashboard(const DashboardUpdate& /*update*/) {}
 };
 using ProgressObserverFactory = std::function<std::shared_ptr<ProgressObserver>(
     const std::string& app_id, const std::string& name, int64_t batch_interval_ms,

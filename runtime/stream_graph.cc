@@ -186,6 +186,12 @@ std::vector<RddRef> SliceStream(const StreamRef& stream, Time from, Time to) {
 Duration SlideOf(const StreamRef& stream) { return stream->slide(); }
 ContextCore* ContextOf(const StreamRef& stream) { return stream->ctx(); }
 void EmitOutput(ContextCore* ctx, const std::string& text) { ctx->EmitOutput(text); }
+void RegisterDashboard(ContextCore* ctx, const DashboardUpdate& spec) {
+  ctx->RegisterDashboard(spec);
+}
+void PostDashboard(ContextCore* ctx, DashboardUpdate update) {
+  ctx->PostDashboard(std::move(update));
+}
 
 // -------------------------------------------------------------------------- input streams
 

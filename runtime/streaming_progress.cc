@@ -1,5 +1,6 @@
 #include "runtime/streaming_progress.h"
 
+#include <algorithm>
 #include <ctime>
 
 #include "absl/strings/str_format.h"
@@ -64,6 +65,68 @@ void StreamingProgress::onStreamingStarted(int64_t time) {
 void StreamingProgress::SetEnded(int64_t time) {
   absl::MutexLock lock(&mu_);
   end_time_ = time;
+}
+
+void StreamingProgress::AddDashboard(const DashboardUpdate& update) {
+  // The daemon hears these from an application's process: bounded whatever it sends.
+  constexpr size_t kMaxDashboards = 100;
+  if (update.name.empty() || update.name.size() > 64) return;
+  absl::MutexLock lock(&mu_);
+  auto it = dashboards_.find(update.name);
+  if (it == dashboards_.end()) {
+    if (dashboards_.size() >= kMaxDashboards) return;
+    it = dashboards_.emplace(update.name, DashboardData{}).first;
+    DashboardUpdate& spec = it->second.spec;
+    spec.name = update.name;
+    spec.chart = update.chart == "bar" ? "bar" : "line";
+    spec.top = std::clamp(update.top, 1, 100);
+    spec.window = std::clamp(update.window, 1, 1000);
+    spec.keyed = update.keyed;
+  }
+  DashboardData& d = it->second;
+  auto& points = d.batches[update.batch_ms];
+  points.assign(update.points.begin(),
+                update.points.begin() +
+                    std::min<size_t>(update.points.size(), static_cast<size_t>(d.spec.top)));
+  while (d.batches.size() > static_cast<size_t>(d.spec.window)) d.batches.erase(d.batches.begin());
+}
+
+nlohmann::json StreamingProgress::Dashboards() const {
+  absl::MutexLock lock(&mu_);
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& [name, d] : dashboards_) {
+    out.push_back({{"name", name},
+                   {"chart", d.spec.chart},
+                   {"top", d.spec.top},
+                   {"window", d.spec.window},
+                   {"keyed", d.spec.keyed},
+                   {"numBatches", d.batches.size()},
+                   {"lastBatchTime",
+                    d.batches.empty() ? "" : IsoTime(d.batches.rbegin()->first)}});
+  }
+  return out;
+}
+
+std::optional<nlohmann::json> StreamingProgress::Dashboard(const std::string& name) const {
+  absl::MutexLock lock(&mu_);
+  auto it = dashboards_.find(name);
+  if (it == dashboards_.end()) return std::nullopt;
+  const DashboardData& d = it->second;
+  nlohmann::json batches = nlohmann::json::array();
+  for (const auto& [ms, points] : d.batches) {
+    nlohmann::json b = {{"batchId", ms}, {"batchTime", IsoTime(ms)}};
+    if (d.spec.keyed) {
+      nlohmann::json list = nlohmann::json::array();
+      for (const auto& [key, value] : points) list.push_back({{"key", key}, {"value", value}});
+      b["points"] = std::move(list);
+    } else {
+      b["value"] = points.empty() ? 0.0 : points[0].second;
+    }
+    batches.push_back(std::move(b));
+  }
+  return nlohmann::json{{"name", name},          {"chart", d.spec.chart},
+                        {"top", d.spec.top},     {"window", d.spec.window},
+                        {"keyed", d.spec.keyed}, {"batches", std::move(batches)}};
 }
 
 void StreamingProgress::onBatchSubmitted(const ember::BatchInfo& batch) {

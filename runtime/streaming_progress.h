@@ -13,9 +13,11 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "common/engine_api.h"
 #include "common/listener.h"
 
 namespace ember {
@@ -41,6 +43,9 @@ class StreamingProgress : public StreamingListener {
 
   // The application ended (its context stopped): shown as such, kept for the UI.
   void SetEnded(int64_t time);
+  // A dashboard's batch: replaces an earlier update of the same batch (a batch run again);
+  // the oldest batches beyond its window are dropped.
+  void AddDashboard(const DashboardUpdate& update);
 
   nlohmann::json Application() const;  // /api/v1/applications entry
   nlohmann::json Statistics() const;
@@ -48,6 +53,9 @@ class StreamingProgress : public StreamingListener {
   nlohmann::json Batches() const;  // running and waiting first, then completed, newest first
   std::optional<nlohmann::json> Batch(int64_t batch_time_ms) const;
   std::optional<nlohmann::json> Operations(int64_t batch_time_ms) const;
+  // /api/v1/applications/APP/dashboards[/NAME]
+  nlohmann::json Dashboards() const;
+  std::optional<nlohmann::json> Dashboard(const std::string& name) const;
   // Prometheus text exposition lines for this application.
   void AppendMetrics(std::string* out) const;
 
@@ -75,6 +83,11 @@ class StreamingProgress : public StreamingListener {
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   const ember::BatchInfo* FindBatch(int64_t t) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
+  struct DashboardData {
+    DashboardUpdate spec;  // its options; no points
+    std::map<int64_t, std::vector<std::pair<std::string, double>>> batches;
+  };
+
   const std::string app_id_;
   const std::string name_;
   const int64_t batch_interval_ms_;
@@ -92,6 +105,7 @@ class StreamingProgress : public StreamingListener {
   int64_t total_records_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t total_received_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t receiver_errors_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<std::string, DashboardData> dashboards_ ABSL_GUARDED_BY(mu_);
   Histogram scheduling_ ABSL_GUARDED_BY(mu_);
   Histogram processing_ ABSL_GUARDED_BY(mu_);
   Histogram total_delay_ ABSL_GUARDED_BY(mu_);

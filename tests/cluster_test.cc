@@ -78,6 +78,58 @@ TEST(ClusterTest, NetworkWordCountOnThreeExecutorsCountsEveryLineSent) {
   EXPECT_EQ(nlohmann::json::parse(executors->body).size(), 3u);
 }
 
+// A job's dashboards, computed in its driver process, are served by ember-driver's REST API
+// with every batch's known values, and stay readable after the job ended.
+TEST(ClusterTest, DashboardsOfAClusterJobStayReadableAfterItEnds) {
+  std::string dir = MakeTempDir("cluster-dashboards");
+  Cluster cluster(dir, 2);
+  ASSERT_TRUE(cluster.WaitForExecutors(2)) << cluster.driver().Stderr();
+  constexpr int kBatches = 5;
+  Subprocess job(cluster.Submit({"--name", "dash", "tests/jobs/libdashboard_words.so", "--",
+                                 "300", "4000", std::to_string(kBatches)}),
+                 dir, "submit");
+  ASSERT_EQ(job.Wait(90s), 0) << job.Stderr() << cluster.driver().Stderr();
+
+  std::smatch m;
+  std::string out = cluster.driver().Stdout();
+  ASSERT_TRUE(std::regex_search(out, m, std::regex(R"(web UI at http://([^:/]+):(\d+)/)"))) << out;
+  httplib::Client ui(m[1].str(), std::stoi(m[2]));
+  auto apps = ui.Get("/api/v1/applications");
+  ASSERT_TRUE(apps);
+  auto list = nlohmann::json::parse(apps->body);
+  ASSERT_EQ(list.size(), 1u) << apps->body;
+  EXPECT_EQ(list[0]["completed"], true);
+  std::string api = "/api/v1/applications/" + list[0]["id"].get<std::string>() + "/dashboards";
+  auto get = [&](const std::string& path) {
+    auto res = ui.Get(path.c_str());
+    EXPECT_TRUE(res && res->status == 200) << path << (res ? res->body : "");
+    return res ? nlohmann::json::parse(res->body, nullptr, false) : nlohmann::json();
+  };
+  ASSERT_EQ(get(api).size(), 2u);
+
+  const nlohmann::json expected = nlohmann::json::parse(
+      R"([{"key":"apple","value":5.0},{"key":"<img src=x onerror=alert(1)>","value":4.0},)"
+      R"({"key":"pear","value":3.0}])");
+  nlohmann::json words = get(api + "/words");
+  int with_words = 0;
+  for (const auto& b : words["batches"]) {
+    if (b["points"].empty()) continue;  // the batches after the queue ran dry
+    EXPECT_EQ(b["points"], expected) << b.dump();
+    ++with_words;
+  }
+  EXPECT_EQ(with_words, kBatches) << words.dump();
+  nlohmann::json records = get(api + "/records");
+  int full = 0;
+  for (const auto& b : records["batches"]) {
+    if (b["value"] == 13.0) {
+      ++full;
+    } else {
+      EXPECT_EQ(b["value"], 0.0) << b.dump();
+    }
+  }
+  EXPECT_EQ(full, kBatches) << records.dump();
+}
+
 // Rate limits reach a receiver in its task process on an executor: it starts at backpressure's
 // initialRate, the driver's estimates raise it as the light batches complete, and maxRate caps
 // it; the UI shows the limit in force.

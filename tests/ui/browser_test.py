@@ -2,7 +2,8 @@
 """The streaming page in a real browser: headless Chromium (Debian's chromium and
 chromium-driver, driven over the WebDriver protocol) opens the page of a running local job,
 waits for the charts and tables to fill, checks what it shows against the REST API, checks that
-a hostile job name stays text, and saves a screenshot under the test outputs.
+a hostile job name stays text, and saves a screenshot under the test outputs. Then the same
+for the dashboards of a job with known inputs (DStream::dashboard).
 
 Every process it starts is killed at the end, also on failure; every wait has a deadline.
 """
@@ -81,6 +82,76 @@ class WebDriver:
             http_json(f"{self.base}/session/{self.session}", "DELETE")
         except Exception:
             pass
+
+
+DASH_HOSTILE = "<img src=x onerror=alert(1)>"
+# Every batch of tests/jobs/dashboard_words.cc: the top 3 word counts, and its record count.
+DASH_WORDS = [["apple", 5], [DASH_HOSTILE, 4], ["pear", 3]]
+DASH_RECORDS = 13
+
+
+def check_dashboards(driver, start, read, root, outputs):
+    """A job with known inputs on two dashboards: the chart and the table show what the REST
+    API serves, which is what the inputs give, and the hostile key stays text."""
+    start([root + "/tools/ember-submit", "--master", "local[2]", "--name", "dashboards",
+           "--conf", "ember.ui.port=0", root + "/tests/jobs/libdashboard_words.so", "--",
+           "200", "120000", "1000"], "dash")
+    ui = eventually("the dashboard job's web UI", lambda: re.search(
+        r"web UI at (http://\S+/)", read("dash.err")).group(1))
+    app = eventually("the application", lambda: http_json(ui + "api/v1/applications"))[0]["id"]
+    api = f"{ui}api/v1/applications/{app}/dashboards/"
+    eventually("5 dashboard batches", lambda: len(http_json(api + "words")["batches"]) >= 5)
+
+    # The streaming page links to both dashboards.
+    driver.get(f"{ui}apps/{app}/")
+    links = eventually("the dashboard links", lambda: driver.js(
+        "const a = [...document.querySelectorAll('#dashboardLinks a')];"
+        "return a.length === 2 && a.map(x => x.textContent);"))
+    assert links == ["records", "words"], links
+
+    driver.get(f"{ui}apps/{app}/dashboards/words")
+    eventually("the words chart", lambda: driver.js(
+        "const c = Chart.getChart('chart');"
+        "return c && c.data.datasets.length === 3 && c.data.labels.length >= 5;"))
+    shown = driver.js(
+        "const c = Chart.getChart('chart');"
+        "return {type: c.config.type, labels: c.data.labels,"
+        " sets: c.data.datasets.map(d => [d.label, d.data]),"
+        " rows: [...document.querySelectorAll('#table tbody tr')].map("
+        "   r => [...r.cells].map(td => td.textContent))};")
+    served = http_json(api + "words")
+    assert shown["type"] == served["chart"] == "line", (shown["type"], served["chart"])
+    # Every batch the page charts is one the API serves, with the same values: the inputs'.
+    by_time = {b["batchTime"][11:23]: b for b in served["batches"]}
+    for label_index, label in enumerate(shown["labels"]):
+        for key, data in shown["sets"]:
+            value = data[label_index]
+            if label in by_time:
+                points = {p["key"]: p["value"] for p in by_time[label]["points"]}
+                assert points.get(key) == value, (label, key, value, points)
+    assert sorted(k for k, _ in shown["sets"]) == sorted(k for k, _ in DASH_WORDS), shown["sets"]
+    for key, data in shown["sets"]:
+        assert all(v == dict(DASH_WORDS)[key] for v in data if v is not None), (key, data)
+    assert shown["rows"] == [[str(i + 1), k, str(v)] for i, (k, v) in enumerate(DASH_WORDS)], \
+        shown["rows"]
+    assert all([[p["key"], p["value"]] for p in b["points"]] == DASH_WORDS
+               for b in served["batches"]), served
+    # The hostile key is text in the table and the legend, never an element.
+    assert driver.js("return document.querySelectorAll('img').length === 0;")
+    driver.screenshot(os.path.join(outputs, "dashboard-words.png"))
+
+    driver.get(f"{ui}apps/{app}/dashboards/records")
+    eventually("the records chart", lambda: driver.js(
+        "const c = Chart.getChart('chart');"
+        "return c && c.config.type === 'bar' && c.data.datasets[0].data.length >= 5;"))
+    values = driver.js("return Chart.getChart('chart').data.datasets[0].data;")
+    assert all(v == DASH_RECORDS for v in values), values
+    served = http_json(api + "records")
+    assert all(b["value"] == DASH_RECORDS for b in served["batches"]), served
+    row = driver.js("return [...document.querySelectorAll('#table tbody tr td')].map("
+                    "td => td.textContent);")
+    assert row == ["1", "records", str(DASH_RECORDS)], row
+    driver.screenshot(os.path.join(outputs, "dashboard-records.png"))
 
 
 def main():
@@ -175,6 +246,8 @@ def main():
         eventually("the batch page", lambda: driver.js(
             "return document.querySelectorAll('#ops tbody tr').length === 1;"))
         driver.screenshot(os.path.join(outputs, "batch-page.png"))
+
+        check_dashboards(driver, start, read, root, outputs)
         print("PASSED: page and API agree on", checked, "batches; screenshots in", outputs)
         return 0
     finally:
